@@ -1,0 +1,1 @@
+DROP TABLE responses; DROP TABLE epochs; DROP TABLE report_keys;

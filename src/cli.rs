@@ -1,0 +1,230 @@
+//! The `chorus` command line. Each subcommand is a thin call into the library.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    app::{self, Application},
+    config::Config,
+    keyring::Keyring,
+    store::{responses, surveys, Store},
+    survey::Survey,
+    telemetry::{self, say},
+};
+
+#[derive(Parser)]
+#[command(name = "chorus", version, about = "Anonymous surveys whose answers are sealed and whose only output is safe aggregates")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web service.
+    Serve {
+        /// Address to listen on (overrides CHORUS_BIND).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Create or update the database tables, then exit.
+    Migrate,
+    /// Print the version.
+    Version,
+    /// The report key that seals answers.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Survey definitions.
+    Survey {
+        #[command(subcommand)]
+        command: SurveyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create the first report key, sealed under the steward's passphrase.
+    Init {
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Re-seal the report keys under a new passphrase (answers are untouched).
+    ChangePassphrase {
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+    },
+    /// Make a new report key for new answers; older answers stay readable with their key.
+    Rotate {
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Print a random diceware passphrase (7 words from the EFF long list).
+    GeneratePassphrase,
+}
+
+#[derive(Subcommand)]
+enum SurveyCommand {
+    /// Validate and import a definition file (a higher version of a slug becomes current).
+    Import { file: PathBuf },
+    /// One line per survey: slug, version, status, stored responses.
+    List,
+    /// Open a survey for answers.
+    Open { slug: String },
+    /// Close a survey: its form answers 410 from then on.
+    Close { slug: String },
+    /// Print a survey's current definition (never any answers).
+    Export { slug: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Version = cli.command {
+        say(format!("chorus {}", env!("CARGO_PKG_VERSION")));
+        return Ok(());
+    }
+    if let Command::Keys { command: KeysCommand::GeneratePassphrase } = cli.command {
+        say(crate::seal::generate_passphrase(7).expose_secret());
+        return Ok(());
+    }
+    let mut config = Config::load()?;
+    telemetry::init_stderr(&config.log);
+    match cli.command {
+        Command::Serve { bind } => {
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            serve(config)
+        }
+        Command::Migrate => {
+            let store = app::open_store(&config)?;
+            say(format!("database {} is up to date ({:?})", config.database_url, store.backend()));
+            Ok(())
+        }
+        Command::Keys { command } => keys(&config, command),
+        Command::Survey { command } => survey(&config, command),
+        Command::Version => unreachable!(),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let rt = actix_web::rt::System::new();
+    rt.block_on(async move {
+        let bind = config.bind.clone();
+        let app = Application::build(config)?;
+        let store = app.state.store.clone();
+        let has_key = store.run(|c| Keyring::has_key(c).map_err(|e| crate::store::StoreError::Pool(e.to_string()))).await?;
+        let host = bind.rsplit_once(':').map_or(bind.as_str(), |(h, _)| h);
+        say(format!("Chorus is listening on http://{host}:{}/", app.port));
+        if !has_key {
+            say("No report key exists yet, so answers cannot be accepted. Create one with `chorus keys init`.");
+        }
+        let handle = app.server.handle();
+        actix_web::rt::spawn(async move {
+            let _ = actix_web::rt::signal::ctrl_c().await;
+            handle.stop(true).await;
+        });
+        app.server.await.context("server error")
+    })
+}
+
+/// A passphrase from a file (first line), or typed at a prompt without echo.
+fn passphrase(file: Option<&PathBuf>, prompt: &str) -> anyhow::Result<SecretString> {
+    let text = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))?;
+            text.lines().next().unwrap_or_default().to_owned()
+        }
+        None => rpassword::prompt_password(prompt).context("could not read the passphrase")?,
+    };
+    if text.trim().is_empty() {
+        bail!("the passphrase is empty");
+    }
+    Ok(SecretString::from(text))
+}
+
+fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    let store = app::open_store(config)?;
+    let keyring = app::keyring(config);
+    let mut conn = store.conn()?;
+    match command {
+        KeysCommand::Init { passphrase_file } => {
+            let pass = passphrase(passphrase_file.as_ref(), "Steward passphrase: ")?;
+            if passphrase_file.is_none() {
+                let again = passphrase(None, "Again: ")?;
+                if again.expose_secret() != pass.expose_secret() {
+                    bail!("the two passphrases differ");
+                }
+            }
+            let id = keyring.init(&mut conn, &pass)?;
+            say(format!("Report key {id} created. Answers can now be accepted; keep the passphrase safe — without it no report can be made."));
+        }
+        KeysCommand::ChangePassphrase { passphrase_file, new_passphrase_file } => {
+            let old = passphrase(passphrase_file.as_ref(), "Current passphrase: ")?;
+            let new = passphrase(new_passphrase_file.as_ref(), "New passphrase: ")?;
+            keyring.change_passphrase(&mut conn, &old, &new)?;
+            say("The report keys are now sealed under the new passphrase.");
+        }
+        KeysCommand::Rotate { passphrase_file } => {
+            let pass = passphrase(passphrase_file.as_ref(), "Steward passphrase: ")?;
+            let id = keyring.rotate(&mut conn, &pass)?;
+            say(format!("New report key {id} is active; a running server starts using it at its next epoch or restart."));
+        }
+        KeysCommand::GeneratePassphrase => unreachable!(),
+    }
+    Ok(())
+}
+
+fn survey(config: &Config, command: SurveyCommand) -> anyhow::Result<()> {
+    let store: Store = app::open_store(config)?;
+    let mut conn = store.conn()?;
+    match command {
+        SurveyCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("could not read {}", file.display()))?;
+            let survey = Survey::parse(&text).map_err(|e| anyhow::anyhow!("{} is not a valid survey:\n{e}", file.display()))?;
+            let outcome = surveys::import(&mut conn, &survey.slug, survey.version, &text)?;
+            say(format!("{} version {}: {:?}", survey.slug, survey.version, outcome));
+        }
+        SurveyCommand::List => {
+            let rows = surveys::list(&mut conn)?;
+            say("slug\tversion\tstatus\tresponses");
+            for row in rows {
+                let n = responses::count(&mut conn, &row.slug)?;
+                say(format!("{}\t{}\t{}\t{}", row.slug, row.current_version, row.status, n));
+            }
+        }
+        SurveyCommand::Open { slug } | SurveyCommand::Close { slug } if surveys::get(&mut conn, &slug)?.is_none() => {
+            bail!("no survey `{slug}`");
+        }
+        SurveyCommand::Open { slug } => {
+            surveys::set_status(&mut conn, &slug, "open")?;
+            say(format!("{slug} is open"));
+        }
+        SurveyCommand::Close { slug } => {
+            surveys::set_status(&mut conn, &slug, "closed")?;
+            say(format!("{slug} is closed"));
+        }
+        SurveyCommand::Export { slug } => {
+            let row = surveys::get(&mut conn, &slug)?.with_context(|| format!("no survey `{slug}`"))?;
+            let text = surveys::definition(&mut conn, &slug, row.current_version)?.context("definition missing")?;
+            print!("{text}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! The submit path: survey lookup → answer validation → form token → seal → one transaction that spends
+//! the token and stores the sealed row → receipt. Nothing here logs or keeps where a request came from.
+
+pub mod receipt;
+pub mod token;
+
+use std::{collections::HashMap, sync::{Arc, Mutex}};
+
+use diesel::Connection;
+
+use crate::{
+    keyring::{Keyring, KeyringError},
+    store::{responses, surveys, DbConn, Store, StoreError},
+    survey::{AnswerError, RawAnswers, Survey},
+};
+pub use receipt::Receipt;
+use token::{FormTokens, TokenProblem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("no such survey")]
+    UnknownSurvey,
+    #[error("this survey is closed")]
+    Closed,
+    #[error("invalid answers")]
+    Invalid(Vec<AnswerError>),
+    #[error("form token: {0:?}")]
+    Token(TokenProblem),
+    #[error("these answers were already received")]
+    AlreadyReceived,
+    #[error("the survey cannot take answers yet: no report key")]
+    NotReady,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sealing failed: {0}")]
+    Seal(String),
+}
+
+impl From<KeyringError> for SubmitError {
+    fn from(e: KeyringError) -> Self {
+        match e {
+            KeyringError::NoKey => Self::NotReady,
+            KeyringError::Store(s) => Self::Store(s),
+            other => Self::Seal(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for SubmitError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// How a submission arrived: the HTML form carries a single-use token; the API does not.
+pub enum Via {
+    Form { token: String },
+    Api,
+}
+
+/// Parsed survey definitions by (slug, version); the current version and status are read per request,
+/// so a `chorus survey` command takes effect on a running server at once.
+#[derive(Default)]
+pub struct Surveys {
+    parsed: Mutex<HashMap<(String, i32), Arc<Survey>>>,
+}
+
+impl Surveys {
+    pub fn version(&self, conn: &mut DbConn, slug: &str, version: i32) -> Result<Option<Arc<Survey>>, StoreError> {
+        let key = (slug.to_owned(), version);
+        if let Some(s) = self.parsed.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(Some(s.clone()));
+        }
+        let Some(text) = surveys::definition(conn, slug, version)? else { return Ok(None) };
+        // Stored definitions were validated on import; a failure here means the row was altered.
+        let survey = Arc::new(Survey::parse(&text).map_err(|e| StoreError::Pool(format!("stored definition: {e}")))?);
+        self.parsed.lock().unwrap_or_else(|p| p.into_inner()).insert(key, survey.clone());
+        Ok(Some(survey))
+    }
+
+    /// The current version of a survey and whether it is open.
+    pub fn current(&self, conn: &mut DbConn, slug: &str) -> Result<Option<(Arc<Survey>, bool)>, StoreError> {
+        let Some(row) = surveys::get(conn, slug)? else { return Ok(None) };
+        Ok(self.version(conn, slug, row.current_version)?.map(|s| (s, row.status == "open")))
+    }
+
+    pub fn open_surveys(&self, conn: &mut DbConn) -> Result<Vec<Arc<Survey>>, StoreError> {
+        let mut out = Vec::new();
+        for row in surveys::list(conn)?.into_iter().filter(|r| r.status == "open") {
+            if let Some(s) = self.version(conn, &row.slug, row.current_version)? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub struct Intake {
+    pub store: Store,
+    pub keyring: Arc<Keyring>,
+    pub tokens: FormTokens,
+    pub surveys: Surveys,
+}
+
+impl Intake {
+    pub fn new(store: Store, keyring: Arc<Keyring>, tokens: FormTokens) -> Self {
+        Self { store, keyring, tokens, surveys: Surveys::default() }
+    }
+
+    /// Validate, seal and store one answer set; the receipt is returned only once the row is committed.
+    pub fn submit(&self, conn: &mut DbConn, slug: &str, raw: &RawAnswers, via: &Via) -> Result<(Receipt, Arc<Survey>), SubmitError> {
+        let (survey, open) = self.surveys.current(conn, slug)?.ok_or(SubmitError::UnknownSurvey)?;
+        if !open {
+            return Err(SubmitError::Closed);
+        }
+        let answers = survey.validate(raw).map_err(SubmitError::Invalid)?;
+        let token = match via {
+            Via::Form { token } => Some(self.tokens.check(conn, slug, token)?.map_err(SubmitError::Token)?),
+            Via::Api => None,
+        };
+        let plaintext = survey.encode(&answers).map_err(|e| SubmitError::Seal(e.to_string()))?;
+        let sealed = self.keyring.seal(conn, slug, survey.version, &plaintext)?;
+        let receipt = Receipt::generate();
+        let row = responses::ResponseRow {
+            id: sealed.response_id,
+            survey_slug: survey.slug.clone(),
+            survey_version: survey.version,
+            month: sealed.month,
+            epoch_id: sealed.epoch_id,
+            sealed: sealed.sealed.into_bytes(),
+            receipt_hash: Some(receipt.hash()),
+            synthetic: false,
+            verified: false,
+        };
+        conn.transaction(|conn| {
+            if let Some(t) = &token {
+                if !crate::store::form_tokens::spend(conn, &t.hash, &t.key_id)? {
+                    return Err(SubmitError::AlreadyReceived);
+                }
+            }
+            responses::insert(conn, &row)?;
+            Ok(())
+        })?;
+        if token.is_some() {
+            self.tokens.after_spend(conn)?;
+        }
+        Ok((receipt, survey))
+    }
+
+    /// Delete the response a receipt belongs to. The caller answers the same whether or not it matched.
+    pub fn withdraw(&self, conn: &mut DbConn, receipt: &str) -> Result<(), StoreError> {
+        if let Some(r) = Receipt::parse(receipt) {
+            responses::delete_by_receipt(conn, &r.hash())?;
+        }
+        Ok(())
+    }
+}
+
+/// Import the bundled default survey when the database has no survey of that slug yet.
+pub fn ensure_default_survey(conn: &mut DbConn) -> Result<(), anyhow::Error> {
+    let survey = Survey::parse(crate::survey::DEFAULT_SURVEY)?;
+    if surveys::get(conn, &survey.slug)?.is_none() {
+        surveys::import(conn, &survey.slug, survey.version, &survey.source)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! The keyring ties the pure key hierarchy in `seal` to the rows in `store`: it creates and rotates
+//! report keys, keeps the current epoch key in RAM while answers arrive, and, given the steward's
+//! passphrase, opens a survey's answers for one report run.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use diesel::Connection;
+use secrecy::SecretString;
+
+use crate::{
+    config::KdfCost,
+    month::Month,
+    seal::{self, AnswerAad, EpochKey, KdfParams, Padded, ReportKeypair, ReportPrivateKey, SealError, SealedPrivateKey},
+    store::{keys, responses, DbConn, StoreError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no report key exists yet: run `chorus init` or `chorus keys init` first")]
+    NoKey,
+    #[error("a report key already exists; use `chorus keys rotate` to make a new one")]
+    AlreadyInitialised,
+}
+
+/// A random 128-bit id, hex encoded: never sequential, never derived from time.
+pub fn random_id() -> String {
+    hex::encode(seal::random::<16>())
+}
+
+struct CurrentEpoch {
+    id: String,
+    key: EpochKey,
+    month: Month,
+    sealed: u64,
+}
+
+pub struct Keyring {
+    kdf: KdfCost,
+    max_per_epoch: u64,
+    current: Mutex<Option<CurrentEpoch>>,
+}
+
+/// What sealing an answer gives the caller to store.
+pub struct SealedAnswer {
+    pub response_id: String,
+    pub month: String,
+    pub epoch_id: String,
+    pub sealed: seal::Sealed,
+}
+
+impl Keyring {
+    pub fn new(kdf: KdfCost, max_per_epoch: u64) -> Self {
+        Self { kdf, max_per_epoch: max_per_epoch.max(1), current: Mutex::new(None) }
+    }
+
+    pub fn has_key(conn: &mut DbConn) -> Result<bool, KeyringError> {
+        Ok(keys::active_report_key(conn)?.is_some())
+    }
+
+    /// Create the first report key. Slow (Argon2id): call it off the async threads.
+    pub fn init(&self, conn: &mut DbConn, passphrase: &SecretString) -> Result<String, KeyringError> {
+        seal::check_passphrase_strength(passphrase)?;
+        if !keys::all_report_keys(conn)?.is_empty() {
+            return Err(KeyringError::AlreadyInitialised);
+        }
+        self.create_key(conn, passphrase)
+    }
+
+    fn create_key(&self, conn: &mut DbConn, passphrase: &SecretString) -> Result<String, KeyringError> {
+        let id = random_id();
+        let kp = ReportKeypair::generate();
+        let sealed = kp.seal(&id, passphrase, &KdfParams::new(self.kdf))?;
+        let row = keys::ReportKeyRow {
+            id: id.clone(),
+            public_key: kp.public.to_vec(),
+            sealed_private_key: sealed.blob,
+            kdf: sealed.kdf,
+            created_month: Month::now().to_string(),
+            active: true,
+        };
+        keys::insert_report_key(conn, &row)?;
+        keys::activate_only(conn, &id)?;
+        self.end_epoch();
+        Ok(id)
+    }
+
+    /// Re-wrap every report key under a new passphrase. Answers and epochs are untouched.
+    pub fn change_passphrase(&self, conn: &mut DbConn, old: &SecretString, new: &SecretString) -> Result<(), KeyringError> {
+        seal::check_passphrase_strength(new)?;
+        let rows = keys::all_report_keys(conn)?;
+        if rows.is_empty() {
+            return Err(KeyringError::NoKey);
+        }
+        let mut rewrapped = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let private = open_row(row, old)?;
+            let kp = ReportKeypair { public: public_of(row)?, private };
+            rewrapped.push((row.id.clone(), kp.seal(&row.id, new, &KdfParams::new(self.kdf))?));
+        }
+        // All or nothing: a half-changed passphrase would lock the steward out of some answers.
+        conn.transaction(|conn| {
+            for (id, sealed) in &rewrapped {
+                keys::update_sealed_private_key(conn, id, &sealed.blob, &sealed.kdf)?;
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(())
+    }
+
+    /// A new keypair for new answers, sealed under the same passphrase (checked against the current key).
+    pub fn rotate(&self, conn: &mut DbConn, passphrase: &SecretString) -> Result<String, KeyringError> {
+        let current = keys::active_report_key(conn)?.ok_or(KeyringError::NoKey)?;
+        open_row(&current, passphrase)?;
+        self.create_key(conn, passphrase)
+    }
+
+    /// Forget the current epoch key (zeroized on drop); the next answer starts a new epoch.
+    pub fn end_epoch(&self) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Seal one answer set under the current epoch, starting a new epoch when the month changes, the
+    /// epoch is full or none exists yet. Needs no passphrase: only the public key is used.
+    pub fn seal(&self, conn: &mut DbConn, slug: &str, version: i32, plaintext: &Padded) -> Result<SealedAnswer, KeyringError> {
+        let mut guard = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let month = Month::now();
+        let stale = guard.as_ref().is_none_or(|e| e.month != month || e.sealed >= self.max_per_epoch);
+        if stale {
+            *guard = None; // drop (and zeroize) the old key before making a new one
+            *guard = Some(self.new_epoch(conn, month)?);
+        }
+        let epoch = guard.as_mut().expect("an epoch was just ensured");
+        epoch.sealed += 1;
+        let response_id = random_id();
+        let aad = AnswerAad { response_id: &response_id, survey_slug: slug, survey_version: version, epoch_id: &epoch.id };
+        let sealed = seal::seal_answer(&epoch.key, &aad, plaintext);
+        Ok(SealedAnswer { response_id, month: month.to_string(), epoch_id: epoch.id.clone(), sealed })
+    }
+
+    fn new_epoch(&self, conn: &mut DbConn, month: Month) -> Result<CurrentEpoch, KeyringError> {
+        let key_row = keys::active_report_key(conn)?.ok_or(KeyringError::NoKey)?;
+        let id = random_id();
+        let key = EpochKey::generate();
+        let wrapped_key = key.wrap(&public_of(&key_row)?, &id)?;
+        keys::insert_epoch(
+            conn,
+            &keys::EpochRow { id: id.clone(), report_key_id: key_row.id, wrapped_key, month: month.to_string() },
+        )?;
+        Ok(CurrentEpoch { id, key, month, sealed: 0 })
+    }
+
+    /// Unwrap every report key with the passphrase for one run. Everything is zeroized when the
+    /// returned value is dropped.
+    pub fn unseal(conn: &mut DbConn, passphrase: &SecretString) -> Result<Unsealed, KeyringError> {
+        let rows = keys::all_report_keys(conn)?;
+        if rows.is_empty() {
+            return Err(KeyringError::NoKey);
+        }
+        let mut keys = HashMap::new();
+        for row in &rows {
+            keys.insert(row.id.clone(), open_row(row, passphrase)?);
+        }
+        Ok(Unsealed { keys, epochs: HashMap::new() })
+    }
+}
+
+fn public_of(row: &keys::ReportKeyRow) -> Result<[u8; 32], KeyringError> {
+    Ok(row.public_key.as_slice().try_into().map_err(|_| SealError::Format("public key length"))?)
+}
+
+fn open_row(row: &keys::ReportKeyRow, passphrase: &SecretString) -> Result<ReportPrivateKey, KeyringError> {
+    let sealed = SealedPrivateKey { kdf: row.kdf.clone(), blob: row.sealed_private_key.clone() };
+    Ok(sealed.open(&row.id, &public_of(row)?, passphrase)?)
+}
+
+/// One opened answer set, handed to the report pass. Its plaintext is zeroized on drop.
+pub struct OpenedAnswer {
+    pub survey_version: i32,
+    pub month: String,
+    pub synthetic: bool,
+    pub verified: bool,
+    pub plaintext: Padded,
+}
+
+/// The unsealed key material of one run.
+pub struct Unsealed {
+    keys: HashMap<String, ReportPrivateKey>,
+    epochs: HashMap<String, EpochKey>,
+}
+
+impl Unsealed {
+    fn epoch_key(&mut self, conn: &mut DbConn, epoch_id: &str) -> Result<&EpochKey, KeyringError> {
+        if !self.epochs.contains_key(epoch_id) {
+            let row = keys::epoch(conn, epoch_id)?.ok_or(SealError::Format("answer names an unknown epoch"))?;
+            let private = self.keys.get(&row.report_key_id).ok_or(SealError::Format("epoch names an unknown key"))?;
+            let key = EpochKey::unwrap(private, &row.wrapped_key, epoch_id)?;
+            self.epochs.insert(epoch_id.to_owned(), key);
+        }
+        Ok(&self.epochs[epoch_id])
+    }
+
+    /// Open every answer of `slug` received through `through` (inclusive), a page at a time, calling
+    /// `each` for every one. Memory stays bounded by the page size whatever the number of answers.
+    pub fn for_each_answer(
+        &mut self,
+        conn: &mut DbConn,
+        slug: &str,
+        through: Month,
+        mut each: impl FnMut(OpenedAnswer) -> Result<(), KeyringError>,
+    ) -> Result<u64, KeyringError> {
+        const PAGE: i64 = 2_000;
+        let through = through.to_string();
+        let mut after = String::new();
+        let mut n = 0;
+        loop {
+            let rows = responses::page(conn, slug, &through, &after, PAGE)?;
+            let Some(last) = rows.last() else { break };
+            after = last.id.clone();
+            for row in rows {
+                let key = self.epoch_key(conn, &row.epoch_id)?;
+                let aad = AnswerAad {
+                    response_id: &row.id,
+                    survey_slug: &row.survey_slug,
+                    survey_version: row.survey_version,
+                    epoch_id: &row.epoch_id,
+                };
+                let plaintext = seal::open_answer(key, &aad, &row.sealed)?;
+                each(OpenedAnswer {
+                    survey_version: row.survey_version,
+                    month: row.month,
+                    synthetic: row.synthetic,
+                    verified: row.verified,
+                    plaintext,
+                })?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,17 @@
+//! Chorus: an anonymous survey service whose answers are sealed at rest and whose only output is
+//! disclosure-controlled aggregates. `main.rs` only parses the command line; everything is here.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod i18n;
+pub mod intake;
+pub mod keyring;
+pub mod month;
+pub mod seal;
+pub mod store;
+pub mod survey;
+pub mod telemetry;
+pub mod web;
+
+pub use config::Config;

@@ -1,0 +1,65 @@
+//! Report keys and epochs. Only sealed or public material is ever written here.
+
+use diesel::prelude::*;
+
+use super::{schema::{epochs, report_keys}, DbConn, StoreError};
+
+#[derive(Clone, Debug, Queryable, Insertable, Selectable)]
+#[diesel(table_name = report_keys)]
+pub struct ReportKeyRow {
+    pub id: String,
+    pub public_key: Vec<u8>,
+    pub sealed_private_key: Vec<u8>,
+    pub kdf: String,
+    pub created_month: String,
+    pub active: bool,
+}
+
+#[derive(Clone, Debug, Queryable, Insertable, Selectable)]
+#[diesel(table_name = epochs)]
+pub struct EpochRow {
+    pub id: String,
+    pub report_key_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub month: String,
+}
+
+pub fn all_report_keys(conn: &mut DbConn) -> Result<Vec<ReportKeyRow>, StoreError> {
+    Ok(report_keys::table.select(ReportKeyRow::as_select()).order(report_keys::created_month).load(conn)?)
+}
+
+pub fn active_report_key(conn: &mut DbConn) -> Result<Option<ReportKeyRow>, StoreError> {
+    Ok(report_keys::table
+        .filter(report_keys::active.eq(true))
+        .select(ReportKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert_report_key(conn: &mut DbConn, row: &ReportKeyRow) -> Result<(), StoreError> {
+    diesel::insert_into(report_keys::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// Make `id` the only active key (after a rotation).
+pub fn activate_only(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
+    diesel::update(report_keys::table.filter(report_keys::id.ne(id))).set(report_keys::active.eq(false)).execute(conn)?;
+    diesel::update(report_keys::table.filter(report_keys::id.eq(id))).set(report_keys::active.eq(true)).execute(conn)?;
+    Ok(())
+}
+
+pub fn update_sealed_private_key(conn: &mut DbConn, id: &str, blob: &[u8], kdf: &str) -> Result<(), StoreError> {
+    diesel::update(report_keys::table.filter(report_keys::id.eq(id)))
+        .set((report_keys::sealed_private_key.eq(blob), report_keys::kdf.eq(kdf)))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn insert_epoch(conn: &mut DbConn, row: &EpochRow) -> Result<(), StoreError> {
+    diesel::insert_into(epochs::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn epoch(conn: &mut DbConn, id: &str) -> Result<Option<EpochRow>, StoreError> {
+    Ok(epochs::table.find(id).select(EpochRow::as_select()).first(conn).optional()?)
+}

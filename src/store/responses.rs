@@ -1,0 +1,58 @@
+//! Sealed answer rows. Nothing here can read an answer: it stores and hands back ciphertext.
+
+use diesel::prelude::*;
+
+use super::{schema::responses, DbConn, StoreError};
+
+#[derive(Clone, Debug, Queryable, Insertable, Selectable)]
+#[diesel(table_name = responses)]
+pub struct ResponseRow {
+    pub id: String,
+    pub survey_slug: String,
+    pub survey_version: i32,
+    pub month: String,
+    pub epoch_id: String,
+    pub sealed: Vec<u8>,
+    pub receipt_hash: Option<Vec<u8>>,
+    pub synthetic: bool,
+    pub verified: bool,
+}
+
+pub fn insert(conn: &mut DbConn, row: &ResponseRow) -> Result<(), StoreError> {
+    diesel::insert_into(responses::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// Number of stored responses of a survey.
+pub fn count(conn: &mut DbConn, slug: &str) -> Result<i64, StoreError> {
+    Ok(responses::table.filter(responses::survey_slug.eq(slug)).count().get_result(conn)?)
+}
+
+/// Counts per month of receipt, oldest first: what staff may see of the flow of answers.
+pub fn count_by_month(conn: &mut DbConn, slug: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(responses::table
+        .filter(responses::survey_slug.eq(slug))
+        .group_by(responses::month)
+        .select((responses::month, diesel::dsl::count_star()))
+        .order(responses::month)
+        .load(conn)?)
+}
+
+/// Delete the response whose receipt hashes to `hash`; true when one was deleted.
+pub fn delete_by_receipt(conn: &mut DbConn, hash: &[u8]) -> Result<bool, StoreError> {
+    let n = diesel::delete(responses::table.filter(responses::receipt_hash.eq(hash))).execute(conn)?;
+    Ok(n > 0)
+}
+
+/// One page of a survey's rows through a month, in id order after `after`: a keyset scan, so a report
+/// run never holds more than a page of ciphertext in memory.
+pub fn page(conn: &mut DbConn, slug: &str, through: &str, after: &str, limit: i64) -> Result<Vec<ResponseRow>, StoreError> {
+    Ok(responses::table
+        .filter(responses::survey_slug.eq(slug))
+        .filter(responses::month.le(through))
+        .filter(responses::id.gt(after))
+        .order(responses::id)
+        .limit(limit)
+        .select(ResponseRow::as_select())
+        .load(conn)?)
+}

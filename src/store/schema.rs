@@ -1,0 +1,70 @@
+// Written by hand to match both migration trees (migrations/sqlite and migrations/postgres).
+
+diesel::table! {
+    surveys (slug) {
+        slug -> Text,
+        current_version -> Integer,
+        status -> Text,
+    }
+}
+
+diesel::table! {
+    survey_versions (slug, version) {
+        slug -> Text,
+        version -> Integer,
+        definition -> Text,
+    }
+}
+
+diesel::table! {
+    report_keys (id) {
+        id -> Text,
+        public_key -> Binary,
+        sealed_private_key -> Binary,
+        kdf -> Text,
+        created_month -> Text,
+        active -> Bool,
+    }
+}
+
+diesel::table! {
+    epochs (id) {
+        id -> Text,
+        report_key_id -> Text,
+        wrapped_key -> Binary,
+        month -> Text,
+    }
+}
+
+diesel::table! {
+    responses (id) {
+        id -> Text,
+        survey_slug -> Text,
+        survey_version -> Integer,
+        month -> Text,
+        epoch_id -> Text,
+        sealed -> Binary,
+        receipt_hash -> Nullable<Binary>,
+        synthetic -> Bool,
+        verified -> Bool,
+    }
+}
+
+diesel::table! {
+    form_keys (id) {
+        id -> Text,
+        key_bytes -> Binary,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    used_form_tokens (token_hash) {
+        token_hash -> Binary,
+        form_key_id -> Text,
+    }
+}
+
+diesel::joinable!(epochs -> report_keys (report_key_id));
+diesel::joinable!(responses -> epochs (epoch_id));
+diesel::allow_tables_to_appear_in_same_query!(surveys, survey_versions, report_keys, epochs, responses, form_keys, used_form_tokens);

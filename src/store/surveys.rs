@@ -1,0 +1,93 @@
+//! Survey definitions as imported: one row per slug, one per version.
+
+use diesel::prelude::*;
+
+use super::{schema::{survey_versions, surveys}, DbConn, StoreError};
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = surveys)]
+pub struct SurveyRow {
+    pub slug: String,
+    pub current_version: i32,
+    pub status: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Imported {
+    New,
+    NewVersion,
+    Unchanged,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("version {0} of this survey was already imported with different content; raise `version`")]
+    Conflict(i32),
+    #[error("version {0} is older than the current version {1}")]
+    Older(i32, i32),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for ImportError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+pub fn get(conn: &mut DbConn, slug: &str) -> Result<Option<SurveyRow>, StoreError> {
+    Ok(surveys::table.find(slug).select(SurveyRow::as_select()).first(conn).optional()?)
+}
+
+pub fn list(conn: &mut DbConn) -> Result<Vec<SurveyRow>, StoreError> {
+    Ok(surveys::table.select(SurveyRow::as_select()).order(surveys::slug).load(conn)?)
+}
+
+pub fn definition(conn: &mut DbConn, slug: &str, version: i32) -> Result<Option<String>, StoreError> {
+    Ok(survey_versions::table
+        .find((slug, version))
+        .select(survey_versions::definition)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn set_status(conn: &mut DbConn, slug: &str, status: &str) -> Result<bool, StoreError> {
+    let n = diesel::update(surveys::table.find(slug)).set(surveys::status.eq(status)).execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Store a validated definition. A new slug opens; a higher version becomes current; the same
+/// version with the same text is a no-op; the same version with other text is refused.
+pub fn import(conn: &mut DbConn, slug: &str, version: i32, definition: &str) -> Result<Imported, ImportError> {
+    conn.transaction(|conn| {
+        let existing = get(conn, slug)?;
+        if let Some(old) = definition_of(conn, slug, version)? {
+            return if old == definition { Ok(Imported::Unchanged) } else { Err(ImportError::Conflict(version)) };
+        }
+        let outcome = match existing {
+            None => {
+                diesel::insert_into(surveys::table)
+                    .values((surveys::slug.eq(slug), surveys::current_version.eq(version), surveys::status.eq("open")))
+                    .execute(conn)?;
+                Imported::New
+            }
+            Some(row) if row.current_version > version => return Err(ImportError::Older(version, row.current_version)),
+            Some(_) => {
+                diesel::update(surveys::table.find(slug)).set(surveys::current_version.eq(version)).execute(conn)?;
+                Imported::NewVersion
+            }
+        };
+        diesel::insert_into(survey_versions::table)
+            .values((
+                survey_versions::slug.eq(slug),
+                survey_versions::version.eq(version),
+                survey_versions::definition.eq(definition),
+            ))
+            .execute(conn)?;
+        Ok(outcome)
+    })
+}
+
+fn definition_of(conn: &mut DbConn, slug: &str, version: i32) -> Result<Option<String>, StoreError> {
+    definition(conn, slug, version)
+}

@@ -1,0 +1,276 @@
+use std::collections::BTreeMap;
+
+use zeroize::Zeroizing;
+
+use super::{codec, Kind, Survey};
+use crate::seal::{Padded, SealError};
+
+/// Answers as they arrive, before any checking: question id → the values given.
+#[derive(Default)]
+pub struct RawAnswers(pub BTreeMap<String, Vec<String>>);
+
+impl RawAnswers {
+    /// From form fields named `q.<question id>`; other fields are the caller's business.
+    pub fn from_form(pairs: &[(String, String)]) -> Self {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, value) in pairs {
+            if let Some(id) = name.strip_prefix("q.") {
+                map.entry(id.to_owned()).or_default().push(value.clone());
+            }
+        }
+        Self(map)
+    }
+
+    /// From the API's `answers` object: each value a string or an array of strings.
+    pub fn from_json(obj: &serde_json::Map<String, serde_json::Value>) -> Result<Self, AnswerError> {
+        let mut map = BTreeMap::new();
+        for (id, value) in obj {
+            let values = match value {
+                serde_json::Value::String(s) => vec![s.clone()],
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| AnswerError::new(id, AnswerErrorKind::Malformed))?,
+                serde_json::Value::Null => continue,
+                _ => return Err(AnswerError::new(id, AnswerErrorKind::Malformed)),
+            };
+            map.insert(id.clone(), values);
+        }
+        Ok(Self(map))
+    }
+
+    /// The raw values of one question, for re-showing a form after an error.
+    pub fn values(&self, id: &str) -> &[String] {
+        self.0.get(id).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// One option index (single, scale, period, region).
+    One(u8),
+    /// Option indices in ascending order (multiple).
+    Many(Vec<u8>),
+    Text(Zeroizing<String>),
+}
+
+/// Answers checked against one survey version. Index = question position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidAnswers {
+    pub(super) answers: Vec<Option<Answer>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerErrorKind {
+    UnknownQuestion,
+    UnknownOption,
+    OneChoice,
+    TooManyChoices(usize),
+    TextTooLong(usize),
+    PnsWithOthers,
+    Malformed,
+}
+
+/// A problem with one answer: the API reports it as `{"error", "question"}`, the form next to the question.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
+pub struct AnswerError {
+    pub question: String,
+    pub kind: AnswerErrorKind,
+}
+
+impl AnswerError {
+    fn new(question: &str, kind: AnswerErrorKind) -> Self {
+        Self { question: question.to_owned(), kind }
+    }
+
+    pub fn message(&self) -> String {
+        let q = &self.question;
+        match self.kind {
+            AnswerErrorKind::UnknownQuestion => format!("unknown question \"{q}\""),
+            AnswerErrorKind::UnknownOption => format!("question \"{q}\": not one of its options"),
+            AnswerErrorKind::OneChoice => format!("question \"{q}\": takes one choice only"),
+            AnswerErrorKind::TooManyChoices(n) => format!("question \"{q}\": at most {n} choices"),
+            AnswerErrorKind::TextTooLong(n) => format!("question \"{q}\": at most {n} characters"),
+            AnswerErrorKind::PnsWithOthers => format!("question \"{q}\": \"pns\" cannot be combined with other options"),
+            AnswerErrorKind::Malformed => format!("question \"{q}\": the value must be a string or a list of strings"),
+        }
+    }
+
+    /// The interface-string key and its `{n}` for the respondent's language.
+    pub fn ui_key(&self) -> (&'static str, Option<usize>) {
+        match self.kind {
+            AnswerErrorKind::UnknownQuestion | AnswerErrorKind::Malformed => ("error_bad_request", None),
+            AnswerErrorKind::UnknownOption => ("error_unknown_option", None),
+            AnswerErrorKind::OneChoice => ("error_one_choice", None),
+            AnswerErrorKind::TooManyChoices(n) => ("error_too_many_choices", Some(n)),
+            AnswerErrorKind::TextTooLong(n) => ("error_text_too_long", Some(n)),
+            AnswerErrorKind::PnsWithOthers => ("error_pns_with_others", None),
+        }
+    }
+}
+
+impl Survey {
+    /// Check raw answers against this definition. All problems are returned, in question order.
+    pub fn validate(&self, raw: &RawAnswers) -> Result<ValidAnswers, Vec<AnswerError>> {
+        let mut errors = Vec::new();
+        for id in raw.0.keys() {
+            if self.question(id).is_none() {
+                errors.push(AnswerError::new(id, AnswerErrorKind::UnknownQuestion));
+            }
+        }
+        let mut answers: Vec<Option<Answer>> = vec![None; self.questions.len()];
+        for (i, q) in self.questions.iter().enumerate() {
+            let values: Vec<&str> = raw.values(&q.id).iter().map(|v| v.as_str()).filter(|v| !v.trim().is_empty()).collect();
+            if values.is_empty() {
+                continue;
+            }
+            let fail = |kind| AnswerError::new(&q.id, kind);
+            let answer = match q.kind {
+                Kind::Text => {
+                    if values.len() > 1 {
+                        Err(fail(AnswerErrorKind::OneChoice))
+                    } else {
+                        // Normalise line ends, drop control characters other than newline and tab.
+                        let text: String = values[0]
+                            .replace("\r\n", "\n")
+                            .chars()
+                            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+                            .collect();
+                        let text = text.trim().to_owned();
+                        if text.chars().count() > q.max_length {
+                            Err(fail(AnswerErrorKind::TextTooLong(q.max_length)))
+                        } else if text.is_empty() {
+                            continue;
+                        } else {
+                            Ok(Answer::Text(Zeroizing::new(text)))
+                        }
+                    }
+                }
+                Kind::Multiple => {
+                    let mut picked = Vec::new();
+                    let mut bad = None;
+                    for v in &values {
+                        match q.option_index(v) {
+                            Some(o) => picked.push(o as u8),
+                            None => bad = Some(AnswerErrorKind::UnknownOption),
+                        }
+                    }
+                    picked.sort_unstable();
+                    picked.dedup();
+                    let pns = q.pns_index().map(|p| p as u8);
+                    if let Some(kind) = bad {
+                        Err(fail(kind))
+                    } else if picked.len() > 1 && pns.is_some_and(|p| picked.contains(&p)) {
+                        Err(fail(AnswerErrorKind::PnsWithOthers))
+                    } else if let Some(max) = q.max_selected.filter(|m| picked.len() > *m) {
+                        Err(fail(AnswerErrorKind::TooManyChoices(max)))
+                    } else {
+                        Ok(Answer::Many(picked))
+                    }
+                }
+                _ => {
+                    if values.len() > 1 {
+                        Err(fail(AnswerErrorKind::OneChoice))
+                    } else {
+                        q.option_index(values[0])
+                            .map(|o| Answer::One(o as u8))
+                            .ok_or_else(|| fail(AnswerErrorKind::UnknownOption))
+                    }
+                }
+            };
+            match answer {
+                Ok(a) => answers[i] = Some(a),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        // Skip logic: an answer to a question whose condition is not met never counts.
+        for (i, q) in self.questions.iter().enumerate() {
+            if let Some(cond) = &q.show_if {
+                let met = match &answers[cond.question] {
+                    Some(Answer::One(o)) => cond.any_of.contains(&usize::from(*o)),
+                    Some(Answer::Many(os)) => os.iter().any(|o| cond.any_of.contains(&usize::from(*o))),
+                    _ => false,
+                };
+                if !met {
+                    answers[i] = None;
+                }
+            }
+        }
+        Ok(ValidAnswers { answers })
+    }
+
+    /// Encode for sealing: compact, versioned, padded to the one fixed size.
+    pub fn encode(&self, answers: &ValidAnswers) -> Result<Padded, SealError> {
+        Padded::new(&codec::encode(answers))
+    }
+
+    /// Decode an opened plaintext of this survey version.
+    pub fn decode(&self, plaintext: &Padded) -> Result<ValidAnswers, SealError> {
+        codec::decode(self, plaintext.payload())
+    }
+}
+
+impl ValidAnswers {
+    pub fn get(&self, question: usize) -> Option<&Answer> {
+        self.answers.get(question).and_then(Option::as_ref)
+    }
+    pub fn answered(&self) -> usize {
+        self.answers.iter().filter(|a| a.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn survey() -> Survey {
+        Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap()
+    }
+
+    fn raw(pairs: &[(&str, &str)]) -> RawAnswers {
+        RawAnswers::from_form(&pairs.iter().map(|(k, v)| (format!("q.{k}"), (*v).to_owned())).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn round_trip_through_the_codec() {
+        let s = survey();
+        let a = s
+            .validate(&raw(&[("age", "25_34"), ("gender", "woman"), ("gender", "trans_woman"), ("region", "atlantic"), ("anything_else", "ça va 你好")]))
+            .unwrap();
+        let padded = s.encode(&a).unwrap();
+        assert_eq!(s.decode(&padded).unwrap(), a);
+    }
+
+    #[test]
+    fn bad_answers_name_their_question() {
+        let s = survey();
+        let e = s.validate(&raw(&[("age", "25_34"), ("age", "35_44")])).unwrap_err();
+        assert_eq!(e[0], AnswerError { question: "age".into(), kind: AnswerErrorKind::OneChoice });
+        let e = s.validate(&raw(&[("nope", "x")])).unwrap_err();
+        assert_eq!(e[0].kind, AnswerErrorKind::UnknownQuestion);
+        let e = s.validate(&raw(&[("age", "99")])).unwrap_err();
+        assert_eq!(e[0].kind, AnswerErrorKind::UnknownOption);
+        let long = "x".repeat(201);
+        let e = s.validate(&raw(&[("anything_else", &long)])).unwrap_err();
+        assert_eq!(e[0].kind, AnswerErrorKind::TextTooLong(200));
+        let e = s.validate(&raw(&[("gender", "pns"), ("gender", "woman")])).unwrap_err();
+        assert_eq!(e[0].kind, AnswerErrorKind::PnsWithOthers);
+    }
+
+    #[test]
+    fn skipped_branches_never_count() {
+        let s = survey();
+        let (wi, _) = s.question("what_happened").unwrap();
+        let (_, wq) = s.question("what_happened").unwrap();
+        let first = wq.options[0].id.clone();
+        let a = s.validate(&raw(&[("officials", "none"), ("what_happened", &first)])).unwrap();
+        assert!(a.get(wi).is_none());
+        let a = s.validate(&raw(&[("officials", "bylaw"), ("what_happened", &first)])).unwrap();
+        assert!(a.get(wi).is_some());
+    }
+}

@@ -1,0 +1,541 @@
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Deserialize;
+
+use crate::{i18n::LANGUAGES, seal::PLAINTEXT_LEN};
+
+/// The option id Chorus adds to every closed question.
+pub const PNS: &str = "pns";
+const MAX_TEXT: u32 = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Single,
+    Multiple,
+    Scale,
+    Period,
+    Region,
+    Text,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Single => "single",
+            Kind::Multiple => "multiple",
+            Kind::Scale => "scale",
+            Kind::Period => "period",
+            Kind::Region => "region",
+            Kind::Text => "text",
+        }
+    }
+    pub fn is_closed(self) -> bool {
+        self != Kind::Text
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodesMode {
+    Off,
+    Optional,
+    Required,
+}
+
+#[derive(Debug, Clone)]
+pub struct Opt {
+    pub id: String,
+    /// For built-in options (regions, periods, "prefer not to say"): the interface-string key.
+    pub builtin: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShowIf {
+    pub question: usize,
+    pub any_of: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Question {
+    pub id: String,
+    pub kind: Kind,
+    /// For closed questions, the options in order, "prefer not to say" last.
+    pub options: Vec<Opt>,
+    pub max_selected: Option<usize>,
+    pub max_length: usize,
+    pub breakdown: bool,
+    pub show_if: Option<ShowIf>,
+    pub section: usize,
+}
+
+impl Question {
+    pub fn option_index(&self, id: &str) -> Option<usize> {
+        self.options.iter().position(|o| o.id == id)
+    }
+    pub fn pns_index(&self) -> Option<usize> {
+        self.kind.is_closed().then(|| self.options.len() - 1)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub id: String,
+    pub questions: std::ops::Range<usize>,
+}
+
+/// A validated survey definition.
+#[derive(Debug, Clone)]
+pub struct Survey {
+    pub slug: String,
+    pub version: i32,
+    pub languages: Vec<String>,
+    pub codes: CodesMode,
+    pub k: u32,
+    pub sections: Vec<Section>,
+    pub questions: Vec<Question>,
+    /// Languages whose translation awaits community review.
+    pub needs_review: Vec<String>,
+    texts: HashMap<String, HashMap<String, String>>,
+    index: HashMap<String, usize>,
+    /// The definition as imported, kept verbatim for export.
+    pub source: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct DefinitionError(pub Vec<String>);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSurvey {
+    format: u32,
+    slug: String,
+    version: i32,
+    languages: Vec<String>,
+    codes: Option<String>,
+    k: Option<u32>,
+    title: String,
+    intro: Option<String>,
+    consent: Option<String>,
+    thanks: Option<String>,
+    sections: Vec<RawSection>,
+    #[serde(default)]
+    translations: BTreeMap<String, BTreeMap<String, toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSection {
+    id: String,
+    title: String,
+    questions: Vec<RawQuestion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuestion {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    label: String,
+    help: Option<String>,
+    options: Option<Vec<RawOption>>,
+    max_selected: Option<u32>,
+    max_length: Option<u32>,
+    breakdown: Option<bool>,
+    show_if: Option<RawShowIf>,
+    merge: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOption {
+    id: String,
+    label: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShowIf {
+    question: String,
+    any_of: Vec<String>,
+}
+
+const REGIONS: &[&str] = &["bc", "ab", "sk", "mb", "on", "qc", "nb", "ns", "pe", "nl", "yt", "nt", "nu", "outside"];
+const ATLANTIC: &[&str] = &["nb", "ns", "pe", "nl"];
+const TERRITORIES: &[&str] = &["yt", "nt", "nu"];
+const PERIODS: &[&str] = &["last_3m", "3_12m", "1_2y", "over_2y"];
+
+fn valid_id(id: &str, max: usize) -> bool {
+    !id.is_empty() && id.len() <= max && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn valid_slug(s: &str) -> bool {
+    (2..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl Survey {
+    /// Parse and validate a definition; every problem is reported, each naming where it is.
+    pub fn parse(source: &str) -> Result<Self, DefinitionError> {
+        let raw: RawSurvey = toml::from_str(source).map_err(|e| DefinitionError(vec![e.to_string()]))?;
+        let mut errors = Vec::new();
+        let mut err = |s: String| errors.push(s);
+
+        if raw.format != 1 {
+            err(format!("format: {} is not a known format (use 1)", raw.format));
+        }
+        if !valid_slug(&raw.slug) {
+            err(format!("slug: `{}` must be 2-40 characters of a-z, 0-9 and -", raw.slug));
+        }
+        if raw.version < 1 {
+            err("version: must be 1 or more".into());
+        }
+        if raw.languages.first().map(String::as_str) != Some("en") {
+            err("languages: must start with \"en\"".into());
+        }
+        for lang in &raw.languages {
+            if !LANGUAGES.contains(&lang.as_str()) {
+                err(format!("languages: `{lang}` is not supported (supported: {})", LANGUAGES.join(", ")));
+            }
+        }
+        let codes = match raw.codes.as_deref().unwrap_or("off") {
+            "off" => CodesMode::Off,
+            "optional" => CodesMode::Optional,
+            "required" => CodesMode::Required,
+            other => {
+                err(format!("codes: `{other}` must be \"off\", \"optional\" or \"required\""));
+                CodesMode::Off
+            }
+        };
+        let k = raw.k.unwrap_or(10);
+        if k < 5 {
+            err(format!("k: {k} is below the floor of 5"));
+        }
+        if raw.title.trim().is_empty() {
+            err("title: is empty".into());
+        }
+
+        let mut en: HashMap<String, String> = HashMap::new();
+        en.insert("title".into(), raw.title.clone());
+        for (key, value) in [("intro", &raw.intro), ("consent", &raw.consent), ("thanks", &raw.thanks)] {
+            if let Some(v) = value {
+                en.insert(key.into(), v.clone());
+            }
+        }
+
+        let mut sections = Vec::new();
+        let mut questions: Vec<Question> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut section_ids = HashSet::new();
+        for raw_section in &raw.sections {
+            if !valid_slug(&raw_section.id) && !valid_id(&raw_section.id, 40) {
+                err(format!("section `{}`: id must use a-z, 0-9, - or _", raw_section.id));
+            }
+            if !section_ids.insert(raw_section.id.clone()) {
+                err(format!("section `{}`: id is used twice", raw_section.id));
+            }
+            en.insert(format!("section.{}", raw_section.id), raw_section.title.clone());
+            let start = questions.len();
+            for rq in &raw_section.questions {
+                let q = &rq.id;
+                let at = |field: &str, msg: &str| format!("question \"{q}\": {field}: {msg}");
+                if !valid_id(q, 40) {
+                    err(at("id", "must be 1-40 characters of a-z, 0-9 and _"));
+                }
+                if index.contains_key(q) {
+                    err(at("id", "is used twice"));
+                }
+                let kind = match rq.kind.as_str() {
+                    "single" => Kind::Single,
+                    "multiple" => Kind::Multiple,
+                    "scale" => Kind::Scale,
+                    "period" => Kind::Period,
+                    "region" => Kind::Region,
+                    "text" => Kind::Text,
+                    other => {
+                        err(at("type", &format!("`{other}` is not one of single, multiple, scale, period, region, text")));
+                        Kind::Single
+                    }
+                };
+                if rq.label.trim().is_empty() {
+                    err(at("label", "is empty"));
+                }
+                en.insert(format!("q.{q}"), rq.label.clone());
+                if let Some(help) = &rq.help {
+                    en.insert(format!("q.{q}.help"), help.clone());
+                }
+                let mut options = Vec::new();
+                match (&rq.options, kind) {
+                    (Some(_), Kind::Text) => err(at("options", "a text question has no options")),
+                    (None, Kind::Region) => {
+                        let merge = rq.merge.clone().unwrap_or_default();
+                        for m in &merge {
+                            if m != "atlantic" && m != "territories" {
+                                err(at("merge", &format!("`{m}` is not \"atlantic\" or \"territories\"")));
+                            }
+                        }
+                        let atlantic = merge.iter().any(|m| m == "atlantic");
+                        let territories = merge.iter().any(|m| m == "territories");
+                        for r in REGIONS {
+                            if atlantic && ATLANTIC.contains(r) {
+                                if *r == "nb" {
+                                    options.push(builtin("atlantic", "region_"));
+                                }
+                            } else if territories && TERRITORIES.contains(r) {
+                                if *r == "yt" {
+                                    options.push(builtin("territories", "region_"));
+                                }
+                            } else {
+                                options.push(builtin(r, "region_"));
+                            }
+                        }
+                    }
+                    (None, Kind::Period) => options.extend(PERIODS.iter().map(|p| builtin(p, "period_"))),
+                    (None, Kind::Text) => {}
+                    (None, _) => err(at("options", "a closed question needs options")),
+                    (Some(opts), _) => {
+                        if opts.is_empty() {
+                            err(at("options", "is empty"));
+                        }
+                        let mut seen = HashSet::new();
+                        for o in opts {
+                            let oat = |field: &str, msg: &str| format!("question \"{q}\": option \"{}\": {field}: {msg}", o.id);
+                            if !valid_id(&o.id, 40) {
+                                err(oat("id", "must be 1-40 characters of a-z, 0-9 and _"));
+                            }
+                            if o.id == PNS {
+                                err(oat("id", "\"pns\" is reserved: Chorus adds \"Prefer not to say\" itself"));
+                            }
+                            if !seen.insert(o.id.clone()) {
+                                err(oat("id", "is used twice"));
+                            }
+                            if o.label.trim().is_empty() {
+                                err(oat("label", "is empty"));
+                            }
+                            en.insert(format!("q.{q}.o.{}", o.id), o.label.clone());
+                            options.push(Opt { id: o.id.clone(), builtin: None });
+                        }
+                    }
+                }
+                if rq.merge.is_some() && (kind != Kind::Region || rq.options.is_some()) {
+                    err(at("merge", "only for a region question with the built-in list"));
+                }
+                if kind.is_closed() {
+                    options.push(Opt { id: PNS.into(), builtin: Some("prefer_not_to_say".into()) });
+                }
+                if options.len() > 255 {
+                    err(at("options", "more than 254 options"));
+                }
+                let max_selected = match (rq.max_selected, kind) {
+                    (Some(n), Kind::Multiple) if n >= 1 => Some(n as usize),
+                    (Some(_), Kind::Multiple) => {
+                        err(at("max_selected", "must be 1 or more"));
+                        None
+                    }
+                    (Some(_), _) => {
+                        err(at("max_selected", "only for a multiple-choice question"));
+                        None
+                    }
+                    (None, _) => None,
+                };
+                let max_length = match (rq.max_length, kind) {
+                    (Some(n), Kind::Text) if (1..=MAX_TEXT).contains(&n) => n as usize,
+                    (Some(n), Kind::Text) => {
+                        err(at("max_length", &format!("{n} must be between 1 and {MAX_TEXT}")));
+                        MAX_TEXT as usize
+                    }
+                    (Some(_), _) => {
+                        err(at("max_length", "only for a text question"));
+                        0
+                    }
+                    (None, Kind::Text) => MAX_TEXT as usize,
+                    (None, _) => 0,
+                };
+                let breakdown = rq.breakdown.unwrap_or(false);
+                if breakdown && (kind == Kind::Text || kind == Kind::Multiple) {
+                    err(at("breakdown", "only a one-choice question can be a report breakdown"));
+                }
+                let show_if = rq.show_if.as_ref().and_then(|s| {
+                    let Some(&target) = index.get(&s.question) else {
+                        err(at("show_if", &format!("question \"{}\" is not an earlier question", s.question)));
+                        return None;
+                    };
+                    let tq: &Question = &questions[target];
+                    if !tq.kind.is_closed() {
+                        err(at("show_if", &format!("question \"{}\" is a text question", s.question)));
+                        return None;
+                    }
+                    if s.any_of.is_empty() {
+                        err(at("show_if", "any_of is empty"));
+                    }
+                    let mut any_of = Vec::new();
+                    for o in &s.any_of {
+                        match tq.option_index(o) {
+                            Some(i) => any_of.push(i),
+                            None => err(at("show_if", &format!("\"{}\" has no option \"{o}\"", s.question))),
+                        }
+                    }
+                    Some(ShowIf { question: target, any_of })
+                });
+                index.insert(q.clone(), questions.len());
+                questions.push(Question {
+                    id: q.clone(),
+                    kind,
+                    options,
+                    max_selected,
+                    max_length,
+                    breakdown,
+                    show_if,
+                    section: sections.len(),
+                });
+            }
+            sections.push(Section { id: raw_section.id.clone(), questions: start..questions.len() });
+        }
+        if questions.is_empty() {
+            err("sections: the survey has no questions".into());
+        }
+        if questions.len() > 255 {
+            err("sections: more than 255 questions".into());
+        }
+        let worst = 1 + questions
+            .iter()
+            .map(|q| match q.kind {
+                Kind::Text => 4 + 4 * q.max_length,
+                Kind::Multiple => 3 + q.options.len(),
+                _ => 3,
+            })
+            .sum::<usize>();
+        if worst > PLAINTEXT_LEN - 2 {
+            err(format!(
+                "sections: the longest possible answer set takes {worst} bytes, over the sealed size of {}; shorten max_length of text questions",
+                PLAINTEXT_LEN - 2
+            ));
+        }
+
+        let mut texts = HashMap::new();
+        let mut needs_review = Vec::new();
+        for (lang, table) in &raw.translations {
+            if !raw.languages.contains(lang) {
+                err(format!("translations.{lang}: the language is not listed in `languages`"));
+                continue;
+            }
+            let mut map = HashMap::new();
+            for (key, value) in table {
+                match (key.as_str(), value) {
+                    ("review", toml::Value::Boolean(b)) => {
+                        if *b {
+                            needs_review.push(lang.clone());
+                        }
+                    }
+                    (_, toml::Value::String(s)) if en.contains_key(key) => {
+                        map.insert(key.clone(), s.clone());
+                    }
+                    (_, toml::Value::String(_)) => {
+                        err(format!("translations.{lang}: `{key}` names no English string"));
+                    }
+                    _ => err(format!("translations.{lang}: `{key}` must be a string")),
+                }
+            }
+            texts.insert(lang.clone(), map);
+        }
+        texts.insert("en".into(), en);
+
+        if !errors.is_empty() {
+            return Err(DefinitionError(errors));
+        }
+        Ok(Survey {
+            slug: raw.slug,
+            version: raw.version,
+            languages: raw.languages,
+            codes,
+            k,
+            sections,
+            questions,
+            needs_review,
+            texts,
+            index,
+            source: source.to_owned(),
+        })
+    }
+
+    pub fn question(&self, id: &str) -> Option<(usize, &Question)> {
+        self.index.get(id).map(|&i| (i, &self.questions[i]))
+    }
+
+    /// A survey string in `lang`, falling back to English.
+    pub fn text(&self, lang: &str, key: &str) -> Option<&str> {
+        self.texts
+            .get(lang)
+            .and_then(|m| m.get(key))
+            .or_else(|| self.texts.get("en").and_then(|m| m.get(key)))
+            .map(String::as_str)
+    }
+
+    pub fn title(&self, lang: &str) -> &str {
+        self.text(lang, "title").unwrap_or(&self.slug)
+    }
+
+    /// An option's label: built-in options come from the interface strings.
+    pub fn option_label(&self, i18n: &crate::i18n::I18n, lang: &str, q: &Question, o: &Opt) -> String {
+        match &o.builtin {
+            Some(key) => i18n.t(lang, key).to_owned(),
+            None => self.text(lang, &format!("q.{}.o.{}", q.id, o.id)).unwrap_or(&o.id).to_owned(),
+        }
+    }
+
+    /// The best language of this survey for a requested one.
+    pub fn language_for(&self, lang: &str) -> String {
+        if self.languages.iter().any(|l| l == lang) { lang.to_owned() } else { "en".to_owned() }
+    }
+}
+
+fn builtin(id: &str, prefix: &str) -> Opt {
+    Opt { id: id.to_owned(), builtin: Some(format!("{prefix}{id}")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_survey_is_valid() {
+        let s = Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.slug, "harms");
+        assert!(s.questions.len() >= 20);
+        for lang in crate::i18n::LANGUAGES {
+            assert!(s.languages.iter().any(|l| l == lang), "{lang} missing");
+        }
+        let (_, region) = s.question("region").unwrap();
+        assert!(region.option_index("atlantic").is_some() && region.option_index("ns").is_none());
+    }
+
+    #[test]
+    fn errors_name_the_question_and_field() {
+        let src = r#"
+format = 1
+slug = "t"
+version = 1
+languages = ["en"]
+title = "T"
+[[sections]]
+id = "a"
+title = "A"
+[[sections.questions]]
+id = "q1"
+type = "single"
+label = "Q1"
+options = [{ id = "pns", label = "x" }, { id = "Bad Id", label = "" }]
+[[sections.questions]]
+id = "q2"
+type = "text"
+label = "Q2"
+max_length = 5000
+show_if = { question = "q9", any_of = ["x"] }
+"#;
+        let e = Survey::parse(src).unwrap_err().to_string();
+        assert!(e.contains("slug"), "{e}");
+        assert!(e.contains("question \"q1\": option \"pns\": id"), "{e}");
+        assert!(e.contains("question \"q1\": option \"Bad Id\": label: is empty"), "{e}");
+        assert!(e.contains("question \"q2\": max_length"), "{e}");
+        assert!(e.contains("question \"q2\": show_if"), "{e}");
+    }
+}

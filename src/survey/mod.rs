@@ -1,0 +1,12 @@
+//! Survey definitions (parse, validate, translate) and answers (parse, don't validate: a
+//! [`ValidAnswers`] can only come out of this module, already checked against its definition).
+
+mod answers;
+mod codec;
+mod definition;
+
+pub use answers::{Answer, AnswerError, AnswerErrorKind, RawAnswers, ValidAnswers};
+pub use definition::{CodesMode, DefinitionError, Kind, Opt, Question, Section, ShowIf, Survey, PNS};
+
+/// The bundled default survey, imported on first start.
+pub const DEFAULT_SURVEY: &str = include_str!("../../surveys/harms.toml");

@@ -1,0 +1,33 @@
+//! Logging. The request log holds method, matched route pattern, status and latency only — never an
+//! address, a header, a query string or a body (docs/privacy.md). Lines carry no timestamp: a
+//! to-the-second time of a submission could be matched against a network operator's records.
+
+use std::io::Write;
+
+use tracing_subscriber::{fmt::MakeWriter, EnvFilter};
+
+/// Install the global subscriber writing to `writer`. Returns false if one was already installed.
+pub fn init<W>(filter: &str, writer: W) -> bool
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .without_time()
+        .with_target(true)
+        .with_ansi(false)
+        .with_writer(writer)
+        .try_init()
+        .is_ok()
+}
+
+pub fn init_stderr(filter: &str) {
+    init(filter, std::io::stderr);
+}
+
+/// Print a line meant for the person at the terminal (not a log record).
+pub fn say(line: impl AsRef<str>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line.as_ref());
+}

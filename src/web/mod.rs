@@ -1,0 +1,64 @@
+//! HTTP: routes grouped by audience (public pages, JSON API), the security-header and request-log
+//! middleware, and the embedded static files.
+
+mod api;
+mod body;
+mod middleware;
+mod pages;
+mod public;
+
+use std::{net::TcpListener, sync::Arc};
+
+use actix_web::{dev::Server, web, App, HttpResponse, HttpServer};
+
+use crate::{config::Config, i18n::I18n, intake::Intake, store::Store};
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub intake: Intake,
+    pub i18n: I18n,
+}
+
+const STYLE: &str = include_str!("../../static/style.css");
+const SCRIPT: &str = include_str!("../../static/chorus.js");
+
+/// Every route of the application.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/static/style.css", web::get().to(|| async { asset(STYLE, "text/css; charset=utf-8") }))
+        .route("/static/chorus.js", web::get().to(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }))
+        .configure(public::routes)
+        .configure(api::routes);
+}
+
+fn asset(body: &'static str, content_type: &str) -> HttpResponse {
+    HttpResponse::Ok().content_type(content_type).body(body)
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "database unreachable"}))
+        }
+    }
+}
+
+/// Start serving on an already-bound listener (port 0 in tests).
+pub fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(middleware::security_headers))
+            .wrap(actix_web::middleware::from_fn(middleware::request_log))
+            .configure(routes)
+            .default_service(web::to(public::not_found))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,173 @@
+//! View structs for the respondent templates. Templates receive these, never database rows.
+
+use askama::Template;
+
+use crate::{
+    i18n::{I18n, LANGUAGES},
+    survey::{AnswerError, Kind, RawAnswers, Survey},
+};
+
+/// What every respondent page needs: the language, its strings, the neutral title.
+pub struct Ui<'a> {
+    pub i18n: &'a I18n,
+    pub lang: &'a str,
+    pub page_title: &'a str,
+}
+
+impl Ui<'_> {
+    pub fn t(&self, key: &str) -> &str {
+        self.i18n.t(self.lang, key)
+    }
+    pub fn tn(&self, key: &str, n: &usize) -> String {
+        self.i18n.tn(self.lang, key, *n)
+    }
+    /// Links to the same page in every language, labelled in that language.
+    pub fn languages(&self) -> Vec<(&'static str, &str, bool)> {
+        LANGUAGES.iter().map(|l| (*l, self.i18n.t(l, "language_name"), *l == self.lang)).collect()
+    }
+    pub fn dir(&self) -> &'static str {
+        "ltr"
+    }
+}
+
+#[derive(Template)]
+#[template(path = "landing.html")]
+pub struct Landing<'a> {
+    pub ui: Ui<'a>,
+    pub surveys: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message<'a> {
+    pub ui: Ui<'a>,
+    pub heading: String,
+    pub body: String,
+}
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+pub struct ReceiptPage<'a> {
+    pub ui: Ui<'a>,
+    pub receipt: String,
+    pub thanks: String,
+}
+
+#[derive(Template)]
+#[template(path = "withdraw.html")]
+pub struct Withdraw<'a> {
+    pub ui: Ui<'a>,
+    pub done: bool,
+}
+
+#[derive(Template)]
+#[template(path = "safety.html")]
+pub struct Safety<'a> {
+    pub ui: Ui<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "form.html")]
+pub struct Form<'a> {
+    pub ui: Ui<'a>,
+    pub slug: String,
+    pub title: String,
+    pub intro: String,
+    pub consent: String,
+    pub token: String,
+    pub notice: Option<String>,
+    pub errors: Vec<(String, String)>,
+    pub questions: Vec<QuestionView>,
+}
+
+pub struct OptionView {
+    pub id: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+pub struct QuestionView {
+    pub id: String,
+    pub number: usize,
+    pub section_title: Option<String>,
+    pub input: &'static str,
+    pub label: String,
+    pub help: Option<String>,
+    pub hint: String,
+    pub options: Vec<OptionView>,
+    pub text: String,
+    pub max_length: usize,
+    pub error: Option<String>,
+    /// Skip logic: the condition's question id, its option ids, and the sentence shown without JavaScript.
+    pub show_if: Option<(String, String, String)>,
+}
+
+/// Build the form's questions, keeping what the respondent entered and placing errors beside them.
+pub fn questions(survey: &Survey, ui: &Ui<'_>, raw: &RawAnswers, errors: &[AnswerError]) -> Vec<QuestionView> {
+    let lang = ui.lang;
+    let mut last_section = usize::MAX;
+    survey
+        .questions
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let section_title = (q.section != last_section).then(|| {
+                last_section = q.section;
+                survey.text(lang, &format!("section.{}", survey.sections[q.section].id)).unwrap_or_default().to_owned()
+            });
+            let given = raw.values(&q.id);
+            let options = q
+                .options
+                .iter()
+                .map(|o| OptionView {
+                    id: o.id.clone(),
+                    label: survey.option_label(ui.i18n, lang, q, o),
+                    checked: given.iter().any(|g| g == &o.id),
+                })
+                .collect();
+            let hint = match (q.kind, q.max_selected) {
+                (Kind::Text, _) => ui.tn("form_text_limit", &q.max_length),
+                (Kind::Multiple, Some(n)) => ui.tn("form_choose_up_to", &n),
+                (Kind::Multiple, None) => ui.t("form_choose_many").to_owned(),
+                _ => ui.t("form_choose_one").to_owned(),
+            };
+            let show_if = q.show_if.as_ref().map(|c| {
+                let target = &survey.questions[c.question];
+                let labels: Vec<String> = c
+                    .any_of
+                    .iter()
+                    .map(|&o| survey.option_label(ui.i18n, lang, target, &target.options[o]))
+                    .collect();
+                let ids: Vec<&str> = c.any_of.iter().map(|&o| target.options[o].id.as_str()).collect();
+                let sentence = ui
+                    .t("form_if_answered")
+                    .replace("{options}", &labels.join(ui.t("form_or")))
+                    .replace("{n}", &(c.question + 1).to_string());
+                (target.id.clone(), ids.join(" "), sentence)
+            });
+            let error = errors.iter().find(|e| e.question == q.id).map(|e| match e.ui_key() {
+                (key, Some(n)) => ui.tn(key, &n),
+                (key, None) => ui.t(key).to_owned(),
+            });
+            QuestionView {
+                id: q.id.clone(),
+                number: i + 1,
+                section_title,
+                input: match q.kind {
+                    Kind::Multiple => "checkbox",
+                    Kind::Text => "text",
+                    _ => "radio",
+                },
+                label: survey.text(lang, &format!("q.{}", q.id)).unwrap_or(&q.id).to_owned(),
+                help: survey.text(lang, &format!("q.{}.help", q.id)).map(str::to_owned),
+                hint,
+                options,
+                text: if q.kind == Kind::Text { given.first().cloned().unwrap_or_default() } else { String::new() },
+                max_length: q.max_length,
+                error,
+                show_if,
+            }
+        })
+        .collect()
+}
+

@@ -1,0 +1,213 @@
+//! Respondent pages: landing, form, receipt, withdrawal, safety. No cookies, nothing from elsewhere,
+//! everything works without JavaScript; the language travels only in links and form fields.
+
+use std::sync::Arc;
+
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::{
+    body::{self, BodyError},
+    pages::{self, Ui},
+    AppState,
+};
+use crate::{
+    i18n::negotiate,
+    intake::{token::TokenProblem, SubmitError, Via},
+    store::StoreError,
+    survey::{AnswerError, RawAnswers, Survey},
+};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(landing))
+        .route("/s/{slug}", web::get().to(form))
+        .route("/s/{slug}", web::post().to(submit))
+        .route("/withdraw", web::get().to(withdraw_page))
+        .route("/withdraw", web::post().to(withdraw))
+        .route("/safety", web::get().to(safety))
+        .route("/exit", web::get().to(exit));
+}
+
+/// The language from `?lang=` (links) or a form's `lang` field, else Accept-Language.
+fn language(req: &HttpRequest, fields: Option<&[(String, String)]>) -> &'static str {
+    let query = body::parse_form(req.query_string().as_bytes()).unwrap_or_default();
+    let chosen = fields
+        .and_then(|f| f.iter().find(|(k, _)| k == "lang"))
+        .or_else(|| query.iter().find(|(k, _)| k == "lang"))
+        .map(|(_, v)| v.as_str());
+    let accept = req.headers().get("accept-language").and_then(|v| v.to_str().ok());
+    negotiate(chosen, accept)
+}
+
+fn ui<'a>(state: &'a AppState, lang: &'a str) -> Ui<'a> {
+    Ui { i18n: &state.i18n, lang, page_title: &state.config.page_title }
+}
+
+pub(super) fn html(status: StatusCode, page: impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("Internal error")
+        }
+    }
+}
+
+fn message(state: &AppState, lang: &str, status: StatusCode, heading: &str, body: &str) -> HttpResponse {
+    let ui = ui(state, lang);
+    let page = pages::Message { heading: ui.t(heading).to_owned(), body: ui.t(body).to_owned(), ui };
+    html(status, page)
+}
+
+fn internal(state: &AppState, lang: &str, e: &dyn std::fmt::Display) -> HttpResponse {
+    // The error names a database or sealing failure, never a request's content or origin.
+    tracing::error!(error = %e, "request failed");
+    message(state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error_heading", "error_internal")
+}
+
+pub async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    message(&state, language(&req, None), StatusCode::NOT_FOUND, "error_heading", "error_not_found")
+}
+
+async fn landing(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let lang = language(&req, None);
+    let st = state.clone().into_inner();
+    let open = state.store.run(move |conn| st.intake.surveys.open_surveys(conn)).await;
+    match open {
+        Ok(surveys) => {
+            let surveys = surveys.iter().map(|s| (s.slug.clone(), s.title(&s.language_for(lang)).to_owned())).collect();
+            html(StatusCode::OK, pages::Landing { ui: ui(&state, lang), surveys })
+        }
+        Err(e) => internal(&state, lang, &e),
+    }
+}
+
+async fn safety(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    html(StatusCode::OK, pages::Safety { ui: ui(&state, language(&req, None)) })
+}
+
+/// The quick exit goes through here so that no page names another site; the Location header does.
+async fn exit(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header(("location", state.config.exit_url.as_str())).finish()
+}
+
+async fn form(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<String>) -> HttpResponse {
+    let lang = language(&req, None);
+    render_form(&state, &slug, lang, &RawAnswers::default(), &[], None).await
+}
+
+/// Render the form (fresh, or again after a problem with the respondent's answers kept).
+async fn render_form(
+    state: &web::Data<AppState>,
+    slug: &str,
+    lang: &'static str,
+    raw: &RawAnswers,
+    errors: &[AnswerError],
+    notice: Option<&str>,
+) -> HttpResponse {
+    let st = state.clone().into_inner();
+    let slug_owned = slug.to_owned();
+    let found = state
+        .store
+        .run(move |conn| -> Result<Option<(Arc<Survey>, bool, String)>, StoreError> {
+            let Some((survey, open)) = st.intake.surveys.current(conn, &slug_owned)? else { return Ok(None) };
+            let token = if open { st.intake.tokens.issue(conn, &slug_owned)? } else { String::new() };
+            Ok(Some((survey, open, token)))
+        })
+        .await;
+    let (survey, open, token) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return message(state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"),
+        Err(e) => return internal(state, lang, &e),
+    };
+    if !open {
+        return message(state, lang, StatusCode::GONE, "error_heading", "error_closed");
+    }
+    let survey_lang = survey.language_for(lang);
+    let ui = ui(state, lang);
+    let text = |key: &str| survey.text(&survey_lang, key).unwrap_or_default().to_owned();
+    let page = pages::Form {
+        slug: survey.slug.clone(),
+        title: text("title"),
+        intro: text("intro"),
+        consent: text("consent"),
+        token,
+        notice: notice.map(|n| ui.t(n).to_owned()),
+        errors: errors
+            .iter()
+            .filter_map(|e| survey.question(&e.question).map(|(i, q)| (q.id.clone(), format!("{} {}", ui.tn("form_question_number", &(i + 1)), survey.text(&survey_lang, &format!("q.{}", q.id)).unwrap_or_default()))))
+            .collect(),
+        questions: pages::questions(&survey, &Ui { i18n: ui.i18n, lang: &survey_lang, page_title: ui.page_title }, raw, errors),
+        ui,
+    };
+    let status = if errors.is_empty() && notice.is_none() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    html(status, page)
+}
+
+async fn submit(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<String>, payload: web::Payload) -> HttpResponse {
+    let slug = slug.into_inner();
+    let fields = match body::read(payload).await.and_then(|b| body::parse_form(&b)) {
+        Ok(fields) => fields,
+        Err(BodyError::TooLarge) => {
+            return message(&state, language(&req, None), StatusCode::PAYLOAD_TOO_LARGE, "error_heading", "error_too_large")
+        }
+        Err(BodyError::Malformed(_)) => {
+            return message(&state, language(&req, None), StatusCode::BAD_REQUEST, "error_heading", "error_bad_request")
+        }
+    };
+    let lang = language(&req, Some(&fields));
+    let token = fields.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone()).unwrap_or_default();
+    let raw = RawAnswers::from_form(&fields);
+    let st = state.clone().into_inner();
+    let slug_owned = slug.clone();
+    let outcome = state
+        .store
+        .run(move |conn| {
+            let raw = RawAnswers::from_form(&fields);
+            Ok(st.intake.submit(conn, &slug_owned, &raw, &Via::Form { token }))
+        })
+        .await;
+    match outcome {
+        Ok(Ok((receipt, survey))) => {
+            let survey_lang = survey.language_for(lang);
+            let ui = ui(&state, lang);
+            let thanks = survey.text(&survey_lang, "thanks").unwrap_or_default().to_owned();
+            // 200 with the receipt in the body, never a redirect: the receipt must not enter a URL or the history.
+            html(StatusCode::OK, pages::ReceiptPage { ui, receipt: receipt.display(), thanks })
+        }
+        Ok(Err(SubmitError::Invalid(errors))) => render_form(&state, &slug, lang, &raw, &errors, None).await,
+        Ok(Err(SubmitError::Token(TokenProblem::Expired | TokenProblem::Invalid | TokenProblem::TooFast))) => {
+            render_form(&state, &slug, lang, &raw, &[], Some("form_token_expired")).await
+        }
+        Ok(Err(SubmitError::AlreadyReceived)) => message(&state, lang, StatusCode::OK, "receipt_heading", "already_received"),
+        Ok(Err(SubmitError::UnknownSurvey)) => message(&state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"),
+        Ok(Err(SubmitError::Closed)) => message(&state, lang, StatusCode::GONE, "error_heading", "error_closed"),
+        Ok(Err(SubmitError::NotReady)) => message(&state, lang, StatusCode::SERVICE_UNAVAILABLE, "error_heading", "error_unavailable"),
+        Ok(Err(e)) => internal(&state, lang, &e),
+        Err(e) => internal(&state, lang, &e),
+    }
+}
+
+async fn withdraw_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    html(StatusCode::OK, pages::Withdraw { ui: ui(&state, language(&req, None)), done: false })
+}
+
+async fn withdraw(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let fields = match body::read(payload).await.and_then(|b| body::parse_form(&b)) {
+        Ok(fields) => fields,
+        Err(BodyError::TooLarge) => {
+            return message(&state, language(&req, None), StatusCode::PAYLOAD_TOO_LARGE, "error_heading", "error_too_large")
+        }
+        Err(BodyError::Malformed(_)) => {
+            return message(&state, language(&req, None), StatusCode::BAD_REQUEST, "error_heading", "error_bad_request")
+        }
+    };
+    let lang = language(&req, Some(&fields));
+    let receipt = fields.iter().find(|(k, _)| k == "receipt").map(|(_, v)| v.clone()).unwrap_or_default();
+    let st = state.clone().into_inner();
+    match state.store.run(move |conn| st.intake.withdraw(conn, &receipt)).await {
+        // The same page whether or not the receipt matched.
+        Ok(()) => html(StatusCode::OK, pages::Withdraw { ui: ui(&state, lang), done: true }),
+        Err(e) => internal(&state, lang, &e),
+    }
+}
