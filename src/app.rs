@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::{
     config::Config,
     i18n::I18n,
-    intake::{self, token::FormTokens, Intake},
+    intake::{self, Intake, token::FormTokens},
     keyring::Keyring,
     store::Store,
     web::{self, AppState},
@@ -39,7 +39,8 @@ pub fn keyring(config: &Config) -> Arc<Keyring> {
 impl Application {
     pub fn build(config: Config) -> anyhow::Result<Self> {
         let store = open_store(&config)?;
-        let listener = TcpListener::bind(&config.bind).with_context(|| format!("could not listen on {}", config.bind))?;
+        let listener =
+            TcpListener::bind(&config.bind).with_context(|| format!("could not listen on {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let intake = Intake::new(store.clone(), keyring(&config), FormTokens::new(Duration::ZERO));
         let state = Arc::new(AppState { store, intake, i18n: I18n::load(), config });

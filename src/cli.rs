@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -10,13 +10,17 @@ use crate::{
     app::{self, Application},
     config::Config,
     keyring::Keyring,
-    store::{responses, surveys, Store},
+    store::{Store, responses, surveys},
     survey::Survey,
     telemetry::{self, say},
 };
 
 #[derive(Parser)]
-#[command(name = "chorus", version, about = "Anonymous surveys whose answers are sealed and whose only output is safe aggregates")]
+#[command(
+    name = "chorus",
+    version,
+    about = "Anonymous surveys whose answers are sealed and whose only output is safe aggregates"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -129,7 +133,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let bind = config.bind.clone();
         let app = Application::build(config)?;
         let store = app.state.store.clone();
-        let has_key = store.run(|c| Keyring::has_key(c).map_err(|e| crate::store::StoreError::Pool(e.to_string()))).await?;
+        let has_key =
+            store.run(|c| Keyring::has_key(c).map_err(|e| crate::store::StoreError::Pool(e.to_string()))).await?;
         let host = bind.rsplit_once(':').map_or(bind.as_str(), |(h, _)| h);
         say(format!("Chorus is listening on http://{host}:{}/", app.port));
         if !has_key {
@@ -173,7 +178,9 @@ fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 }
             }
             let id = keyring.init(&mut conn, &pass)?;
-            say(format!("Report key {id} created. Answers can now be accepted; keep the passphrase safe — without it no report can be made."));
+            say(format!(
+                "Report key {id} created. Answers can now be accepted; keep the passphrase safe — without it no report can be made."
+            ));
         }
         KeysCommand::ChangePassphrase { passphrase_file, new_passphrase_file } => {
             let old = passphrase(passphrase_file.as_ref(), "Current passphrase: ")?;
@@ -184,7 +191,9 @@ fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Rotate { passphrase_file } => {
             let pass = passphrase(passphrase_file.as_ref(), "Steward passphrase: ")?;
             let id = keyring.rotate(&mut conn, &pass)?;
-            say(format!("New report key {id} is active; a running server starts using it at its next epoch or restart."));
+            say(format!(
+                "New report key {id} is active; a running server starts using it at its next epoch or restart."
+            ));
         }
         KeysCommand::GeneratePassphrase => unreachable!(),
     }
@@ -197,7 +206,8 @@ fn survey(config: &Config, command: SurveyCommand) -> anyhow::Result<()> {
     match command {
         SurveyCommand::Import { file } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("could not read {}", file.display()))?;
-            let survey = Survey::parse(&text).map_err(|e| anyhow::anyhow!("{} is not a valid survey:\n{e}", file.display()))?;
+            let survey =
+                Survey::parse(&text).map_err(|e| anyhow::anyhow!("{} is not a valid survey:\n{e}", file.display()))?;
             let outcome = surveys::import(&mut conn, &survey.slug, survey.version, &text)?;
             say(format!("{} version {}: {:?}", survey.slug, survey.version, outcome));
         }

@@ -158,10 +158,10 @@ impl Config {
             None => Some(PathBuf::from("chorus.toml")).filter(|p| p.exists()),
         };
         let text = match &file {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?),
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?,
+            ),
             None => None,
         };
         Self::from_sources(text.as_deref(), &env)
@@ -282,9 +282,7 @@ fn number(key: &str, value: Option<toml::Value>, default: u32) -> Result<u32, Co
     match value {
         None => Ok(default),
         Some(toml::Value::Integer(n)) => u32::try_from(n).map_err(|_| bad(key, format!("{n} is out of range"))),
-        Some(toml::Value::String(s)) => {
-            s.trim().parse().map_err(|_| bad(key, format!("`{s}` is not a whole number")))
-        }
+        Some(toml::Value::String(s)) => s.trim().parse().map_err(|_| bad(key, format!("`{s}` is not a whole number"))),
         Some(other) => Err(bad(key, format!("`{other}` is not a whole number"))),
     }
 }

@@ -31,10 +31,7 @@ impl I18n {
             .iter()
             .map(|(lang, src)| {
                 let table: toml::Table = toml::from_str(src).unwrap_or_else(|e| panic!("locales/{lang}.toml: {e}"));
-                let map = table
-                    .into_iter()
-                    .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-                    .collect();
+                let map = table.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect();
                 (*lang, map)
             })
             .collect();
@@ -68,10 +65,7 @@ pub fn negotiate(query_lang: Option<&str>, accept_language: Option<&str>) -> &'s
         .filter_map(|part| {
             let mut it = part.trim().split(';');
             let tag = it.next()?.trim();
-            let q = it
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .and_then(|q| q.parse().ok())
-                .unwrap_or(1.0);
+            let q = it.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse().ok()).unwrap_or(1.0);
             Some((q, tag))
         })
         .collect();

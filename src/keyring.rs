@@ -10,8 +10,10 @@ use secrecy::SecretString;
 use crate::{
     config::KdfCost,
     month::Month,
-    seal::{self, AnswerAad, EpochKey, KdfParams, Padded, ReportKeypair, ReportPrivateKey, SealError, SealedPrivateKey},
-    store::{keys, responses, DbConn, StoreError},
+    seal::{
+        self, AnswerAad, EpochKey, KdfParams, Padded, ReportKeypair, ReportPrivateKey, SealError, SealedPrivateKey,
+    },
+    store::{DbConn, StoreError, keys, responses},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +91,12 @@ impl Keyring {
     }
 
     /// Re-wrap every report key under a new passphrase. Answers and epochs are untouched.
-    pub fn change_passphrase(&self, conn: &mut DbConn, old: &SecretString, new: &SecretString) -> Result<(), KeyringError> {
+    pub fn change_passphrase(
+        &self,
+        conn: &mut DbConn,
+        old: &SecretString,
+        new: &SecretString,
+    ) -> Result<(), KeyringError> {
         seal::check_passphrase_strength(new)?;
         let rows = keys::all_report_keys(conn)?;
         if rows.is_empty() {
@@ -125,7 +132,13 @@ impl Keyring {
 
     /// Seal one answer set under the current epoch, starting a new epoch when the month changes, the
     /// epoch is full or none exists yet. Needs no passphrase: only the public key is used.
-    pub fn seal(&self, conn: &mut DbConn, slug: &str, version: i32, plaintext: &Padded) -> Result<SealedAnswer, KeyringError> {
+    pub fn seal(
+        &self,
+        conn: &mut DbConn,
+        slug: &str,
+        version: i32,
+        plaintext: &Padded,
+    ) -> Result<SealedAnswer, KeyringError> {
         let mut guard = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let month = Month::now();
         let stale = guard.as_ref().is_none_or(|e| e.month != month || e.sealed >= self.max_per_epoch);
@@ -136,7 +149,8 @@ impl Keyring {
         let epoch = guard.as_mut().expect("an epoch was just ensured");
         epoch.sealed += 1;
         let response_id = random_id();
-        let aad = AnswerAad { response_id: &response_id, survey_slug: slug, survey_version: version, epoch_id: &epoch.id };
+        let aad =
+            AnswerAad { response_id: &response_id, survey_slug: slug, survey_version: version, epoch_id: &epoch.id };
         let sealed = seal::seal_answer(&epoch.key, &aad, plaintext);
         Ok(SealedAnswer { response_id, month: month.to_string(), epoch_id: epoch.id.clone(), sealed })
     }

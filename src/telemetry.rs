@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use tracing_subscriber::{fmt::MakeWriter, EnvFilter};
+use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
 
 /// Install the global subscriber writing to `writer`. Returns false if one was already installed.
 pub fn init<W>(filter: &str, writer: W) -> bool

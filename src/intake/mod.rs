@@ -4,13 +4,16 @@
 pub mod receipt;
 pub mod token;
 
-use std::{collections::HashMap, sync::{Arc, Mutex}};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use diesel::Connection;
 
 use crate::{
     keyring::{Keyring, KeyringError},
-    store::{responses, surveys, DbConn, Store, StoreError},
+    store::{DbConn, Store, StoreError, responses, surveys},
     survey::{AnswerError, RawAnswers, Survey},
 };
 pub use receipt::Receipt;
@@ -108,7 +111,13 @@ impl Intake {
     }
 
     /// Validate, seal and store one answer set; the receipt is returned only once the row is committed.
-    pub fn submit(&self, conn: &mut DbConn, slug: &str, raw: &RawAnswers, via: &Via) -> Result<(Receipt, Arc<Survey>), SubmitError> {
+    pub fn submit(
+        &self,
+        conn: &mut DbConn,
+        slug: &str,
+        raw: &RawAnswers,
+        via: &Via,
+    ) -> Result<(Receipt, Arc<Survey>), SubmitError> {
         let (survey, open) = self.surveys.current(conn, slug)?.ok_or(SubmitError::UnknownSurvey)?;
         if !open {
             return Err(SubmitError::Closed);
@@ -133,10 +142,10 @@ impl Intake {
             verified: false,
         };
         conn.transaction(|conn| {
-            if let Some(t) = &token {
-                if !crate::store::form_tokens::spend(conn, &t.hash, &t.key_id)? {
-                    return Err(SubmitError::AlreadyReceived);
-                }
+            if let Some(t) = &token
+                && !crate::store::form_tokens::spend(conn, &t.hash, &t.key_id)?
+            {
+                return Err(SubmitError::AlreadyReceived);
             }
             responses::insert(conn, &row)?;
             Ok(())

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     keyring::random_id,
     seal::{self, bind, xopen, xseal},
-    store::{form_tokens, form_tokens::FormKeyRow, DbConn, StoreError},
+    store::{DbConn, StoreError, form_tokens, form_tokens::FormKeyRow},
 };
 
 /// A token older than this is refused (the form is shown again with the answers kept).
@@ -57,10 +57,9 @@ impl FormTokens {
     }
 
     fn newest_key(&self, conn: &mut DbConn) -> Result<FormKeyRow, StoreError> {
-        if let Some(g) = *self.newest.lock().unwrap_or_else(|p| p.into_inner()) {
-            if let Some(row) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&g) {
-                return Ok(row.clone());
-            }
+        let newest = *self.newest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(row) = newest.and_then(|g| self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&g).cloned()) {
+            return Ok(row);
         }
         let row = match form_tokens::newest(conn)? {
             Some(row) => row,
@@ -106,7 +105,12 @@ impl FormTokens {
     }
 
     /// Check a token's seal and age (not whether it was spent: that happens in the storing transaction).
-    pub fn check(&self, conn: &mut DbConn, slug: &str, token: &str) -> Result<Result<CheckedToken, TokenProblem>, StoreError> {
+    pub fn check(
+        &self,
+        conn: &mut DbConn,
+        slug: &str,
+        token: &str,
+    ) -> Result<Result<CheckedToken, TokenProblem>, StoreError> {
         let Some(bytes) = hex::decode(token.trim()).ok().filter(|b| b.len() > 8) else {
             return Ok(Err(TokenProblem::Invalid));
         };

@@ -1,6 +1,6 @@
 use zeroize::Zeroizing;
 
-use super::{bind, xopen, xseal, EpochKey, SealError};
+use super::{EpochKey, SealError, bind, xopen, xseal};
 
 /// Every answer set is padded to this many bytes before sealing, so a ciphertext's length says nothing
 /// about which options were chosen or how long the free text was. Survey validation guarantees fit.
@@ -118,7 +118,8 @@ mod tests {
     #[test]
     fn wrong_passphrase_opens_nothing() {
         let kp = ReportKeypair::generate();
-        let sealed_key = kp.seal("k1", &"correct horse battery staple sky".into(), &KdfParams::new(KdfCost::TESTING)).unwrap();
+        let sealed_key =
+            kp.seal("k1", &"correct horse battery staple sky".into(), &KdfParams::new(KdfCost::TESTING)).unwrap();
         let err = sealed_key.open("k1", &kp.public, &"correct horse battery staple sea".into()).unwrap_err();
         assert!(matches!(err, SealError::WrongPassphrase));
         // Weakening the stored KDF parameters must not help: they are bound as associated data.

@@ -1,9 +1,9 @@
 use hpke::{
-    aead::ChaCha20Poly1305, kdf::HkdfSha256, kem::X25519HkdfSha256, Deserializable, OpModeR, OpModeS, Serializable,
+    Deserializable, OpModeR, OpModeS, Serializable, aead::ChaCha20Poly1305, kdf::HkdfSha256, kem::X25519HkdfSha256,
 };
 use secrecy::{ExposeSecret, SecretBox};
 
-use super::{bind, random, ReportPrivateKey, SealError, KEY_LEN};
+use super::{KEY_LEN, ReportPrivateKey, SealError, bind, random};
 
 const INFO: &[u8] = b"chorus/epoch-key/v1";
 const ENC_LEN: usize = 32;

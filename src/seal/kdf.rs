@@ -1,7 +1,7 @@
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox, SecretString};
 
-use super::{random, SealError, KEY_LEN};
+use super::{KEY_LEN, SealError, random};
 use crate::config::KdfCost;
 
 /// Argon2id parameters and salt, stored beside the sealed key and bound into its associated data,
@@ -33,10 +33,7 @@ impl KdfParams {
             return Err(SealError::Format("unknown key-derivation function"));
         }
         let mut field = |name: &str| -> Result<&str, SealError> {
-            parts
-                .next()
-                .and_then(|p| p.strip_prefix(name))
-                .ok_or(SealError::Format("key-derivation parameters"))
+            parts.next().and_then(|p| p.strip_prefix(name)).ok_or(SealError::Format("key-derivation parameters"))
         };
         let num = |v: &str| v.parse::<u32>().map_err(|_| SealError::Format("key-derivation parameter"));
         let memory_kib = num(field("m=")?)?;

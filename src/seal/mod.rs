@@ -7,14 +7,14 @@ mod epoch;
 mod kdf;
 mod report_key;
 
-pub use answer::{AnswerAad, Padded, Sealed, open_answer, seal_answer, PLAINTEXT_LEN};
+pub use answer::{AnswerAad, PLAINTEXT_LEN, Padded, Sealed, open_answer, seal_answer};
 pub use epoch::EpochKey;
-pub use kdf::{check_passphrase_strength, generate_passphrase, KdfParams};
+pub use kdf::{KdfParams, check_passphrase_strength, generate_passphrase};
 pub use report_key::{ReportKeypair, ReportPrivateKey, SealedPrivateKey};
 
 use chacha20poly1305::{
-    aead::{Aead, Payload},
     KeyInit, XChaCha20Poly1305, XNonce,
+    aead::{Aead, Payload},
 };
 use zeroize::Zeroizing;
 
@@ -65,10 +65,7 @@ pub(crate) fn xopen(key: &[u8; KEY_LEN], sealed: &[u8], aad: &[u8]) -> Result<Ze
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Format("nonce"))?;
     let cipher = XChaCha20Poly1305::new(key.into());
-    cipher
-        .decrypt(&XNonce::from(nonce), Payload { msg: ct, aad })
-        .map(Zeroizing::new)
-        .map_err(|_| SealError::Tampered)
+    cipher.decrypt(&XNonce::from(nonce), Payload { msg: ct, aad }).map(Zeroizing::new).map_err(|_| SealError::Tampered)
 }
 
 /// Length-prefixed concatenation, so that distinct field lists never give the same bytes.

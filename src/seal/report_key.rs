@@ -1,7 +1,7 @@
-use hpke::{kem::X25519HkdfSha256, Deserializable, Kem as _, Serializable};
+use hpke::{Deserializable, Kem as _, Serializable, kem::X25519HkdfSha256};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
-use super::{bind, xopen, xseal, KdfParams, SealError, KEY_LEN};
+use super::{KEY_LEN, KdfParams, SealError, bind, xopen, xseal};
 
 /// The report keypair: its public half seals epoch keys; its private half exists unwrapped only in RAM
 /// during an unseal run.
@@ -44,7 +44,12 @@ impl ReportKeypair {
     }
 
     /// Seal the private half under a key derived from the passphrase.
-    pub fn seal(&self, key_id: &str, passphrase: &SecretString, params: &KdfParams) -> Result<SealedPrivateKey, SealError> {
+    pub fn seal(
+        &self,
+        key_id: &str,
+        passphrase: &SecretString,
+        params: &KdfParams,
+    ) -> Result<SealedPrivateKey, SealError> {
         let kek = params.derive(passphrase)?;
         let kdf = params.encode();
         let aad = aad(key_id, &self.public, &kdf);
@@ -67,7 +72,12 @@ fn aad(key_id: &str, public: &[u8; 32], kdf: &str) -> Vec<u8> {
 
 impl SealedPrivateKey {
     /// Unwrap with the passphrase. A wrong passphrase and a tampered record look the same.
-    pub fn open(&self, key_id: &str, public: &[u8; 32], passphrase: &SecretString) -> Result<ReportPrivateKey, SealError> {
+    pub fn open(
+        &self,
+        key_id: &str,
+        public: &[u8; 32],
+        passphrase: &SecretString,
+    ) -> Result<ReportPrivateKey, SealError> {
         let params = KdfParams::decode(&self.kdf)?;
         let kek = params.derive(passphrase)?;
         let plain = xopen(kek.expose_secret(), &self.blob, &aad(key_id, public, &self.kdf))

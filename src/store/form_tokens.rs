@@ -2,7 +2,10 @@
 
 use diesel::prelude::*;
 
-use super::{schema::{form_keys, used_form_tokens}, DbConn, StoreError};
+use super::{
+    DbConn, StoreError,
+    schema::{form_keys, used_form_tokens},
+};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = form_keys)]

@@ -2,7 +2,10 @@
 
 use diesel::prelude::*;
 
-use super::{schema::{epochs, report_keys}, DbConn, StoreError};
+use super::{
+    DbConn, StoreError,
+    schema::{epochs, report_keys},
+};
 
 #[derive(Clone, Debug, Queryable, Insertable, Selectable)]
 #[diesel(table_name = report_keys)]
@@ -43,8 +46,12 @@ pub fn insert_report_key(conn: &mut DbConn, row: &ReportKeyRow) -> Result<(), St
 
 /// Make `id` the only active key (after a rotation).
 pub fn activate_only(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
-    diesel::update(report_keys::table.filter(report_keys::id.ne(id))).set(report_keys::active.eq(false)).execute(conn)?;
-    diesel::update(report_keys::table.filter(report_keys::id.eq(id))).set(report_keys::active.eq(true)).execute(conn)?;
+    diesel::update(report_keys::table.filter(report_keys::id.ne(id)))
+        .set(report_keys::active.eq(false))
+        .execute(conn)?;
+    diesel::update(report_keys::table.filter(report_keys::id.eq(id)))
+        .set(report_keys::active.eq(true))
+        .execute(conn)?;
     Ok(())
 }
 

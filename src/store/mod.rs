@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use diesel::{
-    connection::SimpleConnection, pg::PgConnection, r2d2, sqlite::SqliteConnection, Connection,
-};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel::{Connection, connection::SimpleConnection, pg::PgConnection, r2d2, sqlite::SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::{DatabaseUrl, SqliteSync};
 
@@ -58,9 +56,7 @@ impl Backend {
             Some(other) => Err(StoreError::Url(format!(
                 "unsupported scheme `{other}://`; use sqlite://PATH or postgres://USER@HOST/DB"
             ))),
-            None => Err(StoreError::Url(
-                "no scheme; use sqlite://PATH or postgres://USER@HOST/DB".into(),
-            )),
+            None => Err(StoreError::Url("no scheme; use sqlite://PATH or postgres://USER@HOST/DB".into())),
         }
     }
 }
@@ -76,8 +72,7 @@ impl Manager {
         match self.backend {
             Backend::Sqlite => {
                 let path = self.url.expose().trim_start_matches("sqlite://");
-                let mut conn =
-                    SqliteConnection::establish(path).map_err(|e| StoreError::Connect(e.to_string()))?;
+                let mut conn = SqliteConnection::establish(path).map_err(|e| StoreError::Connect(e.to_string()))?;
                 let sync = match self.sync {
                     SqliteSync::Full => "FULL",
                     SqliteSync::Normal => "NORMAL",
@@ -177,13 +172,20 @@ impl Store {
         .map_err(|_| StoreError::Blocking)?
     }
 
+    /// A quick reachability check for /healthz: it waits two seconds at most for a connection.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|c| c.batch_execute("SELECT 1").map_err(StoreError::Query)).await
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get_timeout(Duration::from_secs(2)).map_err(|e| StoreError::Pool(e.to_string()))?;
+            conn.batch_execute("SELECT 1").map_err(StoreError::Query)
+        })
+        .await
+        .map_err(|_| StoreError::Blocking)?
     }
 
     /// The SQLite integrity check, or a trivial query on PostgreSQL.
     pub fn integrity_check(&self) -> Result<bool, StoreError> {
-        use diesel::{sql_query, sql_types::Text, QueryableByName, RunQueryDsl};
+        use diesel::{QueryableByName, RunQueryDsl, sql_query, sql_types::Text};
         #[derive(QueryableByName)]
         struct Row {
             #[diesel(sql_type = Text)]

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::{schema::responses, DbConn, StoreError};
+use super::{DbConn, StoreError, schema::responses};
 
 #[derive(Clone, Debug, Queryable, Insertable, Selectable)]
 #[diesel(table_name = responses)]
@@ -46,7 +46,13 @@ pub fn delete_by_receipt(conn: &mut DbConn, hash: &[u8]) -> Result<bool, StoreEr
 
 /// One page of a survey's rows through a month, in id order after `after`: a keyset scan, so a report
 /// run never holds more than a page of ciphertext in memory.
-pub fn page(conn: &mut DbConn, slug: &str, through: &str, after: &str, limit: i64) -> Result<Vec<ResponseRow>, StoreError> {
+pub fn page(
+    conn: &mut DbConn,
+    slug: &str,
+    through: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<ResponseRow>, StoreError> {
     Ok(responses::table
         .filter(responses::survey_slug.eq(slug))
         .filter(responses::month.le(through))

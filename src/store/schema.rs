@@ -67,4 +67,12 @@ diesel::table! {
 
 diesel::joinable!(epochs -> report_keys (report_key_id));
 diesel::joinable!(responses -> epochs (epoch_id));
-diesel::allow_tables_to_appear_in_same_query!(surveys, survey_versions, report_keys, epochs, responses, form_keys, used_form_tokens);
+diesel::allow_tables_to_appear_in_same_query!(
+    surveys,
+    survey_versions,
+    report_keys,
+    epochs,
+    responses,
+    form_keys,
+    used_form_tokens
+);

@@ -2,7 +2,10 @@
 
 use diesel::prelude::*;
 
-use super::{schema::{survey_versions, surveys}, DbConn, StoreError};
+use super::{
+    DbConn, StoreError,
+    schema::{survey_versions, surveys},
+};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = surveys)]
@@ -44,11 +47,7 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<SurveyRow>, StoreError> {
 }
 
 pub fn definition(conn: &mut DbConn, slug: &str, version: i32) -> Result<Option<String>, StoreError> {
-    Ok(survey_versions::table
-        .find((slug, version))
-        .select(survey_versions::definition)
-        .first(conn)
-        .optional()?)
+    Ok(survey_versions::table.find((slug, version)).select(survey_versions::definition).first(conn).optional()?)
 }
 
 pub fn set_status(conn: &mut DbConn, slug: &str, status: &str) -> Result<bool, StoreError> {

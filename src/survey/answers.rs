@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use super::{codec, Kind, Survey};
+use super::{Kind, Survey, codec};
 use crate::seal::{Padded, SealError};
 
 /// Answers as they arrive, before any checking: question id → the values given.
@@ -93,7 +93,9 @@ impl AnswerError {
             AnswerErrorKind::OneChoice => format!("question \"{q}\": takes one choice only"),
             AnswerErrorKind::TooManyChoices(n) => format!("question \"{q}\": at most {n} choices"),
             AnswerErrorKind::TextTooLong(n) => format!("question \"{q}\": at most {n} characters"),
-            AnswerErrorKind::PnsWithOthers => format!("question \"{q}\": \"pns\" cannot be combined with other options"),
+            AnswerErrorKind::PnsWithOthers => {
+                format!("question \"{q}\": \"pns\" cannot be combined with other options")
+            }
             AnswerErrorKind::Malformed => format!("question \"{q}\": the value must be a string or a list of strings"),
         }
     }
@@ -122,7 +124,8 @@ impl Survey {
         }
         let mut answers: Vec<Option<Answer>> = vec![None; self.questions.len()];
         for (i, q) in self.questions.iter().enumerate() {
-            let values: Vec<&str> = raw.values(&q.id).iter().map(|v| v.as_str()).filter(|v| !v.trim().is_empty()).collect();
+            let values: Vec<&str> =
+                raw.values(&q.id).iter().map(|v| v.as_str()).filter(|v| !v.trim().is_empty()).collect();
             if values.is_empty() {
                 continue;
             }
@@ -240,7 +243,13 @@ mod tests {
     fn round_trip_through_the_codec() {
         let s = survey();
         let a = s
-            .validate(&raw(&[("age", "25_34"), ("gender", "woman"), ("gender", "trans_woman"), ("region", "atlantic"), ("anything_else", "ça va 你好")]))
+            .validate(&raw(&[
+                ("age", "25_34"),
+                ("gender", "woman"),
+                ("gender", "trans_woman"),
+                ("region", "atlantic"),
+                ("anything_else", "ça va 你好"),
+            ]))
             .unwrap();
         let padded = s.encode(&a).unwrap();
         assert_eq!(s.decode(&padded).unwrap(), a);

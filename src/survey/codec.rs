@@ -47,8 +47,7 @@ pub(super) fn decode(s: &Survey, bytes: &[u8]) -> Result<ValidAnswers, SealError
         rest = tail;
         Ok(head)
     };
-    loop {
-        let Ok(head) = take(2) else { break };
+    while let Ok(head) = take(2) {
         let (qi, tag) = (usize::from(head[0]), head[1]);
         let q = s.questions.get(qi).ok_or(bad("question index"))?;
         if answers[qi].is_some() {

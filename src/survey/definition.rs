@@ -252,7 +252,10 @@ impl Survey {
                     "region" => Kind::Region,
                     "text" => Kind::Text,
                     other => {
-                        err(at("type", &format!("`{other}` is not one of single, multiple, scale, period, region, text")));
+                        err(at(
+                            "type",
+                            &format!("`{other}` is not one of single, multiple, scale, period, region, text"),
+                        ));
                         Kind::Single
                     }
                 };
@@ -298,7 +301,9 @@ impl Survey {
                         }
                         let mut seen = HashSet::new();
                         for o in opts {
-                            let oat = |field: &str, msg: &str| format!("question \"{q}\": option \"{}\": {field}: {msg}", o.id);
+                            let oat = |field: &str, msg: &str| {
+                                format!("question \"{q}\": option \"{}\": {field}: {msg}", o.id)
+                            };
                             if !valid_id(&o.id, 40) {
                                 err(oat("id", "must be 1-40 characters of a-z, 0-9 and _"));
                             }

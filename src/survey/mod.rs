@@ -6,7 +6,7 @@ mod codec;
 mod definition;
 
 pub use answers::{Answer, AnswerError, AnswerErrorKind, RawAnswers, ValidAnswers};
-pub use definition::{CodesMode, DefinitionError, Kind, Opt, Question, Section, ShowIf, Survey, PNS};
+pub use definition::{CodesMode, DefinitionError, Kind, Opt, PNS, Question, Section, ShowIf, Survey};
 
 /// The bundled default survey, imported on first start.
 pub const DEFAULT_SURVEY: &str = include_str!("../../surveys/harms.toml");

@@ -1,10 +1,10 @@
 //! JSON API v1 for partner front ends: the same validation and sealing as the form.
 
-use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{body, AppState};
+use super::{AppState, body};
 use crate::{
     i18n::negotiate,
     intake::{SubmitError, Via},
@@ -36,7 +36,8 @@ async fn json_body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Res
         body::BodyError::TooLarge => error(StatusCode::PAYLOAD_TOO_LARGE, "the request body is over 64 KiB", None),
         body::BodyError::Malformed(m) => error(StatusCode::BAD_REQUEST, m, None),
     })?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| error(StatusCode::BAD_REQUEST, "the body is not valid UTF-8", None))?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| error(StatusCode::BAD_REQUEST, "the body is not valid UTF-8", None))?;
     serde_json::from_str(text).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("malformed JSON: {e}"), None))
 }
 
@@ -121,7 +122,9 @@ async fn respond(state: web::Data<AppState>, slug: web::Path<String>, payload: w
         }
         Ok(Err(SubmitError::UnknownSurvey)) => error(StatusCode::NOT_FOUND, "no such survey", None),
         Ok(Err(SubmitError::Closed)) => error(StatusCode::GONE, "this survey is closed", None),
-        Ok(Err(SubmitError::NotReady)) => error(StatusCode::SERVICE_UNAVAILABLE, "the survey cannot take answers yet", None),
+        Ok(Err(SubmitError::NotReady)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "the survey cannot take answers yet", None)
+        }
         Ok(Err(e)) => internal(&e),
         Err(e) => internal(&e),
     }

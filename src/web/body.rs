@@ -47,7 +47,9 @@ fn decode(raw: &[u8]) -> Result<String, BodyError> {
             b'%' => {
                 let hex = raw.get(i + 1..i + 3).ok_or(BodyError::Malformed("a % escape is cut short"))?;
                 let s = std::str::from_utf8(hex).map_err(|_| BodyError::Malformed("a % escape is not hexadecimal"))?;
-                bytes.push(u8::from_str_radix(s, 16).map_err(|_| BodyError::Malformed("a % escape is not hexadecimal"))?);
+                bytes.push(
+                    u8::from_str_radix(s, 16).map_err(|_| BodyError::Malformed("a % escape is not hexadecimal"))?,
+                );
                 i += 2;
             }
             b => bytes.push(b),

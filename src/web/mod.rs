@@ -9,7 +9,7 @@ mod public;
 
 use std::{net::TcpListener, sync::Arc};
 
-use actix_web::{dev::Server, web, App, HttpResponse, HttpServer};
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 
 use crate::{config::Config, i18n::I18n, intake::Intake, store::Store};
 

@@ -133,11 +133,8 @@ pub fn questions(survey: &Survey, ui: &Ui<'_>, raw: &RawAnswers, errors: &[Answe
             };
             let show_if = q.show_if.as_ref().map(|c| {
                 let target = &survey.questions[c.question];
-                let labels: Vec<String> = c
-                    .any_of
-                    .iter()
-                    .map(|&o| survey.option_label(ui.i18n, lang, target, &target.options[o]))
-                    .collect();
+                let labels: Vec<String> =
+                    c.any_of.iter().map(|&o| survey.option_label(ui.i18n, lang, target, &target.options[o])).collect();
                 let ids: Vec<&str> = c.any_of.iter().map(|&o| target.options[o].id.as_str()).collect();
                 let sentence = ui
                     .t("form_if_answered")
@@ -170,4 +167,3 @@ pub fn questions(survey: &Survey, ui: &Ui<'_>, raw: &RawAnswers, errors: &[Answe
         })
         .collect()
 }
-

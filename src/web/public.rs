@@ -3,17 +3,17 @@
 
 use std::sync::Arc;
 
-use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 
 use super::{
+    AppState,
     body::{self, BodyError},
     pages::{self, Ui},
-    AppState,
 };
 use crate::{
     i18n::negotiate,
-    intake::{token::TokenProblem, SubmitError, Via},
+    intake::{SubmitError, Via, token::TokenProblem},
     store::StoreError,
     survey::{AnswerError, RawAnswers, Survey},
 };
@@ -135,24 +135,57 @@ async fn render_form(
         notice: notice.map(|n| ui.t(n).to_owned()),
         errors: errors
             .iter()
-            .filter_map(|e| survey.question(&e.question).map(|(i, q)| (q.id.clone(), format!("{} {}", ui.tn("form_question_number", &(i + 1)), survey.text(&survey_lang, &format!("q.{}", q.id)).unwrap_or_default()))))
+            .filter_map(|e| {
+                survey.question(&e.question).map(|(i, q)| {
+                    (
+                        q.id.clone(),
+                        format!(
+                            "{} {}",
+                            ui.tn("form_question_number", &(i + 1)),
+                            survey.text(&survey_lang, &format!("q.{}", q.id)).unwrap_or_default()
+                        ),
+                    )
+                })
+            })
             .collect(),
-        questions: pages::questions(&survey, &Ui { i18n: ui.i18n, lang: &survey_lang, page_title: ui.page_title }, raw, errors),
+        questions: pages::questions(
+            &survey,
+            &Ui { i18n: ui.i18n, lang: &survey_lang, page_title: ui.page_title },
+            raw,
+            errors,
+        ),
         ui,
     };
     let status = if errors.is_empty() && notice.is_none() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     html(status, page)
 }
 
-async fn submit(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<String>, payload: web::Payload) -> HttpResponse {
+async fn submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
     let slug = slug.into_inner();
     let fields = match body::read(payload).await.and_then(|b| body::parse_form(&b)) {
         Ok(fields) => fields,
         Err(BodyError::TooLarge) => {
-            return message(&state, language(&req, None), StatusCode::PAYLOAD_TOO_LARGE, "error_heading", "error_too_large")
+            return message(
+                &state,
+                language(&req, None),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "error_heading",
+                "error_too_large",
+            );
         }
         Err(BodyError::Malformed(_)) => {
-            return message(&state, language(&req, None), StatusCode::BAD_REQUEST, "error_heading", "error_bad_request")
+            return message(
+                &state,
+                language(&req, None),
+                StatusCode::BAD_REQUEST,
+                "error_heading",
+                "error_bad_request",
+            );
         }
     };
     let lang = language(&req, Some(&fields));
@@ -179,10 +212,16 @@ async fn submit(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<St
         Ok(Err(SubmitError::Token(TokenProblem::Expired | TokenProblem::Invalid | TokenProblem::TooFast))) => {
             render_form(&state, &slug, lang, &raw, &[], Some("form_token_expired")).await
         }
-        Ok(Err(SubmitError::AlreadyReceived)) => message(&state, lang, StatusCode::OK, "receipt_heading", "already_received"),
-        Ok(Err(SubmitError::UnknownSurvey)) => message(&state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"),
+        Ok(Err(SubmitError::AlreadyReceived)) => {
+            message(&state, lang, StatusCode::OK, "receipt_heading", "already_received")
+        }
+        Ok(Err(SubmitError::UnknownSurvey)) => {
+            message(&state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found")
+        }
         Ok(Err(SubmitError::Closed)) => message(&state, lang, StatusCode::GONE, "error_heading", "error_closed"),
-        Ok(Err(SubmitError::NotReady)) => message(&state, lang, StatusCode::SERVICE_UNAVAILABLE, "error_heading", "error_unavailable"),
+        Ok(Err(SubmitError::NotReady)) => {
+            message(&state, lang, StatusCode::SERVICE_UNAVAILABLE, "error_heading", "error_unavailable")
+        }
         Ok(Err(e)) => internal(&state, lang, &e),
         Err(e) => internal(&state, lang, &e),
     }
@@ -196,10 +235,22 @@ async fn withdraw(state: web::Data<AppState>, req: HttpRequest, payload: web::Pa
     let fields = match body::read(payload).await.and_then(|b| body::parse_form(&b)) {
         Ok(fields) => fields,
         Err(BodyError::TooLarge) => {
-            return message(&state, language(&req, None), StatusCode::PAYLOAD_TOO_LARGE, "error_heading", "error_too_large")
+            return message(
+                &state,
+                language(&req, None),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "error_heading",
+                "error_too_large",
+            );
         }
         Err(BodyError::Malformed(_)) => {
-            return message(&state, language(&req, None), StatusCode::BAD_REQUEST, "error_heading", "error_bad_request")
+            return message(
+                &state,
+                language(&req, None),
+                StatusCode::BAD_REQUEST,
+                "error_heading",
+                "error_bad_request",
+            );
         }
     };
     let lang = language(&req, Some(&fields));

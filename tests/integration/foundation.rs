@@ -1,0 +1,151 @@
+//! The house: health, headers, the IP-free log, configuration failures.
+
+use crate::{
+    Test,
+    helpers::{Backend, TestApp, contains, logs, run},
+};
+
+pub const TESTS: &[Test] = &[
+    Test::Both("healthz_answers_with_the_database_reachable", healthz_answers_with_the_database_reachable),
+    Test::Both("security_headers_on_every_response", security_headers_on_every_response),
+    Test::Both(
+        "address_and_agent_canaries_reach_neither_logs_nor_database",
+        address_and_agent_canaries_reach_neither_logs_nor_database,
+    ),
+    Test::PostgresOnly("healthz_is_503_when_the_database_is_gone", healthz_is_503_when_the_database_is_gone),
+    Test::Once("a_bad_database_scheme_stops_the_start_clearly", a_bad_database_scheme_stops_the_start_clearly),
+    Test::Once("an_unknown_setting_stops_the_start_and_is_named", an_unknown_setting_stops_the_start_and_is_named),
+    Test::Once("serve_in_an_empty_folder_creates_its_database", serve_in_an_empty_folder_creates_its_database),
+];
+
+fn healthz_answers_with_the_database_reachable(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        let (status, _, body) = app.get("/healthz").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("ok"));
+    });
+}
+
+fn healthz_is_503_when_the_database_is_gone() {
+    run(async {
+        let app = TestApp::spawn(Backend::Postgres).await;
+        assert_eq!(app.get("/healthz").await.0, 200);
+        app.pg.as_ref().unwrap().drop_now();
+        assert_eq!(app.get("/healthz").await.0, 503);
+    });
+}
+
+fn security_headers_on_every_response(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        for path in [
+            "/",
+            "/s/harms",
+            "/healthz",
+            "/safety",
+            "/withdraw",
+            "/static/style.css",
+            "/static/chorus.js",
+            "/no-such-page",
+            "/api/v1/surveys/harms",
+        ] {
+            let (_, headers, _) = app.get(path).await;
+            let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let csp = h("content-security-policy");
+            assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+            assert_eq!(h("referrer-policy"), "no-referrer", "{path}");
+            assert_eq!(h("x-content-type-options"), "nosniff", "{path}");
+            assert!(h("permissions-policy").contains("camera=()"), "{path}");
+            assert!(
+                h("permissions-policy").contains("geolocation=()") && h("permissions-policy").contains("microphone=()")
+            );
+            assert_eq!(h("cache-control"), "no-store", "{path}");
+            assert!(headers.get("set-cookie").is_none(), "{path} sets a cookie");
+        }
+    });
+}
+
+fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let agent = format!("CanaryAgent/{}", chorus::keyring::random_id());
+        let forwarded = "203.0.113.231";
+        let query = format!("canaryq{}", &chorus::keyring::random_id()[..12]);
+        let referer = format!("https://canary-referer-{}.example/", &chorus::keyring::random_id()[..8]);
+        for path in [format!("/?lang=ko&x={query}"), format!("/s/harms?{query}=1"), format!("/nope?{query}")] {
+            let res = app
+                .client
+                .get(app.url(&path))
+                .insert_header(("user-agent", agent.as_str()))
+                .insert_header(("x-forwarded-for", forwarded))
+                .insert_header(("forwarded", format!("for={forwarded}")))
+                .insert_header(("x-real-ip", forwarded))
+                .insert_header(("referer", referer.as_str()))
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().as_u16() < 500);
+        }
+        let res = app
+            .client
+            .post(app.url(&format!("/api/v1/surveys/harms/responses?{query}")))
+            .insert_header(("user-agent", agent.as_str()))
+            .insert_header(("x-forwarded-for", forwarded))
+            .insert_header(("content-type", "application/json"))
+            .send_body(r#"{"answers":{"age":"25_34"}}"#)
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 201);
+        let logs = logs();
+        assert!(logs.contains("route=/s/{slug}"), "the request log works at all");
+        for canary in [agent.as_str(), forwarded, query.as_str(), referer.as_str()] {
+            assert!(!logs.contains(canary), "{canary} reached the logs");
+            assert!(!contains(&app.database_bytes(), canary.as_bytes()), "{canary} reached the database");
+        }
+    });
+}
+
+fn chorus(dir: &std::path::Path, envs: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"));
+    cmd.current_dir(dir).args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CHORUS_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(envs.iter().copied());
+    cmd.output().expect("chorus runs")
+}
+
+fn a_bad_database_scheme_stops_the_start_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chorus(
+        dir.path(),
+        &[("CHORUS_DATABASE_URL", "mysql://root@localhost/chorus")],
+        &["serve", "--bind", "127.0.0.1:0"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("database_url") && err.contains("mysql://"), "{err}");
+    assert!(!dir.path().join("mysql:").exists(), "no file was created for the bad URL");
+}
+
+fn an_unknown_setting_stops_the_start_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("chorus.toml"), "bind = \"127.0.0.1:0\"\ndatabse_url = \"x\"\n").unwrap();
+    let out = chorus(dir.path(), &[], &["migrate"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("databse_url"), "{err}");
+}
+
+fn serve_in_an_empty_folder_creates_its_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chorus(dir.path(), &[], &["migrate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("chorus-data/chorus.db").exists());
+    let out = chorus(dir.path(), &[], &["survey", "list"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("harms\t1\topen\t0"), "{listing}");
+}

@@ -1,0 +1,250 @@
+//! Spawning the real application for a test, with its own database, and looking inside afterwards.
+
+use std::{
+    io::Write,
+    path::Path,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use chorus::{
+    app::Application,
+    config::{Config, DatabaseUrl},
+    store::{DbConn, Store},
+    web::AppState,
+};
+use diesel::{Connection, RunQueryDsl};
+use secrecy::SecretString;
+
+pub const PASSPHRASE: &str = "correct horse battery staple in the rain";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+// ---- log capture: every line any test's app logs, to search for canaries --------------------------
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn capture_logs() {
+    let buf = LOGS.get_or_init(|| Arc::new(Mutex::new(Vec::new()))).clone();
+    chorus::telemetry::init("debug", move || Capture(buf.clone()));
+}
+
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.get().expect("capture_logs ran").lock().unwrap()).into_owned()
+}
+
+// ---- databases ---------------------------------------------------------------------------------------
+
+/// A PostgreSQL database made for one test and dropped after it.
+pub struct PgDatabase {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    fn create() -> Self {
+        let admin_url = std::env::var("CHORUS_TEST_POSTGRES_URL").expect("CHORUS_TEST_POSTGRES_URL");
+        let name = format!("chorus_test_{}", chorus::keyring::random_id());
+        let mut conn = diesel::PgConnection::establish(&admin_url).expect("connect to CHORUS_TEST_POSTGRES_URL");
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
+        let (base, _) = admin_url.rsplit_once('/').expect("URL with a database name");
+        let url = format!("{base}/{name}");
+        Self { admin_url, name, url }
+    }
+
+    pub fn drop_now(&self) {
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn);
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        self.drop_now();
+    }
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub state: Arc<AppState>,
+    pub config: Config,
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    pub pg: Option<PgDatabase>,
+    pub client: awc::Client,
+    server: actix_web::dev::ServerHandle,
+}
+
+/// Run an async test body on its own actix system.
+pub fn run<F: std::future::Future<Output = ()>>(f: F) {
+    actix_web::rt::System::new().block_on(f);
+}
+
+pub fn test_config(backend: Backend) -> (Config, tempfile::TempDir, Option<PgDatabase>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (url, pg) = match backend {
+        Backend::Sqlite => (format!("sqlite://{}", dir.path().join("chorus.db").display()), None),
+        Backend::Postgres => {
+            let pg = PgDatabase::create();
+            (pg.url.clone(), Some(pg))
+        }
+    };
+    (Config::for_tests(dir.path().to_path_buf(), DatabaseUrl::new(url)), dir, pg)
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let (mut config, dir, pg) = test_config(backend);
+        tweak(&mut config);
+        Self::start(backend, config, dir, pg)
+    }
+
+    /// Start (or restart) the application over an existing configuration and database.
+    pub fn start(backend: Backend, config: Config, dir: tempfile::TempDir, pg: Option<PgDatabase>) -> Self {
+        let app = Application::build(config.clone()).expect("application starts");
+        let server = app.server.handle();
+        actix_web::rt::spawn(app.server);
+        Self {
+            addr: format!("http://127.0.0.1:{}", app.port),
+            state: app.state,
+            config,
+            backend,
+            dir,
+            pg,
+            client: awc::Client::builder().disable_redirects().finish(),
+            server,
+        }
+    }
+
+    /// Stop the server and start a fresh process-equivalent on the same database (new keyring, new epoch).
+    pub async fn restart(self) -> Self {
+        self.server.stop(true).await;
+        let Self { backend, config, dir, pg, .. } = self;
+        Self::start(backend, config, dir, pg)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub fn conn(&self) -> chorus::store::Conn {
+        self.store().conn().expect("connection")
+    }
+
+    pub fn init_keys(&self) {
+        self.state.intake.keyring.init(&mut self.conn(), &SecretString::from(PASSPHRASE)).expect("keys init");
+    }
+
+    pub fn count(&self, slug: &str) -> i64 {
+        chorus::store::responses::count(&mut self.conn(), slug).unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, awc::http::header::HeaderMap, String) {
+        let mut res = self.client.get(self.url(path)).send().await.expect("GET");
+        let body = res.body().limit(4 << 20).await.expect("body");
+        (res.status().as_u16(), res.headers().clone(), String::from_utf8_lossy(&body).into_owned())
+    }
+
+    pub async fn post_form(&self, path: &str, body: &str) -> (u16, awc::http::header::HeaderMap, String) {
+        let mut res = self
+            .client
+            .post(self.url(path))
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .send_body(body.to_owned())
+            .await
+            .expect("POST");
+        let body = res.body().limit(4 << 20).await.expect("body");
+        (res.status().as_u16(), res.headers().clone(), String::from_utf8_lossy(&body).into_owned())
+    }
+
+    pub async fn post_json(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let mut res = self
+            .client
+            .post(self.url(path))
+            .insert_header(("content-type", "application/json"))
+            .send_body(body.to_owned())
+            .await
+            .expect("POST");
+        let bytes = res.body().limit(4 << 20).await.expect("body");
+        (res.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Every byte the database keeps: the SQLite file with its WAL and shared memory, or a pg_dump.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        match self.backend {
+            Backend::Sqlite => files_under(self.dir.path()),
+            Backend::Postgres => {
+                let pg = self.pg.as_ref().expect("postgres database");
+                let out = std::process::Command::new("pg_dump")
+                    .arg("--no-owner")
+                    .arg(&pg.url)
+                    .output()
+                    .expect("pg_dump runs");
+                assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+                out.stdout
+            }
+        }
+    }
+
+    pub fn with_conn<T>(&self, f: impl FnOnce(&mut DbConn) -> T) -> T {
+        f(&mut self.conn())
+    }
+}
+
+/// The bytes of every file under a folder (for SQLite: chorus.db, chorus.db-wal, chorus.db-shm).
+pub fn files_under(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.extend(bytes);
+        }
+    }
+    out
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The value of a hidden input in an HTML page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in page")) + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The receipt code shown on a receipt page.
+pub fn receipt_in(html: &str) -> String {
+    let start = html.find("class=\"code\" translate=\"no\">").expect("receipt on page")
+        + "class=\"code\" translate=\"no\">".len();
+    html[start..].split('<').next().unwrap().to_owned()
+}

@@ -1,0 +1,346 @@
+//! The respondent's path over HTTP: the form, the JSON API, receipts, withdrawal and bad input.
+
+use chorus::{i18n::LANGUAGES, survey::Survey};
+
+use crate::{
+    Test,
+    helpers::{Backend, TestApp, hidden, receipt_in, run},
+};
+
+pub const TESTS: &[Test] = &[
+    Test::Both("form_round_trip_gives_a_receipt_that_withdraws", form_round_trip_gives_a_receipt_that_withdraws),
+    Test::Both("a_form_token_stores_once", a_form_token_stores_once),
+    Test::Both("json_round_trip_and_withdrawal", json_round_trip_and_withdrawal),
+    Test::Both("bad_input_is_refused_and_stores_nothing", bad_input_is_refused_and_stores_nothing),
+    Test::Both(
+        "form_errors_sit_beside_the_question_and_keep_answers",
+        form_errors_sit_beside_the_question_and_keep_answers,
+    ),
+    Test::Both(
+        "public_pages_set_no_cookie_and_name_no_other_origin",
+        public_pages_set_no_cookie_and_name_no_other_origin,
+    ),
+    Test::Both("every_language_renders_its_own_title", every_language_renders_its_own_title),
+    Test::Both(
+        "skip_logic_renders_a_labelled_group_without_javascript",
+        skip_logic_renders_a_labelled_group_without_javascript,
+    ),
+    Test::Both("closed_and_unknown_surveys", closed_and_unknown_surveys),
+    Test::Both(
+        "withdrawal_reads_the_same_whether_or_not_it_matched",
+        withdrawal_reads_the_same_whether_or_not_it_matched,
+    ),
+];
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn fresh_token(app: &TestApp, lang: &str) -> String {
+    let (status, _, html) = app.get(&format!("/s/harms?lang={lang}")).await;
+    assert_eq!(status, 200);
+    hidden(&html, "token")
+}
+
+fn form_round_trip_gives_a_receipt_that_withdraws(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let token = fresh_token(&app, "ko").await;
+        let body = format!(
+            "token={token}&lang=ko&q.age=25_34&q.gender=woman&q.gender=trans_woman&q.region=on&q.officials=bylaw&q.anything_else={}",
+            encode("가게에서 일해요")
+        );
+        let (status, headers, html) = app.post_form("/s/harms", &body).await;
+        assert_eq!(status, 200, "{html}");
+        assert!(headers.get("location").is_none(), "the receipt is never a redirect");
+        assert!(html.contains("lang=\"ko\""), "the receipt page is in Korean");
+        let receipt = receipt_in(&html);
+        assert_eq!(receipt.len(), 32, "{receipt}");
+        assert_eq!(app.count("harms"), 1);
+        let (status, _, html) =
+            app.post_form("/withdraw", &format!("lang=ko&receipt={}", encode(&receipt.to_lowercase()))).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("role=\"status\""));
+        assert_eq!(app.count("harms"), 0, "a withdrawn receipt's response is gone");
+    });
+}
+
+fn a_form_token_stores_once(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let token = fresh_token(&app, "en").await;
+        let body = format!("token={token}&q.age=18_24");
+        assert_eq!(app.post_form("/s/harms", &body).await.0, 200);
+        // A refresh or a double tap re-sends the same token: nothing is stored twice.
+        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("already received"), "{html}");
+        assert_eq!(app.count("harms"), 1);
+        // A forged or missing token is refused, the answers kept on the re-shown form.
+        let (status, _, html) = app.post_form("/s/harms", "token=00112233445566778899&q.age=18_24").await;
+        assert_eq!(status, 400);
+        assert!(html.contains("value=\"18_24\" checked"));
+        assert_eq!(app.count("harms"), 1);
+        // A token under a retired key no longer works (keys retire after many spends).
+        let token = fresh_token(&app, "en").await;
+        app.with_conn(|c| {
+            app.state.intake.tokens.rotate_now_for_tests(c).unwrap();
+            app.state.intake.tokens.rotate_now_for_tests(c).unwrap();
+        });
+        assert_eq!(app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await.0, 400);
+        assert_eq!(app.count("harms"), 1);
+    });
+}
+
+fn json_round_trip_and_withdrawal(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let (status, _, body) = app.get("/api/v1/surveys/harms?lang=fr").await;
+        assert_eq!(status, 200);
+        let def: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(def["slug"], "harms");
+        assert_eq!(def["languages"].as_array().unwrap().len(), 7);
+        let questions = def["questions"].as_array().unwrap();
+        let age = questions.iter().find(|q| q["id"] == "age").unwrap();
+        assert_eq!(age["type"], "single");
+        assert!(age["options"].as_array().unwrap().iter().any(|o| o["id"] == "pns"));
+        assert!(questions.iter().any(|q| q["show_if"].is_object()));
+        assert!(questions.iter().any(|q| q["max_length"].is_number()));
+        let (status, body) = app
+            .post_json(
+                "/api/v1/surveys/harms/responses",
+                r#"{"answers":{"age":"25_34","gender":["woman","nonbinary_two_spirit"],"anything_else":"merci"}}"#,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let receipt = body["receipt"].as_str().unwrap().to_owned();
+        assert_eq!(app.count("harms"), 1);
+        let (status, body) = app.post_json("/api/v1/withdraw", &format!(r#"{{"receipt":"{receipt}"}}"#)).await;
+        assert_eq!(status, 202);
+        let (status2, body2) = app.post_json("/api/v1/withdraw", &format!(r#"{{"receipt":"{receipt}"}}"#)).await;
+        assert_eq!((status, body), (status2, body2), "the reply is the same whether or not it matched");
+        assert_eq!(app.count("harms"), 0);
+    });
+}
+
+fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let api = "/api/v1/surveys/harms/responses";
+        let long = "x".repeat(201);
+        let cases: Vec<(&str, String, u16, Option<&str>)> = vec![
+            ("unknown question", r#"{"answers":{"nope":"x"}}"#.into(), 400, Some("nope")),
+            ("unknown option", r#"{"answers":{"age":"99_100"}}"#.into(), 400, Some("age")),
+            ("two values for one choice", r#"{"answers":{"age":["18_24","25_34"]}}"#.into(), 400, Some("age")),
+            (
+                "too many selections",
+                r#"{"answers":{"changes_wanted":["decriminalize","repeal_irpr_ban","cbsa_out","fund_worker_groups"]}}"#
+                    .into(),
+                400,
+                Some("changes_wanted"),
+            ),
+            ("text over its cap", format!(r#"{{"answers":{{"anything_else":"{long}"}}}}"#), 400, Some("anything_else")),
+            ("a number instead of a string", r#"{"answers":{"age":5}}"#.into(), 400, Some("age")),
+            ("malformed JSON", r#"{"answers":{"age":"#.into(), 400, None),
+            ("unknown top-level field", r#"{"answers":{},"ip":"1.2.3.4"}"#.into(), 400, None),
+        ];
+        let survey = Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap();
+        let (_, cw) = survey.question("changes_wanted").unwrap();
+        assert_eq!(cw.max_selected, Some(3), "the too-many case relies on max_selected = 3");
+        for id in ["decriminalize", "repeal_irpr_ban", "cbsa_out", "fund_worker_groups"] {
+            assert!(cw.option_index(id).is_some(), "changes_wanted has no option {id}");
+        }
+        for (name, body, status, question) in cases {
+            let (got, reply) = app.post_json(api, &body).await;
+            assert_eq!(got, status, "{name}: {reply}");
+            assert!(reply["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}: {reply}");
+            if let Some(q) = question {
+                assert_eq!(reply["question"], q, "{name}: {reply}");
+            }
+            assert_eq!(app.count("harms"), 0, "{name} stored something");
+        }
+        // Invalid UTF-8 and an oversized body.
+        let res = app
+            .client
+            .post(app.url(api))
+            .insert_header(("content-type", "application/json"))
+            .send_body(vec![b'{', 0xff, 0xfe, b'}'])
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 400);
+        let big = format!(r#"{{"answers":{{"anything_else":"{}"}}}}"#, "y".repeat(70 * 1024));
+        assert_eq!(app.post_json(api, &big).await.0, 413);
+        let res = app
+            .client
+            .post(app.url("/s/harms"))
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .send_body(vec![b'q', b'.', b'a', b'=', 0xff])
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 400);
+        assert_eq!(app.post_form("/s/harms", &format!("q.anything_else={}", "z".repeat(70 * 1024))).await.0, 413);
+        // Unknown survey.
+        assert_eq!(app.post_json("/api/v1/surveys/nope/responses", r#"{"answers":{}}"#).await.0, 404);
+        assert_eq!(app.count("harms"), 0);
+    });
+}
+
+fn form_errors_sit_beside_the_question_and_keep_answers(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let token = fresh_token(&app, "fr").await;
+        let body = format!("token={token}&lang=fr&q.age=25_34&q.adult=yes&q.adult=no&q.anything_else=garder+ceci");
+        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        assert_eq!(status, 400);
+        assert!(html.contains("id=\"err-adult\""), "the error sits beside its question");
+        assert!(html.contains("Veuillez choisir une seule option"), "French error text");
+        assert!(html.contains("value=\"25_34\" checked"), "other answers are kept");
+        assert!(html.contains("garder ceci"), "free text is kept");
+        assert!(html.contains("href=\"#q-adult\""), "the error summary links to the question");
+        assert_eq!(app.count("harms"), 0);
+    });
+}
+
+/// Every `src=`, `href=` and `action=` in a page, and any `url(` or `@import` in CSS, must be local.
+fn names_another_origin(text: &str) -> Option<String> {
+    for attr in ["src=\"", "href=\"", "action=\"", "url(", "@import", "srcset=\""] {
+        for (i, _) in text.match_indices(attr) {
+            let value: String = text[i + attr.len()..].chars().take_while(|c| *c != '"' && *c != ')').collect();
+            let v = value.trim_matches(|c| c == '\'' || c == ' ');
+            if v.starts_with("//") || v.contains("://") {
+                return Some(value);
+            }
+        }
+    }
+    None
+}
+
+fn public_pages_set_no_cookie_and_name_no_other_origin(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let token = fresh_token(&app, "en").await;
+        let (_, headers, receipt_page) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
+        assert!(headers.get("set-cookie").is_none());
+        let mut pages = vec![receipt_page];
+        for path in [
+            "/",
+            "/?lang=th",
+            "/s/harms",
+            "/s/harms?lang=zh-Hant",
+            "/safety",
+            "/withdraw",
+            "/static/style.css",
+            "/static/chorus.js",
+            "/nothing-here",
+        ] {
+            let (_, headers, body) = app.get(path).await;
+            assert!(headers.get("set-cookie").is_none(), "{path} sets a cookie");
+            pages.push(body);
+        }
+        for page in &pages {
+            assert!(names_another_origin(page).is_none(), "another origin named: {:?}", names_another_origin(page));
+            assert!(!page.contains("localStorage") && !page.contains("sessionStorage"));
+        }
+        // The check itself catches a foreign origin.
+        assert!(names_another_origin(r#"<img src="https://tracker.example/x.png">"#).is_some());
+        assert!(names_another_origin("body{background:url(//cdn.example/a.png)}").is_some());
+        // The quick exit leaves through our own /exit, a redirect to the neutral site.
+        let (status, headers, _) = app.get("/exit").await;
+        assert_eq!(status, 303);
+        assert!(headers.get("location").unwrap().to_str().unwrap().starts_with("https://"));
+    });
+}
+
+fn every_language_renders_its_own_title(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        let survey = Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap();
+        let english = survey.title("en").to_owned();
+        for lang in LANGUAGES {
+            let (status, _, html) = app.get(&format!("/s/harms?lang={lang}")).await;
+            assert_eq!(status, 200);
+            let title = survey.title(lang);
+            assert!(html.contains(&format!("<h1>{}</h1>", askama_escape(title))), "{lang}: title missing");
+            if *lang != "en" {
+                assert_ne!(title, english, "{lang} has no translated title");
+            }
+            assert!(html.contains(&format!("lang=\"{lang}\"")), "{lang}: html lang attribute");
+            // The neutral page title never names the survey.
+            assert!(html.contains("<title>Survey</title>"));
+        }
+        // Accept-Language picks the language when no link chose one.
+        let mut res = app
+            .client
+            .get(app.url("/s/harms"))
+            .insert_header(("accept-language", "vi-VN,vi;q=0.9"))
+            .send()
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&res.body().await.unwrap()).into_owned();
+        assert!(body.contains("<html lang=\"vi\""));
+    });
+}
+
+fn askama_escape(s: &str) -> String {
+    s.replace('&', "&#38;").replace('<', "&#60;").replace('>', "&#62;").replace('"', "&#34;").replace('\'', "&#39;")
+}
+
+fn skip_logic_renders_a_labelled_group_without_javascript(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        let (_, _, html) = app.get("/s/harms").await;
+        assert!(html.contains("data-show-if=\"officials\""));
+        assert!(html.contains("If you answered"), "the group is labelled for readers without JavaScript");
+        for tag in html.match_indices("<div class=\"conditional\"").map(|(i, _)| html[i..].split('>').next().unwrap()) {
+            assert!(!tag.contains("hidden"), "nothing is hidden without JavaScript: {tag}");
+        }
+        let (_, _, html) = app.get("/s/harms?lang=ko").await;
+        assert!(html.contains("data-show-if=\"officials\""));
+    });
+}
+
+fn closed_and_unknown_surveys(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let token = fresh_token(&app, "en").await;
+        assert_eq!(app.get("/s/nope").await.0, 404);
+        app.with_conn(|c| chorus::store::surveys::set_status(c, "harms", "closed").unwrap());
+        let (status, _, html) = app.get("/s/harms").await;
+        assert_eq!(status, 410);
+        assert!(html.contains("closed"));
+        assert_eq!(app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await.0, 410);
+        assert_eq!(app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{}}"#).await.0, 410);
+        assert_eq!(app.count("harms"), 0);
+        let (_, _, landing) = app.get("/").await;
+        assert!(!landing.contains("/s/harms"), "a closed survey is not offered");
+    });
+}
+
+fn withdrawal_reads_the_same_whether_or_not_it_matched(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let (_, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        let receipt = body["receipt"].as_str().unwrap().to_owned();
+        let (s1, _, matched) = app.post_form("/withdraw", &format!("receipt={receipt}")).await;
+        let (s2, _, unmatched) = app.post_form("/withdraw", "receipt=0000-0000-0000-0000-0000-0000-00").await;
+        let (s3, _, garbage) = app.post_form("/withdraw", "receipt=hello").await;
+        assert_eq!((s1, s2, s3), (200, 200, 200));
+        assert_eq!(matched, unmatched);
+        assert_eq!(matched, garbage);
+        assert_eq!(app.count("harms"), 0);
+    });
+}

@@ -1,0 +1,214 @@
+//! Sealed at rest: answers are stored without the passphrase and open only with it.
+
+use chorus::{
+    keyring::{Keyring, KeyringError},
+    month::Month,
+    seal::SealError,
+    survey::{Answer, Survey},
+};
+use diesel::RunQueryDsl;
+use secrecy::SecretString;
+
+use crate::{
+    Test,
+    helpers::{Backend, PASSPHRASE, TestApp, contains, logs, run},
+};
+
+pub const TESTS: &[Test] = &[
+    Test::Both(
+        "answers_seal_without_the_passphrase_and_open_with_it",
+        answers_seal_without_the_passphrase_and_open_with_it,
+    ),
+    Test::Both("a_wrong_passphrase_opens_nothing", a_wrong_passphrase_opens_nothing),
+    Test::Both("a_row_moved_to_another_survey_fails_to_open", a_row_moved_to_another_survey_fails_to_open),
+    Test::Both(
+        "canary_answer_and_private_key_are_nowhere_in_plaintext",
+        canary_answer_and_private_key_are_nowhere_in_plaintext,
+    ),
+    Test::Both("epochs_rotate_and_all_stay_readable", epochs_rotate_and_all_stay_readable),
+    Test::Both(
+        "passphrase_change_and_key_rotation_keep_old_answers_readable",
+        passphrase_change_and_key_rotation_keep_old_answers_readable,
+    ),
+    Test::Both("no_answers_are_accepted_before_a_key_exists", no_answers_are_accepted_before_a_key_exists),
+];
+
+fn open_all(app: &TestApp, passphrase: &str) -> Result<Vec<(i32, Vec<u8>)>, KeyringError> {
+    let mut conn = app.conn();
+    let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(passphrase))?;
+    let mut out = Vec::new();
+    unsealed.for_each_answer(&mut conn, "harms", Month::now(), |a| {
+        out.push((a.survey_version, a.plaintext.payload().to_vec()));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn default_survey() -> Survey {
+    Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap()
+}
+
+fn answers_seal_without_the_passphrase_and_open_with_it(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let ages = ["18_24", "25_34", "35_44", "45_54", "55_plus"];
+        for age in ages {
+            let (status, body) =
+                app.post_json("/api/v1/surveys/harms/responses", &format!(r#"{{"answers":{{"age":"{age}"}}}}"#)).await;
+            assert_eq!(status, 201, "{body}");
+        }
+        // A restart forgets the epoch key; answers keep being accepted, still with no passphrase.
+        let app = app.restart().await;
+        for age in &ages[..3] {
+            let (status, _) =
+                app.post_json("/api/v1/surveys/harms/responses", &format!(r#"{{"answers":{{"age":"{age}"}}}}"#)).await;
+            assert_eq!(status, 201);
+        }
+        let survey = default_survey();
+        let (age_q, q) = survey.question("age").unwrap();
+        let mut opened: Vec<String> = open_all(&app, PASSPHRASE)
+            .unwrap()
+            .into_iter()
+            .map(|(_, bytes)| {
+                let padded = chorus::seal::Padded::new(&bytes).unwrap();
+                let a = survey.decode(&padded).unwrap();
+                match a.get(age_q) {
+                    Some(Answer::One(o)) => q.options[usize::from(*o)].id.clone(),
+                    other => panic!("unexpected {other:?}"),
+                }
+            })
+            .collect();
+        opened.sort();
+        let mut expected: Vec<String> = ages.iter().chain(&ages[..3]).map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(opened, expected);
+    });
+}
+
+fn a_wrong_passphrase_opens_nothing(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+        let err = open_all(&app, "correct horse battery staple in the snow").expect_err("must fail");
+        assert!(matches!(err, KeyringError::Seal(SealError::WrongPassphrase)), "{err}");
+        assert!(err.to_string().contains("passphrase is wrong"));
+    });
+}
+
+fn a_row_moved_to_another_survey_fails_to_open(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+        assert_eq!(open_all(&app, PASSPHRASE).unwrap().len(), 1);
+        // An insider moves the row to another survey (or swaps its version): it must no longer open.
+        app.with_conn(|c| diesel::sql_query("UPDATE responses SET survey_version = 2").execute(c).unwrap());
+        let err = open_all(&app, PASSPHRASE).expect_err("a moved row must not open");
+        assert!(matches!(err, KeyringError::Seal(SealError::Tampered)), "{err}");
+        app.with_conn(|c| {
+            diesel::sql_query("UPDATE responses SET survey_version = 1, survey_slug = 'other'").execute(c).unwrap()
+        });
+        let mut conn = app.conn();
+        let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(PASSPHRASE)).unwrap();
+        let err = unsealed.for_each_answer(&mut conn, "other", Month::now(), |_| Ok(())).expect_err("moved row");
+        assert!(matches!(err, KeyringError::Seal(SealError::Tampered)), "{err}");
+    });
+}
+
+fn canary_answer_and_private_key_are_nowhere_in_plaintext(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let canary = format!("zebracanary{}", &chorus::keyring::random_id()[..10]);
+        for i in 0..20 {
+            let text = if i == 7 { canary.clone() } else { format!("ordinary words {i}") };
+            let (status, _) = app
+                .post_json(
+                    "/api/v1/surveys/harms/responses",
+                    &format!(r#"{{"answers":{{"age":"25_34","anything_else":"{text}"}}}}"#),
+                )
+                .await;
+            assert_eq!(status, 201);
+        }
+        let bytes = app.database_bytes();
+        assert!(!contains(&bytes, canary.as_bytes()), "the canary answer is readable in the database");
+        assert!(!logs().contains(&canary), "the canary answer reached the logs");
+        // The canary is really in there, sealed: the steward can open it.
+        let opened = open_all(&app, PASSPHRASE).unwrap();
+        assert!(opened.iter().any(|(_, p)| contains(p, canary.as_bytes())));
+        // And the private key never appears unwrapped.
+        let mut conn = app.conn();
+        let rows = chorus::store::keys::all_report_keys(&mut conn).unwrap();
+        let sealed =
+            chorus::seal::SealedPrivateKey { kdf: rows[0].kdf.clone(), blob: rows[0].sealed_private_key.clone() };
+        let public: [u8; 32] = rows[0].public_key.as_slice().try_into().unwrap();
+        let private = sealed.open(&rows[0].id, &public, &SecretString::from(PASSPHRASE)).unwrap();
+        let key = private.bytes_for_leak_tests();
+        assert!(!contains(&bytes, &key), "the private key is stored unwrapped");
+        assert!(!contains(&bytes, hex::encode(key).as_bytes()), "the private key is stored unwrapped (hex)");
+    });
+}
+
+fn epochs_rotate_and_all_stay_readable(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn_with(backend, |c| c.epoch_max_answers = 2).await;
+        app.init_keys();
+        for _ in 0..5 {
+            assert_eq!(app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await.0, 201);
+        }
+        let epochs: i64 = app.with_conn(|c| {
+            use diesel::QueryDsl;
+            chorus::store::schema::epochs::table.count().get_result(c).unwrap()
+        });
+        assert_eq!(epochs, 3, "5 answers at 2 per epoch need 3 epochs");
+        assert_eq!(open_all(&app, PASSPHRASE).unwrap().len(), 5);
+        // Ids are random, not sequential: no two consecutive answers share a prefix pattern.
+        let ids: Vec<String> = app.with_conn(|c| {
+            use diesel::QueryDsl;
+            chorus::store::schema::responses::table.select(chorus::store::schema::responses::id).load(c).unwrap()
+        });
+        assert!(ids.iter().all(|id| id.len() == 32));
+        let months: Vec<String> = app.with_conn(|c| {
+            use diesel::QueryDsl;
+            chorus::store::schema::responses::table.select(chorus::store::schema::responses::month).load(c).unwrap()
+        });
+        assert!(months.iter().all(|m| Month::parse(m).is_some()), "only a month is stored: {months:?}");
+    });
+}
+
+fn passphrase_change_and_key_rotation_keep_old_answers_readable(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+        let keyring = &app.state.intake.keyring;
+        let new = "a completely different steward passphrase";
+        keyring.change_passphrase(&mut app.conn(), &SecretString::from(PASSPHRASE), &SecretString::from(new)).unwrap();
+        assert!(open_all(&app, PASSPHRASE).is_err());
+        assert_eq!(open_all(&app, new).unwrap().len(), 1);
+        assert!(
+            keyring
+                .change_passphrase(&mut app.conn(), &SecretString::from(new), &SecretString::from("too short"))
+                .is_err()
+        );
+        keyring.rotate(&mut app.conn(), &SecretString::from(new)).unwrap();
+        app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"35_44"}}"#).await;
+        let keys = chorus::store::keys::all_report_keys(&mut app.conn()).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys.iter().filter(|k| k.active).count(), 1);
+        assert_eq!(open_all(&app, new).unwrap().len(), 2, "answers under both keys open");
+        assert!(keyring.rotate(&mut app.conn(), &SecretString::from("not the passphrase at all, no")).is_err());
+        assert!(keyring.init(&mut app.conn(), &SecretString::from(new)).is_err(), "init refuses to run twice");
+    });
+}
+
+fn no_answers_are_accepted_before_a_key_exists(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        let (status, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(app.count("harms"), 0);
+    });
+}
