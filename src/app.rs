@@ -1,15 +1,23 @@
 //! Assembling the application: open the store, migrate, import the default survey, bind, serve.
 //! `chorus serve` and the integration tests both start Chorus through here.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{
+    net::TcpListener,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context;
+use secrecy::SecretString;
 
 use crate::{
+    clock::Clock,
     config::Config,
     i18n::I18n,
     intake::{self, Intake, token::FormTokens},
     keyring::Keyring,
+    seal::random,
+    staff::{Accounts, Passwords},
     store::Store,
     web::{self, AppState},
 };
@@ -32,6 +40,15 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+pub fn accounts(config: &Config, clock: Arc<Clock>) -> Accounts {
+    Accounts::new(Passwords::new(config.password_memory_kib, config.password_iterations), clock)
+}
+
+fn any_admin(store: &Store) -> anyhow::Result<bool> {
+    let mut conn = store.conn()?;
+    Ok(crate::store::staff::any_admin(&mut conn)?)
+}
+
 pub fn keyring(config: &Config) -> Arc<Keyring> {
     Arc::new(Keyring::new(config.kdf, config.epoch_max_answers))
 }
@@ -43,7 +60,19 @@ impl Application {
             TcpListener::bind(&config.bind).with_context(|| format!("could not listen on {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let intake = Intake::new(store.clone(), keyring(&config), FormTokens::new(Duration::ZERO));
-        let state = Arc::new(AppState { store, intake, i18n: I18n::load(), config });
+        let clock = Arc::new(Clock::default());
+        let accounts = accounts(&config, clock.clone());
+        // While no admin exists, a random one-time token lets the person at the console finish setup.
+        let setup_token = if any_admin(&store)? { None } else { Some(SecretString::from(hex::encode(random::<16>()))) };
+        let state = Arc::new(AppState {
+            store,
+            intake,
+            accounts,
+            i18n: I18n::load(),
+            clock,
+            setup_token: Mutex::new(setup_token),
+            config,
+        });
         let server = web::serve(listener, state.clone())?;
         Ok(Self { state, server, port })
     }

@@ -48,6 +48,43 @@ enum Command {
         #[command(subcommand)]
         command: SurveyCommand,
     },
+    /// First run without a browser: create the first admin and the report key.
+    Init {
+        /// Name of the first admin.
+        #[arg(long)]
+        admin: Option<String>,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an account.
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["admin", "researcher"])]
+        role: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account (its sessions end at once).
+    Disable { name: String },
+    /// Set a new password (its sessions end at once).
+    ResetPassword {
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +160,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command } => keys(&config, command),
         Command::Survey { command } => survey(&config, command),
+        Command::Init { admin, password_file, passphrase_file } => init(&config, admin, password_file, passphrase_file),
+        Command::User { command } => user(&config, command),
         Command::Version => unreachable!(),
     }
 }
@@ -136,8 +175,15 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let has_key =
             store.run(|c| Keyring::has_key(c).map_err(|e| crate::store::StoreError::Pool(e.to_string()))).await?;
         let host = bind.rsplit_once(':').map_or(bind.as_str(), |(h, _)| h);
+        let host = if host == "0.0.0.0" || host == "[::]" { "127.0.0.1" } else { host };
         say(format!("Chorus is listening on http://{host}:{}/", app.port));
-        if !has_key {
+        let setup = app.state.setup_token.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|t| t.expose_secret().to_owned());
+        if let Some(token) = setup {
+            say(format!(
+                "No admin exists yet. Finish setup in your browser (this link works once, until this process ends):\n\n    http://{host}:{}/setup?token={token}\n",
+                app.port
+            ));
+        } else if !has_key {
             say("No report key exists yet, so answers cannot be accepted. Create one with `chorus keys init`.");
         }
         let handle = app.server.handle();
@@ -147,6 +193,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
         });
         app.server.await.context("server error")
     })
+}
+
+/// Commands run at the console are audited as `cli`: the operating system knows who ran them.
+fn audit(config: &Config, conn: &mut crate::store::DbConn, action: &str, target: &str) -> anyhow::Result<()> {
+    app::accounts(config, std::sync::Arc::new(crate::clock::Clock::default())).audit(conn, "cli", action, target)?;
+    Ok(())
 }
 
 /// A passphrase from a file (first line), or typed at a prompt without echo.
@@ -178,6 +230,7 @@ fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 }
             }
             let id = keyring.init(&mut conn, &pass)?;
+            audit(config, &mut conn, "keys_init", &id)?;
             say(format!(
                 "Report key {id} created. Answers can now be accepted; keep the passphrase safe — without it no report can be made."
             ));
@@ -186,16 +239,112 @@ fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             let old = passphrase(passphrase_file.as_ref(), "Current passphrase: ")?;
             let new = passphrase(new_passphrase_file.as_ref(), "New passphrase: ")?;
             keyring.change_passphrase(&mut conn, &old, &new)?;
+            audit(config, &mut conn, "keys_change_passphrase", "all report keys")?;
             say("The report keys are now sealed under the new passphrase.");
         }
         KeysCommand::Rotate { passphrase_file } => {
             let pass = passphrase(passphrase_file.as_ref(), "Steward passphrase: ")?;
             let id = keyring.rotate(&mut conn, &pass)?;
+            audit(config, &mut conn, "keys_rotate", &id)?;
             say(format!(
                 "New report key {id} is active; a running server starts using it at its next epoch or restart."
             ));
         }
         KeysCommand::GeneratePassphrase => unreachable!(),
+    }
+    Ok(())
+}
+
+/// A password from a file (first line), or typed twice at a prompt without echo.
+fn new_password(file: Option<&PathBuf>, what: &str) -> anyhow::Result<SecretString> {
+    let first = passphrase(file, &format!("{what}: "))?;
+    if file.is_none() {
+        let again = passphrase(None, "Again: ")?;
+        if again.expose_secret() != first.expose_secret() {
+            bail!("the two entries differ");
+        }
+    }
+    Ok(first)
+}
+
+fn init(
+    config: &Config,
+    admin: Option<String>,
+    password_file: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let store = app::open_store(config)?;
+    let mut conn = store.conn()?;
+    if crate::store::staff::any_admin(&mut conn)? {
+        bail!("Chorus is already set up: an admin exists. Use `chorus user add` for more accounts.");
+    }
+    if Keyring::has_key(&mut conn)? {
+        bail!("a report key already exists; use `chorus user add NAME --role admin` to add the first admin");
+    }
+    let admin = match admin {
+        Some(a) => a,
+        None => {
+            eprint!("Admin name: ");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim().to_owned()
+        }
+    };
+    let password = new_password(password_file.as_ref(), "Admin password (12+ characters)")?;
+    let passphrase = new_password(passphrase_file.as_ref(), "Steward passphrase (20+ characters or 5+ words)")?;
+    let state = web_state(config, store.clone())?;
+    crate::web::staff::create_first_admin(&state, &mut conn, &admin, &password, Some(passphrase))
+        .map_err(anyhow::Error::msg)?;
+    say(format!("Admin {admin} and the report key are ready. Start the service with `chorus serve`."));
+    Ok(())
+}
+
+/// The application state without a server, for commands that share its services.
+fn web_state(config: &Config, store: Store) -> anyhow::Result<crate::web::AppState> {
+    let clock = std::sync::Arc::new(crate::clock::Clock::default());
+    Ok(crate::web::AppState {
+        intake: crate::intake::Intake::new(
+            store.clone(),
+            app::keyring(config),
+            crate::intake::token::FormTokens::new(std::time::Duration::ZERO),
+        ),
+        accounts: app::accounts(config, clock.clone()),
+        store,
+        i18n: crate::i18n::I18n::load(),
+        clock,
+        setup_token: std::sync::Mutex::new(None),
+        config: config.clone(),
+    })
+}
+
+fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let store = app::open_store(config)?;
+    let accounts = app::accounts(config, std::sync::Arc::new(crate::clock::Clock::default()));
+    let mut conn = store.conn()?;
+    match command {
+        UserCommand::Add { name, role, password_file } => {
+            let password = new_password(password_file.as_ref(), "Password (12+ characters)")?;
+            accounts.add_user(&mut conn, &name, &role, &password)?;
+            accounts.audit(&mut conn, "cli", "user_add", &format!("{name} ({role})"))?;
+            say(format!("Added {name} ({role})."));
+        }
+        UserCommand::List => {
+            say("name\trole\tstate");
+            for u in crate::store::staff::users(&mut conn)? {
+                say(format!("{}\t{}\t{}", u.name, u.role, if u.disabled { "disabled" } else { "active" }));
+            }
+        }
+        UserCommand::Disable { name } => {
+            accounts.set_disabled(&mut conn, &name, true)?;
+            accounts.audit(&mut conn, "cli", "user_disable", &name)?;
+            say(format!("Disabled {name}; their sessions have ended."));
+        }
+        UserCommand::ResetPassword { name, password_file } => {
+            let password = new_password(password_file.as_ref(), "New password (12+ characters)")?;
+            accounts.reset_password(&mut conn, &name, &password)?;
+            accounts.audit(&mut conn, "cli", "user_reset_password", &name)?;
+            say(format!("New password set for {name}; their sessions have ended."));
+        }
     }
     Ok(())
 }
@@ -209,6 +358,7 @@ fn survey(config: &Config, command: SurveyCommand) -> anyhow::Result<()> {
             let survey =
                 Survey::parse(&text).map_err(|e| anyhow::anyhow!("{} is not a valid survey:\n{e}", file.display()))?;
             let outcome = surveys::import(&mut conn, &survey.slug, survey.version, &text)?;
+            audit(config, &mut conn, "survey_import", &format!("{} v{}", survey.slug, survey.version))?;
             say(format!("{} version {}: {:?}", survey.slug, survey.version, outcome));
         }
         SurveyCommand::List => {
@@ -224,10 +374,12 @@ fn survey(config: &Config, command: SurveyCommand) -> anyhow::Result<()> {
         }
         SurveyCommand::Open { slug } => {
             surveys::set_status(&mut conn, &slug, "open")?;
+            audit(config, &mut conn, "survey_open", &slug)?;
             say(format!("{slug} is open"));
         }
         SurveyCommand::Close { slug } => {
             surveys::set_status(&mut conn, &slug, "closed")?;
+            audit(config, &mut conn, "survey_close", &slug)?;
             say(format!("{slug} is closed"));
         }
         SurveyCommand::Export { slug } => {

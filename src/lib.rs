@@ -3,12 +3,14 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod i18n;
 pub mod intake;
 pub mod keyring;
 pub mod month;
 pub mod seal;
+pub mod staff;
 pub mod store;
 pub mod survey;
 pub mod telemetry;

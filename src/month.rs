@@ -14,19 +14,11 @@ impl Month {
         Self::from_unix_days((secs / 86_400) as i64)
     }
 
-    /// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm), keeping only year and month.
+    /// Year and month of a day counted from 1970-01-01.
     pub fn from_unix_days(days: i64) -> Self {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        let (year, month, _) = civil_from_days(days);
         Self { year, month }
     }
-
     pub fn parse(s: &str) -> Option<Self> {
         let (y, m) = s.split_once('-')?;
         if y.len() != 4 || m.len() != 2 {
@@ -36,6 +28,20 @@ impl Month {
         let month: u8 = m.parse().ok()?;
         (1..=12).contains(&month).then_some(Self { year, month })
     }
+}
+
+/// Civil date (year, month, day) from days since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    (year, month, day)
 }
 
 impl std::fmt::Display for Month {
@@ -54,6 +60,8 @@ mod tests {
         assert_eq!(Month::from_unix_days(20_513).to_string(), "2026-03"); // 2026-03-01
         assert_eq!(Month::from_unix_days(20_512).to_string(), "2026-02"); // 2026-02-28
         assert_eq!(Month::from_unix_days(11_016).to_string(), "2000-02"); // 2000-02-29
+        assert_eq!(civil_from_days(20_512), (2026, 2, 28));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(Month::parse("2026-11"), Some(Month { year: 2026, month: 11 }));
         assert_eq!(Month::parse("2026-13"), None);
         assert_eq!(Month::parse("2026-1"), None);

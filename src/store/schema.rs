@@ -76,3 +76,37 @@ diesel::allow_tables_to_appear_in_same_query!(
     form_keys,
     used_form_tokens
 );
+
+diesel::table! {
+    staff_users (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        failed_logins -> Integer,
+        locked_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    staff_sessions (token_hash) {
+        token_hash -> Binary,
+        user_id -> Text,
+        created_at -> BigInt,
+        last_seen -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+    }
+}
+
+diesel::joinable!(staff_sessions -> staff_users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(staff_users, staff_sessions, audit_log);

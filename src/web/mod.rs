@@ -6,18 +6,28 @@ mod body;
 mod middleware;
 mod pages;
 mod public;
+pub mod staff;
 
-use std::{net::TcpListener, sync::Arc};
+use std::{
+    net::TcpListener,
+    sync::{Arc, Mutex},
+};
+
+use secrecy::SecretString;
 
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 
-use crate::{config::Config, i18n::I18n, intake::Intake, store::Store};
+use crate::{clock::Clock, config::Config, i18n::I18n, intake::Intake, staff::Accounts, store::Store};
 
 pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub intake: Intake,
+    pub accounts: Accounts,
     pub i18n: I18n,
+    pub clock: Arc<Clock>,
+    /// The one-time setup token, while no admin exists; it lives only in this process's memory.
+    pub setup_token: Mutex<Option<SecretString>>,
 }
 
 const STYLE: &str = include_str!("../../static/style.css");
@@ -29,7 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/static/style.css", web::get().to(|| async { asset(STYLE, "text/css; charset=utf-8") }))
         .route("/static/chorus.js", web::get().to(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }))
         .configure(public::routes)
-        .configure(api::routes);
+        .configure(api::routes)
+        .configure(staff::routes);
 }
 
 fn asset(body: &'static str, content_type: &str) -> HttpResponse {

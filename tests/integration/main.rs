@@ -7,6 +7,7 @@ mod helpers;
 mod foundation;
 mod respondent;
 mod sealing;
+mod staff;
 
 use helpers::Backend;
 use libtest_mimic::{Arguments, Trial};
@@ -29,7 +30,7 @@ fn main() {
              Set it, e.g. CHORUS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres, to run them."
         );
     }
-    let tests = foundation::TESTS.iter().chain(sealing::TESTS).chain(respondent::TESTS);
+    let tests = foundation::TESTS.iter().chain(sealing::TESTS).chain(respondent::TESTS).chain(staff::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {

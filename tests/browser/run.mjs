@@ -1,0 +1,393 @@
+// Headless-Chromium checks of Chorus's respondent pages. Run through scripts/browser-test, which
+// starts a fresh server and sets CHORUS_URL (http://127.0.0.1:PORT) and SCREENSHOT_DIR.
+// Only loopback is ever reached: every request to another host is aborted or answered locally.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+const BASE = (process.env.CHORUS_URL || '').replace(/\/$/, '');
+const SHOTS = process.env.SCREENSHOT_DIR || 'target/screenshots';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const EXIT_URL = 'https://weather.gc.ca/'; // chorus's default exit_url (scripts/browser-test unsets CHORUS_EXIT_URL)
+const FILL_MS = 3500; // a minimum fill time may be enforced by the server
+const RECEIPT = /^[0-9A-Z]{4}(-[0-9A-Z]{1,4})+$/;
+const TOTAL_MS = 170_000;
+
+if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(BASE)) {
+  console.error(`FATAL: CHORUS_URL must be http://127.0.0.1:PORT, got ${JSON.stringify(BASE)}`);
+  process.exit(2);
+}
+mkdirSync(SHOTS, { recursive: true });
+
+const watchdog = setTimeout(() => {
+  console.error(`FATAL: the browser checks did not finish within ${TOTAL_MS / 1000} s`);
+  process.exit(3);
+}, TOTAL_MS);
+watchdog.unref();
+
+let passed = 0;
+const notes = [];
+function ok(what) {
+  passed += 1;
+  console.log(`ok ${passed} - ${what}`);
+}
+function note(what) {
+  notes.push(what);
+  console.log(`note - ${what}`);
+}
+class CheckFailed extends Error {}
+function assert(cond, what) {
+  if (!cond) throw new CheckFailed(what);
+}
+
+const isLocal = (url) => {
+  try {
+    const u = new URL(url);
+    return u.protocol === 'data:' || u.protocol === 'about:' || u.hostname === '127.0.0.1';
+  } catch {
+    return false;
+  }
+};
+
+// Every context records all requests and the responses' cookies; requests leaving the machine never
+// go out: `outside: 'abort'` aborts them, `outside: 'fulfil'` answers them with a tiny local page.
+const contexts = [];
+async function newContext(browser, label, { javaScriptEnabled = true, outside = 'abort', locale = 'en-US' } = {}) {
+  const context = await browser.newContext({ javaScriptEnabled, locale, viewport: { width: 1024, height: 800 } });
+  context.setDefaultTimeout(15_000);
+  context.setDefaultNavigationTimeout(15_000);
+  const rec = { label, context, outside: [], cookies: [], pending: [] };
+  await context.route('**/*', async (route) => {
+    const url = route.request().url();
+    if (isLocal(url)) return route.continue();
+    rec.outside.push(url);
+    if (outside === 'fulfil') {
+      return route.fulfill({
+        status: 200,
+        contentType: 'text/html; charset=utf-8',
+        body: '<!doctype html><html lang="en"><title>outside</title><p>left the survey</p></html>',
+      });
+    }
+    return route.abort('blockedbyclient');
+  });
+  context.on('request', (req) => {
+    if (!isLocal(req.url()) && !rec.outside.includes(req.url())) rec.outside.push(req.url());
+  });
+  context.on('response', (res) => {
+    if (res.headers()['set-cookie']) rec.cookies.push(`${res.url()}: ${res.headers()['set-cookie']}`);
+    rec.pending.push(
+      res.allHeaders().then(
+        (h) => {
+          if (h['set-cookie']) rec.cookies.push(`${res.url()}: ${h['set-cookie']}`);
+        },
+        () => {},
+      ),
+    );
+  });
+  contexts.push(rec);
+  return rec;
+}
+
+async function fillWait(since) {
+  const left = FILL_MS - (Date.now() - since);
+  if (left > 0) await new Promise((r) => setTimeout(r, left));
+}
+
+// After a submission: the receipt code, or a clear failure naming what the page said instead.
+async function expectReceipt(page, where) {
+  const code = page.locator('main .code');
+  try {
+    await code.waitFor({ state: 'visible', timeout: 15_000 });
+  } catch {
+    const said = await page
+      .locator('main')
+      .innerText()
+      .catch(() => '(no main)');
+    throw new CheckFailed(`${where}: no receipt page; the page says: ${said.slice(0, 400).replace(/\s+/g, ' ')}`);
+  }
+  const text = (await code.innerText()).trim();
+  assert(text.length === 32 && RECEIPT.test(text), `${where}: receipt ${JSON.stringify(text)} is not a 32-character code`);
+  return text;
+}
+
+async function htmlLang(page) {
+  return page.evaluate(() => document.documentElement.getAttribute('lang'));
+}
+
+const clickLabel = (page, inputId) => page.locator(`label[for="${inputId}"]`).click();
+
+async function checked(page, inputId) {
+  return page.locator(`#${inputId}`).isChecked();
+}
+
+async function activeInfo(page) {
+  return page.evaluate(() => {
+    const a = document.activeElement;
+    if (!a) return {};
+    const cs = getComputedStyle(a);
+    return {
+      tag: a.tagName.toLowerCase(),
+      id: a.id,
+      type: a.getAttribute('type'),
+      cls: a.className,
+      checked: !!a.checked,
+      outline: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0,
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+async function noJavaScript(browser) {
+  const rec = await newContext(browser, 'no-JS', { javaScriptEnabled: false });
+  const page = await rec.context.newPage();
+  await page.goto(`${BASE}/s/harms?lang=ko`);
+  const loaded = Date.now();
+  assert((await htmlLang(page)) === 'ko', `no-JS: <html lang> is ${await htmlLang(page)}, not ko`);
+  ok('no-JS: /s/harms?lang=ko renders with <html lang="ko">');
+
+  const groups = page.locator('.conditional');
+  const n = await groups.count();
+  assert(n > 0, 'no-JS: the form has no .conditional group');
+  for (let i = 0; i < n; i++) {
+    const g = groups.nth(i);
+    assert(await g.isVisible(), `no-JS: conditional group ${i + 1} is hidden`);
+    const cond = g.locator('.condition');
+    assert(await cond.isVisible(), `no-JS: conditional group ${i + 1} has no visible .condition sentence`);
+    const t = (await cond.innerText()).trim();
+    assert(/질문 \d+에 “.+”\(이\)라고 답했다면:/.test(t), `no-JS: condition sentence of group ${i + 1} is ${JSON.stringify(t)}`);
+  }
+  ok(`no-JS: all ${n} conditional groups are visible with their "If you answered" sentence`);
+
+  for (const id of ['in-adult-yes', 'in-age-25_34', 'in-gender-woman', 'in-gender-trans_woman', 'in-region-bc', 'in-officials-bylaw', 'in-what_happened-id_check']) {
+    await clickLabel(page, id);
+    assert(await checked(page, id), `no-JS: clicking the label of #${id} did not select it`);
+  }
+  ok('no-JS: clicking labels selects radio buttons and checkboxes (adult, age, gender, region, officials, what_happened)');
+
+  const korean = '가게에 단속이 와서 무서웠어요. 도움이 필요했어요.';
+  await page.locator('#in-anything_else').fill(korean);
+  assert((await page.locator('#in-anything_else').inputValue()) === korean, 'no-JS: Korean text was not kept in the textarea');
+  ok('no-JS: Korean text typed into anything_else');
+
+  await fillWait(loaded);
+  await page.locator('button.submit').click();
+  const receipt = await expectReceipt(page, 'no-JS submission');
+  assert((await htmlLang(page)) === 'ko', 'no-JS: the receipt page is not in Korean');
+  assert(new URL(page.url()).search === '', `no-JS: the receipt page URL carries a query: ${page.url()}`);
+  ok(`no-JS: submission shows a receipt (${receipt.slice(0, 4)}-…, ${receipt.length} characters) in Korean`);
+  await page.screenshot({ path: path.join(SHOTS, 'receipt-ko.png'), fullPage: true });
+  ok('screenshot: receipt-ko.png');
+
+  await page.goto(`${BASE}/withdraw?lang=ko`);
+  assert((await htmlLang(page)) === 'ko', 'no-JS: /withdraw?lang=ko is not in Korean');
+  await page.locator('#receipt').fill(receipt);
+  await page.locator('main form button[type=submit]').click();
+  const status = page.locator('[role=status]');
+  await status.waitFor({ state: 'visible', timeout: 15_000 }).catch(() => {
+    throw new CheckFailed('no-JS: the withdrawal confirmation ([role=status]) did not appear');
+  });
+  assert((await status.innerText()).includes('삭제'), 'no-JS: the withdrawal confirmation is not the Korean one');
+  ok('no-JS: withdrawing with the receipt shows the confirmation ([role=status])');
+
+  // Without JS the quick-exit link is a plain link through /exit (it cannot replace the history entry).
+  await page.close();
+  return rec;
+}
+
+async function javaScriptOn(browser) {
+  const rec = await newContext(browser, 'JS');
+  const page = await rec.context.newPage();
+  await page.goto(`${BASE}/s/harms?lang=en`);
+  const loaded = Date.now();
+  assert((await htmlLang(page)) === 'en', 'JS: /s/harms?lang=en is not in English');
+  const dependent = page.locator('.conditional[data-show-if="officials"]');
+  const nDep = await dependent.count();
+  assert(nDep > 0, 'JS: no conditional group depends on "officials"');
+  const allConditional = page.locator('.conditional');
+  for (let i = 0; i < (await allConditional.count()); i++) {
+    assert(await allConditional.nth(i).isHidden(), `JS: conditional group ${i + 1} is visible before any answer`);
+  }
+  ok(`JS: all conditional groups start hidden (${nDep} depend on "officials")`);
+  assert(await page.locator('#in-what_happened-id_check').isDisabled(), 'JS: inputs in a hidden group are not disabled');
+
+  await clickLabel(page, 'in-officials-none');
+  assert(await dependent.first().isHidden(), 'JS: choosing "None of these" showed the dependent group');
+  ok('JS: officials = "none" keeps the dependent groups hidden');
+  await clickLabel(page, 'in-officials-none'); // untick it again
+  await clickLabel(page, 'in-officials-bylaw');
+  for (let i = 0; i < nDep; i++) {
+    assert(await dependent.nth(i).isVisible(), `JS: dependent group ${i + 1} stayed hidden after choosing "bylaw"`);
+  }
+  assert(await page.locator('.conditional[data-show-if="provider_harm"]').first().isHidden(), 'JS: an unrelated group became visible');
+  ok('JS: officials = "bylaw" reveals the dependent groups (others stay hidden)');
+
+  await clickLabel(page, 'in-what_happened-id_check');
+  assert(await checked(page, 'in-what_happened-id_check'), 'JS: could not answer a revealed question');
+  await clickLabel(page, 'in-age-35_44');
+  await fillWait(loaded);
+  await page.locator('button.submit').click();
+  await expectReceipt(page, 'JS submission');
+  ok('JS: submission with a revealed question shows a receipt');
+
+  // Screenshots of the form (JS on, so conditional groups are hidden as a respondent sees them).
+  for (const lang of ['en', 'zh-Hans', 'th']) {
+    await page.goto(`${BASE}/s/harms?lang=${lang}`);
+    assert((await htmlLang(page)) === lang, `JS: /s/harms?lang=${lang} has <html lang="${await htmlLang(page)}">`);
+    await page.evaluate(() => document.fonts.ready);
+    await page.screenshot({ path: path.join(SHOTS, `form-${lang}.png`), fullPage: true });
+    ok(`screenshot: form-${lang}.png`);
+  }
+
+  // Known pitfall probe (reported, not failed): does typing capitals with Shift trigger the exit?
+  await page.goto(`${BASE}/s/harms?lang=en`);
+  await page.locator('#in-anything_else').focus();
+  for (const ch of 'I met BC Police') {
+    if (ch >= 'A' && ch <= 'Z') {
+      await page.keyboard.down('Shift');
+      await page.keyboard.press(`Key${ch}`);
+      await page.keyboard.up('Shift');
+    } else {
+      await page.keyboard.type(ch);
+    }
+  }
+  await page.waitForTimeout(500);
+  if (!page.url().startsWith(`${BASE}/s/harms`)) {
+    note('typing "I met BC Police" (four Shift+letter capitals) into the free-text box triggers the quick exit and loses the answers');
+  }
+  await page.close();
+  return rec;
+}
+
+async function keyboardOnly(browser) {
+  const rec = await newContext(browser, 'keyboard');
+  const page = await rec.context.newPage();
+  await page.goto(`${BASE}/s/harms`);
+  const loaded = Date.now();
+  await page.keyboard.press('Tab');
+  let a = await activeInfo(page);
+  assert(a.id === 'quick-exit', `keyboard: the first Tab focuses ${a.tag}#${a.id}.${a.cls}, not #quick-exit`);
+  assert(a.outline, 'keyboard: the focused quick-exit link shows no focus outline');
+  ok('keyboard: the first Tab focuses the quick-exit link (#quick-exit), with a visible focus outline');
+  await page.keyboard.press('Tab');
+  a = await activeInfo(page);
+  assert(a.cls === 'skip', `keyboard: the second Tab focuses ${a.tag}#${a.id}.${a.cls}, not the skip link`);
+  assert(await page.locator('a.skip').isVisible(), 'keyboard: the focused skip link is not visible');
+  ok('keyboard: the second Tab focuses a visible "skip to content" link');
+
+  let tabs = 2;
+  while (!(a.tag === 'input' && a.type === 'radio') && tabs < 40) {
+    await page.keyboard.press('Tab');
+    tabs += 1;
+    a = await activeInfo(page);
+  }
+  assert(a.tag === 'input' && a.type === 'radio', 'keyboard: no radio button reached within 40 Tabs');
+  const radioId = a.id;
+  await page.keyboard.press('Space');
+  assert(await checked(page, radioId), `keyboard: Space did not select #${radioId}`);
+  assert((await activeInfo(page)).outline, `keyboard: the focused radio #${radioId} shows no focus outline`);
+  ok(`keyboard: Tab reached radio #${radioId} after ${tabs} presses and Space selected it`);
+
+  while (!(a.tag === 'button' && String(a.cls).includes('submit')) && tabs < 400) {
+    await page.keyboard.press('Tab');
+    tabs += 1;
+    a = await activeInfo(page);
+  }
+  assert(a.tag === 'button' && String(a.cls).includes('submit'), 'keyboard: the submit button was not reached within 400 Tabs');
+  ok(`keyboard: the submit button is reached by Tab (${tabs} presses from the top)`);
+  await fillWait(loaded);
+  await page.keyboard.press('Enter');
+  await expectReceipt(page, 'keyboard submission');
+  ok('keyboard: Enter on the submit button shows a receipt');
+  await page.close();
+  return rec;
+}
+
+async function quickExit(browser) {
+  // JS on: the link and three Shifts leave with location.replace; the exit site is answered locally.
+  const rec = await newContext(browser, 'quick-exit', { outside: 'fulfil' });
+  const page = await rec.context.newPage();
+  await page.goto(`${BASE}/?lang=en`);
+  await page.goto(`${BASE}/s/harms?lang=en`);
+  const before = await page.evaluate(() => history.length);
+  await page.locator('#quick-exit').click();
+  await page.waitForURL((u) => u.hostname !== '127.0.0.1', { timeout: 15_000 }).catch(() => {
+    throw new CheckFailed(`quick exit: clicking #quick-exit did not leave the survey (still at ${page.url()})`);
+  });
+  assert(rec.outside.includes(EXIT_URL), `quick exit: no request to ${EXIT_URL} was seen (saw ${rec.outside.join(', ') || 'none'})`);
+  ok(`quick exit (JS): clicking #quick-exit leaves for ${EXIT_URL} (answered locally)`);
+  const after = await page.evaluate(() => history.length);
+  assert(after === before, `quick exit (JS): history.length grew from ${before} to ${after}`);
+  ok(`quick exit (JS): history.length stays ${before} (the survey page is replaced, not kept)`);
+  await page.close();
+
+  const page2 = await rec.context.newPage();
+  await page2.goto(`${BASE}/s/harms?lang=en`);
+  const before2 = await page2.evaluate(() => history.length);
+  await page2.keyboard.press('Shift');
+  await page2.keyboard.press('Shift');
+  await page2.waitForTimeout(300);
+  assert(page2.url().startsWith(`${BASE}/s/harms`), 'quick exit: two Shift presses already left the page');
+  await page2.keyboard.press('Shift');
+  await page2.waitForTimeout(500);
+  console.log('DBG', page2.url(), await page2.evaluate(() => document.body.innerHTML.length).catch(e => 'gone ' + e.message));
+  await page2.waitForURL((u) => u.hostname !== '127.0.0.1', { timeout: 15_000 }).catch(() => {
+    throw new CheckFailed(`quick exit: three Shift presses did not leave the survey (still at ${page2.url()})`);
+  });
+  const after2 = await page2.evaluate(() => history.length);
+  assert(after2 === before2, `quick exit (Shift): history.length grew from ${before2} to ${after2}`);
+  ok('quick exit (JS): two Shift presses stay, the third leaves, history.length unchanged');
+  await page2.close();
+
+  // JS off: a plain link through /exit (303); it leaves, but the survey page stays in the history.
+  const recNoJs = await newContext(browser, 'quick-exit no-JS', { javaScriptEnabled: false, outside: 'fulfil' });
+  const page3 = await recNoJs.context.newPage();
+  await page3.goto(`${BASE}/s/harms?lang=en`);
+  await page3.locator('#quick-exit').click();
+  await page3.waitForURL((u) => u.hostname !== '127.0.0.1', { timeout: 15_000 }).catch(() => {
+    throw new CheckFailed(`quick exit (no JS): the link did not leave the survey (still at ${page3.url()})`);
+  });
+  assert(recNoJs.outside.includes(EXIT_URL), `quick exit (no JS): no request to ${EXIT_URL} was seen`);
+  ok('quick exit (no JS): the link leaves through /exit for the exit site');
+  await page3.close();
+}
+
+// ---------------------------------------------------------------------------------------------------
+let browser;
+let failed = 0;
+const started = Date.now();
+try {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    timeout: 30_000,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+  ok(`Chromium ${browser.version()} launched from ${CHROMIUM}`);
+
+  const local = [];
+  local.push(await noJavaScript(browser));
+  local.push(await javaScriptOn(browser));
+  local.push(await keyboardOnly(browser));
+  await quickExit(browser);
+
+  for (const rec of contexts) await Promise.all(rec.pending);
+  const leaked = local.flatMap((r) => r.outside.map((u) => `${r.label}: ${u}`));
+  assert(leaked.length === 0, `network: requests left 127.0.0.1 during the form checks:\n  ${leaked.join('\n  ')}`);
+  ok('network: no request went to a host other than 127.0.0.1 during the no-JS, JS and keyboard checks');
+  const cookies = contexts.flatMap((r) => r.cookies);
+  assert(cookies.length === 0, `cookies: responses set cookies:\n  ${cookies.join('\n  ')}`);
+  for (const rec of contexts) {
+    const jar = await rec.context.cookies();
+    assert(jar.length === 0, `cookies: the ${rec.label} context holds cookies: ${jar.map((c) => c.name).join(', ')}`);
+  }
+  ok('cookies: no response set a cookie and every cookie jar is empty');
+} catch (e) {
+  failed = 1;
+  if (e instanceof CheckFailed) console.error(`FAIL - ${e.message}`);
+  else console.error(`FAIL - unexpected error: ${e && e.stack ? e.stack : e}`);
+} finally {
+  if (browser) await browser.close().catch(() => {});
+}
+const secs = ((Date.now() - started) / 1000).toFixed(1);
+if (notes.length) console.log(`${notes.length} note(s) about the pages; see the "note -" lines above`);
+console.log(`browser: ${passed} passed, ${failed} failed (${secs} s)`);
+process.exit(failed ? 1 : 0);
