@@ -63,6 +63,50 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Run a disclosure-controlled snapshot of a survey and write it out (stored as a private snapshot).
+    Report {
+        slug: String,
+        /// The last month of receipt to include (YYYY-MM).
+        #[arg(long)]
+        through: String,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long, value_parser = ["json", "csv", "html"], default_value = "json")]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Smallest count released (never below the survey's k, never below 5).
+        #[arg(long)]
+        k: Option<u64>,
+        /// Round released counts randomly to base 5.
+        #[arg(long)]
+        rounding: bool,
+        /// Only responses given with a valid outreach code.
+        #[arg(long)]
+        verified_only: bool,
+        /// Language of labels.
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
+    /// Developer tools.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Write N realistic synthetic responses through the normal sealing path (marked synthetic).
+    Seed {
+        slug: String,
+        #[arg(long)]
+        count: u64,
+        /// Seed even though the survey already holds real responses.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -162,6 +206,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Survey { command } => survey(&config, command),
         Command::Init { admin, password_file, passphrase_file } => init(&config, admin, password_file, passphrase_file),
         Command::User { command } => user(&config, command),
+        Command::Report { slug, through, passphrase_file, format, out, k, rounding, verified_only, lang } => {
+            let spec =
+                crate::report::SnapshotSpec { survey: slug, through, k: k.unwrap_or(0), rounding, verified_only };
+            report(&config, spec, passphrase_file, &format, out, &lang)
+        }
+        Command::Dev { command: DevCommand::Seed { slug, count, force } } => seed(&config, &slug, count, force),
         Command::Version => unreachable!(),
     }
 }
@@ -222,13 +272,7 @@ fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let mut conn = store.conn()?;
     match command {
         KeysCommand::Init { passphrase_file } => {
-            let pass = passphrase(passphrase_file.as_ref(), "Steward passphrase: ")?;
-            if passphrase_file.is_none() {
-                let again = passphrase(None, "Again: ")?;
-                if again.expose_secret() != pass.expose_secret() {
-                    bail!("the two passphrases differ");
-                }
-            }
+            let pass = new_password(passphrase_file.as_ref(), "Steward passphrase")?;
             let id = keyring.init(&mut conn, &pass)?;
             audit(config, &mut conn, "keys_init", &id)?;
             say(format!(
@@ -237,7 +281,7 @@ fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::ChangePassphrase { passphrase_file, new_passphrase_file } => {
             let old = passphrase(passphrase_file.as_ref(), "Current passphrase: ")?;
-            let new = passphrase(new_passphrase_file.as_ref(), "New passphrase: ")?;
+            let new = new_password(new_passphrase_file.as_ref(), "New passphrase")?;
             keyring.change_passphrase(&mut conn, &old, &new)?;
             audit(config, &mut conn, "keys_change_passphrase", "all report keys")?;
             say("The report keys are now sealed under the new passphrase.");
@@ -315,6 +359,102 @@ fn web_state(config: &Config, store: Store) -> anyhow::Result<crate::web::AppSta
         setup_token: std::sync::Mutex::new(None),
         config: config.clone(),
     })
+}
+
+fn report(
+    config: &Config,
+    mut spec: crate::report::SnapshotSpec,
+    passphrase_file: Option<PathBuf>,
+    format: &str,
+    out: Option<PathBuf>,
+    lang: &str,
+) -> anyhow::Result<()> {
+    let store = app::open_store(config)?;
+    let state = web_state(config, store.clone())?;
+    let mut conn = store.conn()?;
+    let (survey, _) = state
+        .intake
+        .surveys
+        .current(&mut conn, &spec.survey)?
+        .with_context(|| format!("no survey `{}`", spec.survey))?;
+    if spec.k == 0 {
+        spec.k = u64::from(survey.k);
+    }
+    let pass = passphrase(passphrase_file.as_ref(), "Steward passphrase: ")?;
+    let started = std::time::Instant::now();
+    let result = crate::report::run_snapshot(&mut conn, &state.intake.surveys, &pass, &spec, "cli", state.clock.now());
+    let target = match &result {
+        Ok(s) => format!("{} through {} ({})", spec.survey, spec.through, s.row.id),
+        Err(e) => format!("{} through {}: refused ({e})", spec.survey, spec.through),
+    };
+    state.accounts.audit(&mut conn, "cli", "snapshot_run", &target)?;
+    let snapshot = result?;
+    let survey = state
+        .intake
+        .surveys
+        .version(&mut conn, &spec.survey, snapshot.row.survey_version)?
+        .context("survey version")?;
+    let lang = if crate::i18n::LANGUAGES.contains(&lang) { lang } else { "en" };
+    let text = match format {
+        "csv" => crate::report::render::csv(&snapshot, &survey, &state.i18n, lang),
+        "html" => {
+            use askama::Template;
+            let ui = crate::web::pages::Ui { i18n: &state.i18n, lang, page_title: &survey.slug };
+            let r = crate::web::reports::body(
+                &snapshot,
+                &survey,
+                &state,
+                lang,
+                format!("/staff/reports/{}", snapshot.row.id),
+            );
+            crate::web::reports::ReportFile { ui, r, css: crate::web::STYLE }.render()?
+        }
+        _ => serde_json::to_string_pretty(&crate::report::render::json(&snapshot, &survey, &state.i18n, lang))?,
+    };
+    match out {
+        Some(path) => std::fs::write(&path, text).with_context(|| format!("could not write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    eprintln!(
+        "snapshot {} of {} through {}: n = {}, {} tables, {:.2} s{}",
+        snapshot.row.id,
+        spec.survey,
+        spec.through,
+        snapshot.row.n,
+        snapshot.tables.len(),
+        started.elapsed().as_secs_f64(),
+        if snapshot.row.synthetic { " (includes synthetic responses: never publishable)" } else { "" }
+    );
+    Ok(())
+}
+
+fn seed(config: &Config, slug: &str, count: u64, force: bool) -> anyhow::Result<()> {
+    let store = app::open_store(config)?;
+    let state = web_state(config, store.clone())?;
+    let mut conn = store.conn()?;
+    let (survey, _) = state.intake.surveys.current(&mut conn, slug)?.with_context(|| format!("no survey `{slug}`"))?;
+    let real = responses::count_real(&mut conn, slug)?;
+    if real > 0 && !force {
+        bail!("{slug} already holds {real} real responses; refusing to mix synthetic ones in (use --force to insist)");
+    }
+    let bar = indicatif::ProgressBar::new(count);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} synthetic responses ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut rng = rand::rng();
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(1_000);
+        let batch: Vec<_> = (0..n).map(|_| crate::dev::synthetic_answers(&survey, &mut rng)).collect();
+        state.intake.store_synthetic(&mut conn, &survey, &batch).map_err(|e| anyhow::anyhow!("{e}"))?;
+        bar.inc(n);
+        left -= n;
+    }
+    bar.finish();
+    state.accounts.audit(&mut conn, "cli", "dev_seed", &format!("{slug}: {count} synthetic responses"))?;
+    say(format!("Seeded {count} synthetic responses into {slug}."));
+    Ok(())
 }
 
 fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {

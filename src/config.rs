@@ -110,6 +110,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Where the quick exit leads: a neutral, common site.
     pub exit_url: String,
+    /// The organisation named in citation lines.
+    pub organisation: String,
 }
 
 /// Every key a file or the environment may set. `deny_unknown_fields` makes a typo fatal.
@@ -130,6 +132,7 @@ struct Raw {
     password_iterations: Option<toml::Value>,
     public_url: Option<String>,
     exit_url: Option<String>,
+    organisation: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -147,6 +150,7 @@ const KEYS: &[&str] = &[
     "password_iterations",
     "public_url",
     "exit_url",
+    "organisation",
 ];
 
 impl Config {
@@ -211,6 +215,7 @@ impl Raw {
             "password_iterations" => self.password_iterations = v(),
             "public_url" => self.public_url = Some(value),
             "exit_url" => self.exit_url = Some(value),
+            "organisation" => self.organisation = Some(value),
             _ => unreachable!("keys are checked against KEYS"),
         }
     }
@@ -274,6 +279,7 @@ impl Raw {
             password_iterations,
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             exit_url,
+            organisation: self.organisation.unwrap_or_else(|| "Chorus".into()),
         })
     }
 }
@@ -303,6 +309,7 @@ impl Config {
             password_iterations: 2,
             public_url: None,
             exit_url: DEFAULT_EXIT_URL.into(),
+            organisation: "Chorus test organisation".into(),
         }
     }
 }

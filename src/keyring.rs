@@ -5,7 +5,9 @@
 use std::{collections::HashMap, sync::Mutex};
 
 use diesel::Connection;
-use secrecy::SecretString;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use sha2::Sha256;
 
 use crate::{
     config::KdfCost,
@@ -76,8 +78,10 @@ impl Keyring {
         let id = random_id();
         let kp = ReportKeypair::generate();
         let sealed = kp.seal(&id, passphrase, &KdfParams::new(self.kdf))?;
+        let ordinal = keys::all_report_keys(conn)?.iter().map(|k| k.ordinal).max().unwrap_or(0) + 1;
         let row = keys::ReportKeyRow {
             id: id.clone(),
+            ordinal,
             public_key: kp.public.to_vec(),
             sealed_private_key: sealed.blob,
             kdf: sealed.kdf,
@@ -178,7 +182,12 @@ impl Keyring {
         for row in &rows {
             keys.insert(row.id.clone(), open_row(row, passphrase)?);
         }
-        Ok(Unsealed { keys, epochs: HashMap::new() })
+        // Report-run secrets come from the first key ever made, so they survive key rotations.
+        let first = *keys[&rows[0].id].secret_bytes();
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&first).expect("any key length");
+        mac.update(b"chorus/report-secret/v1");
+        let base = SecretBox::new(Box::new(mac.finalize().into_bytes().into()));
+        Ok(Unsealed { keys, epochs: HashMap::new(), base })
     }
 }
 
@@ -193,6 +202,9 @@ fn open_row(row: &keys::ReportKeyRow, passphrase: &SecretString) -> Result<Repor
 
 /// One opened answer set, handed to the report pass. Its plaintext is zeroized on drop.
 pub struct OpenedAnswer {
+    /// The row's random id: a report uses it only through a keyed hash, to count how many responses
+    /// changed between two snapshots.
+    pub id: String,
     pub survey_version: i32,
     pub month: String,
     pub synthetic: bool,
@@ -204,9 +216,18 @@ pub struct OpenedAnswer {
 pub struct Unsealed {
     keys: HashMap<String, ReportPrivateKey>,
     epochs: HashMap<String, EpochKey>,
+    base: SecretBox<[u8; 32]>,
 }
 
 impl Unsealed {
+    /// A secret for one purpose of a report run (rounding draws, membership hashes), derived from the
+    /// report key: unknown to anyone without the passphrase, the same in every run.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.base.expose_secret()).expect("any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn epoch_key(&mut self, conn: &mut DbConn, epoch_id: &str) -> Result<&EpochKey, KeyringError> {
         if !self.epochs.contains_key(epoch_id) {
             let row = keys::epoch(conn, epoch_id)?.ok_or(SealError::Format("answer names an unknown epoch"))?;
@@ -244,6 +265,7 @@ impl Unsealed {
                 };
                 let plaintext = seal::open_answer(key, &aad, &row.sealed)?;
                 each(OpenedAnswer {
+                    id: row.id,
                     survey_version: row.survey_version,
                     month: row.month,
                     synthetic: row.synthetic,

@@ -14,7 +14,7 @@ use diesel::Connection;
 use crate::{
     keyring::{Keyring, KeyringError},
     store::{DbConn, Store, StoreError, responses, surveys},
-    survey::{AnswerError, RawAnswers, Survey},
+    survey::{AnswerError, RawAnswers, Survey, ValidAnswers},
 };
 pub use receipt::Receipt;
 use token::{FormTokens, TokenProblem};
@@ -154,6 +154,34 @@ impl Intake {
             self.tokens.after_spend(conn)?;
         }
         Ok((receipt, survey))
+    }
+
+    /// Seal and store a batch of synthetic answer sets in one transaction (no receipts: nobody can
+    /// withdraw them, and `synthetic` marks every row so no snapshot of them can be published).
+    pub fn store_synthetic(
+        &self,
+        conn: &mut DbConn,
+        survey: &Survey,
+        batch: &[ValidAnswers],
+    ) -> Result<(), SubmitError> {
+        let mut rows = Vec::with_capacity(batch.len());
+        for answers in batch {
+            let plaintext = survey.encode(answers).map_err(|e| SubmitError::Seal(e.to_string()))?;
+            let sealed = self.keyring.seal(conn, &survey.slug, survey.version, &plaintext)?;
+            rows.push(responses::ResponseRow {
+                id: sealed.response_id,
+                survey_slug: survey.slug.clone(),
+                survey_version: survey.version,
+                month: sealed.month,
+                epoch_id: sealed.epoch_id,
+                sealed: sealed.sealed.into_bytes(),
+                receipt_hash: None,
+                synthetic: true,
+                verified: false,
+            });
+        }
+        conn.transaction(|conn| rows.iter().try_for_each(|row| responses::insert(conn, row)))?;
+        Ok(())
     }
 
     /// Delete the response a receipt belongs to. The caller answers the same whether or not it matched.

@@ -25,6 +25,10 @@ impl ReportPrivateKey {
             .expect("32 bytes are always a valid X25519 private key")
     }
 
+    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
+        self.0.expose_secret()
+    }
+
     /// Only for tests that prove the key never reaches the database unwrapped.
     #[doc(hidden)]
     pub fn bytes_for_leak_tests(&self) -> [u8; 32] {

@@ -15,6 +15,7 @@ pub struct ReportKeyRow {
     pub sealed_private_key: Vec<u8>,
     pub kdf: String,
     pub created_month: String,
+    pub ordinal: i32,
     pub active: bool,
 }
 
@@ -28,7 +29,7 @@ pub struct EpochRow {
 }
 
 pub fn all_report_keys(conn: &mut DbConn) -> Result<Vec<ReportKeyRow>, StoreError> {
-    Ok(report_keys::table.select(ReportKeyRow::as_select()).order(report_keys::created_month).load(conn)?)
+    Ok(report_keys::table.select(ReportKeyRow::as_select()).order(report_keys::ordinal).load(conn)?)
 }
 
 pub fn active_report_key(conn: &mut DbConn) -> Result<Option<ReportKeyRow>, StoreError> {

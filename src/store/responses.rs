@@ -62,3 +62,23 @@ pub fn page(
         .select(ResponseRow::as_select())
         .load(conn)?)
 }
+
+/// The months of receipt of a survey's responses through a month, oldest first.
+pub fn months(conn: &mut DbConn, slug: &str, through: &str) -> Result<Vec<String>, StoreError> {
+    Ok(responses::table
+        .filter(responses::survey_slug.eq(slug))
+        .filter(responses::month.le(through))
+        .select(responses::month)
+        .distinct()
+        .order(responses::month)
+        .load(conn)?)
+}
+
+/// Number of real (not synthetic) responses of a survey.
+pub fn count_real(conn: &mut DbConn, slug: &str) -> Result<i64, StoreError> {
+    Ok(responses::table
+        .filter(responses::survey_slug.eq(slug))
+        .filter(responses::synthetic.eq(false))
+        .count()
+        .get_result(conn)?)
+}

@@ -23,6 +23,7 @@ diesel::table! {
         sealed_private_key -> Binary,
         kdf -> Text,
         created_month -> Text,
+        ordinal -> Integer,
         active -> Bool,
     }
 }
@@ -109,4 +110,25 @@ diesel::table! {
 }
 
 diesel::joinable!(staff_sessions -> staff_users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(staff_users, staff_sessions, audit_log);
+diesel::allow_tables_to_appear_in_same_query!(staff_users, staff_sessions, audit_log, snapshots);
+
+diesel::table! {
+    snapshots (id) {
+        id -> Text,
+        survey_slug -> Text,
+        survey_version -> Integer,
+        through_month -> Text,
+        spec -> Text,
+        n -> BigInt,
+        verified_n -> BigInt,
+        synthetic -> Bool,
+        created -> Text,
+        created_at -> BigInt,
+        created_by -> Text,
+        tables -> Text,
+        members -> Binary,
+        status -> Text,
+        published -> Nullable<Text>,
+        retracted -> Nullable<Text>,
+    }
+}

@@ -4,8 +4,9 @@
 mod api;
 mod body;
 mod middleware;
-mod pages;
+pub mod pages;
 mod public;
+pub mod reports;
 pub mod staff;
 
 use std::{
@@ -30,7 +31,7 @@ pub struct AppState {
     pub setup_token: Mutex<Option<SecretString>>,
 }
 
-const STYLE: &str = include_str!("../../static/style.css");
+pub const STYLE: &str = include_str!("../../static/style.css");
 const SCRIPT: &str = include_str!("../../static/chorus.js");
 
 /// Every route of the application.
@@ -40,7 +41,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/static/chorus.js", web::get().to(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }))
         .configure(public::routes)
         .configure(api::routes)
-        .configure(staff::routes);
+        .configure(staff::routes)
+        .configure(reports::routes);
 }
 
 fn asset(body: &'static str, content_type: &str) -> HttpResponse {

@@ -106,12 +106,12 @@ fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header(("location", to)).finish()
 }
 
-fn internal(e: &dyn std::fmt::Display) -> HttpResponse {
+pub(super) fn internal(e: &dyn std::fmt::Display) -> HttpResponse {
     tracing::error!(error = %e, "staff request failed");
     HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("Internal error")
 }
 
-fn plain(status: StatusCode, text: &str) -> HttpResponse {
+pub(super) fn plain(status: StatusCode, text: &str) -> HttpResponse {
     HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(text.to_owned())
 }
 
@@ -123,14 +123,14 @@ fn foreign_origin(req: &HttpRequest) -> bool {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Need {
+pub(super) enum Need {
     Any,
     Admin,
 }
 
 /// The signed-in member, or the response to send instead: a redirect to the login page for pages,
 /// 401 for actions, 403 for a researcher on an admin page.
-async fn require(state: &web::Data<AppState>, req: &HttpRequest, need: Need) -> Result<Staff, HttpResponse> {
+pub(super) async fn require(state: &web::Data<AppState>, req: &HttpRequest, need: Need) -> Result<Staff, HttpResponse> {
     let anonymous = || {
         if req.method() == actix_web::http::Method::GET {
             redirect("/staff/login")
@@ -149,7 +149,7 @@ async fn require(state: &web::Data<AppState>, req: &HttpRequest, need: Need) -> 
 }
 
 /// Read a staff form: Origin checked, body parsed, and (for a session) its CSRF token checked.
-async fn form(
+pub(super) async fn form(
     req: &HttpRequest,
     payload: web::Payload,
     csrf: Option<&str>,
@@ -173,7 +173,7 @@ async fn form(
     Ok(fields)
 }
 
-fn field(fields: &[(String, String)], name: &str) -> String {
+pub(super) fn field(fields: &[(String, String)], name: &str) -> String {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
 }
 

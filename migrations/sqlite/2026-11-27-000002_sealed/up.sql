@@ -6,6 +6,8 @@ CREATE TABLE report_keys (
     sealed_private_key BLOB NOT NULL,
     kdf TEXT NOT NULL,
     created_month TEXT NOT NULL,
+    -- 1 for the first key, then 2, 3 … at each rotation: report secrets derive from key 1.
+    ordinal INTEGER NOT NULL UNIQUE,
     active BOOLEAN NOT NULL
 );
 -- Epoch data keys, stored only wrapped (HPKE) to a report public key.
