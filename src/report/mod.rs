@@ -294,3 +294,145 @@ mod tests {
         assert_eq!(symmetric_difference(&[7], &[7]), 0);
     }
 }
+
+/// A golden test: a fixed dataset whose released numbers were worked out by hand.
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use crate::{i18n::I18n, survey::RawAnswers};
+
+    const SURVEY: &str = r#"
+format = 1
+slug = "golden"
+version = 1
+languages = ["en"]
+title = "Golden"
+[[sections]]
+id = "s"
+title = "S"
+[[sections.questions]]
+id = "colour"
+type = "single"
+label = "Colour"
+options = [{ id = "red", label = "Red" }, { id = "blue", label = "Blue" }, { id = "green", label = "Green" }]
+[[sections.questions]]
+id = "size"
+type = "single"
+label = "Size"
+options = [{ id = "big", label = "Big" }, { id = "small", label = "Small" }]
+"#;
+
+    fn tables(rows: &[(&str, &str, usize)]) -> (Survey, Vec<StoredTable>) {
+        let survey = Survey::parse(SURVEY).unwrap();
+        let months = vec!["2026-11".to_owned()];
+        let catalogue = Catalogue::new(&survey, &months);
+        let mut tally = Tally::new(&catalogue);
+        let mut cats = Vec::new();
+        for (colour, size, n) in rows {
+            let mut raw = RawAnswers::default();
+            for (q, v) in [("colour", colour), ("size", size)] {
+                if !v.is_empty() {
+                    raw.0.insert(q.into(), vec![(*v).to_owned()]);
+                }
+            }
+            let answers = survey.validate(&raw).unwrap();
+            for _ in 0..*n {
+                catalogue.categorise(&survey, &answers, "2026-11", &mut cats);
+                tally.add(&catalogue, &cats);
+            }
+        }
+        let rules = Rules { k: 10, min_total: 30, rounding_key: None };
+        let tables = catalogue
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(t, spec)| {
+                let (r, c) = tally.shapes[t];
+                StoredTable::from_released(
+                    spec,
+                    &catalogue,
+                    disclosure::control(&tally.counts[t], r, c, &rules, &spec.id),
+                )
+            })
+            .collect();
+        (survey, tables)
+    }
+
+    fn csv_of(survey: &Survey, tables: Vec<StoredTable>, id: &str) -> String {
+        let snapshot = Snapshot {
+            row: snapshots::SnapshotRow {
+                id: "g".into(),
+                survey_slug: "golden".into(),
+                survey_version: 1,
+                through_month: "2026-11".into(),
+                spec: String::new(),
+                n: 0,
+                verified_n: 0,
+                synthetic: false,
+                created: String::new(),
+                created_at: 0,
+                created_by: String::new(),
+                tables: String::new(),
+                members: vec![],
+                status: "private".into(),
+                published: None,
+                retracted: None,
+            },
+            spec: SnapshotSpec {
+                survey: "golden".into(),
+                through: "2026-11".into(),
+                k: 10,
+                rounding: false,
+                verified_only: false,
+            },
+            tables: tables.into_iter().filter(|t| t.id == id).collect(),
+        };
+        render::csv(&snapshot, survey, &I18n::load(), "en")
+    }
+
+    #[test]
+    fn small_cells_and_their_complement_are_hidden() {
+        // 20 red, 12 blue, 3 green, 2 prefer-not-to-say, 3 not answered: 40 in all.
+        let (survey, tables) =
+            tables(&[("red", "big", 20), ("blue", "big", 12), ("green", "big", 3), ("pns", "big", 2), ("", "big", 3)]);
+        // green (3), pns (2) and not answered (3) are under k; together only 8, so the smallest other
+        // count, blue (12), is hidden too. No percentage can be computed without the hidden non-answers.
+        let expected = "\
+table,title,row,column,count,suppressed,percent,ci_low,ci_high,flags
+colour,Colour,red,,20,false,,,,
+colour,Colour,blue,,,true,,,,
+colour,Colour,green,,,true,,,,
+colour,Colour,pns,,,true,,,,
+colour,Colour,not_answered,,,true,,,,
+colour,Colour,total,,40,false,,,,
+";
+        assert_eq!(csv_of(&survey, tables, "colour"), expected);
+    }
+
+    #[test]
+    fn percentages_and_intervals_of_those_who_answered() {
+        let (survey, tables) = tables(&[("red", "big", 50), ("blue", "small", 30), ("green", "big", 12)]);
+        // 92 answered; zeros are shown because the line total (92) is at least k.
+        // Wilson 95%: 50/92 → 44.2–64.1; 30/92 → 23.9–42.7; 12/92 → 7.6–21.4 (E: wider than 20 points is not reached).
+        let expected = "\
+table,title,row,column,count,suppressed,percent,ci_low,ci_high,flags
+colour,Colour,red,,50,false,54.3,44.2,64.1,
+colour,Colour,blue,,30,false,32.6,23.9,42.7,
+colour,Colour,green,,12,false,13,7.6,21.4,
+colour,Colour,pns,,0,false,,,,
+colour,Colour,not_answered,,0,false,,,,
+colour,Colour,total,,92,false,,,,
+";
+        assert_eq!(csv_of(&survey, tables, "colour"), expected);
+    }
+
+    #[test]
+    fn two_way_tables_cross_only_breakdowns() {
+        let (survey, all) =
+            tables(&[("red", "big", 50), ("blue", "small", 30), ("green", "big", 12), ("green", "small", 4)]);
+        assert!(all.iter().all(|t| t.id != "size~colour"), "only breakdown questions are crossed");
+        let csv = csv_of(&survey, all, "colour~month");
+        // By month (one month): the month column equals the one-way table, green (16) is shown.
+        assert!(csv.contains("colour~month,Colour (by Month received),green,2026-11,16,false"), "{csv}");
+    }
+}

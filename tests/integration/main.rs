@@ -5,6 +5,7 @@
 mod helpers;
 
 mod foundation;
+mod reports;
 mod respondent;
 mod sealing;
 mod staff;
@@ -30,7 +31,12 @@ fn main() {
              Set it, e.g. CHORUS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres, to run them."
         );
     }
-    let tests = foundation::TESTS.iter().chain(sealing::TESTS).chain(respondent::TESTS).chain(staff::TESTS);
+    let tests = foundation::TESTS
+        .iter()
+        .chain(sealing::TESTS)
+        .chain(respondent::TESTS)
+        .chain(staff::TESTS)
+        .chain(reports::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {

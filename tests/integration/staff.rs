@@ -26,16 +26,16 @@ pub const TESTS: &[Test] = &[
 const ADMIN_PW: &str = "admin password long enough";
 const RESEARCHER_PW: &str = "researcher password long";
 
-struct Session {
-    cookie: String,
-    csrf: String,
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
 }
 
-fn add(app: &TestApp, name: &str, role: &str, pw: &str) {
+pub fn add(app: &TestApp, name: &str, role: &str, pw: &str) {
     app.state.accounts.add_user(&mut app.conn(), name, role, &SecretString::from(pw.to_owned())).unwrap();
 }
 
-async fn login(app: &TestApp, name: &str, pw: &str) -> Option<Session> {
+pub async fn login(app: &TestApp, name: &str, pw: &str) -> Option<Session> {
     let (status, headers, _) =
         app.post_form("/staff/login", &format!("name={name}&password={}", pw.replace(' ', "+"))).await;
     if status != 303 {
@@ -47,13 +47,13 @@ async fn login(app: &TestApp, name: &str, pw: &str) -> Option<Session> {
     Some(Session { csrf: hidden(&page, "csrf"), cookie })
 }
 
-async fn get_as(app: &TestApp, path: &str, cookie: &str) -> (u16, awc::http::header::HeaderMap, String) {
+pub async fn get_as(app: &TestApp, path: &str, cookie: &str) -> (u16, awc::http::header::HeaderMap, String) {
     let mut res = app.client.get(app.url(path)).insert_header(("cookie", cookie)).send().await.unwrap();
     let body = res.body().await.unwrap();
     (res.status().as_u16(), res.headers().clone(), String::from_utf8_lossy(&body).into_owned())
 }
 
-async fn post_as(app: &TestApp, path: &str, cookie: &str, body: &str, origin: Option<&str>) -> (u16, String) {
+pub async fn post_as(app: &TestApp, path: &str, cookie: &str, body: &str, origin: Option<&str>) -> (u16, String) {
     let mut req = app.client.post(app.url(path)).insert_header(("content-type", "application/x-www-form-urlencoded"));
     if !cookie.is_empty() {
         req = req.insert_header(("cookie", cookie));
