@@ -11,8 +11,12 @@
   if (exitLink) {
     exitLink.addEventListener("click", function (e) { e.preventDefault(); leave(); });
   }
-  // Three presses of Shift within two seconds also leave (as GOV.UK's "Exit this page" does).
+  // Three presses of Shift on its own within two seconds also leave (as GOV.UK's "Exit this page"
+  // does). Any other key in between starts the count again, so typing capitals never triggers it.
   var presses = [];
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Shift") { presses = []; }
+  });
   document.addEventListener("keyup", function (e) {
     if (e.key !== "Shift") { return; }
     var now = Date.now();

@@ -133,12 +133,20 @@ pub fn questions(survey: &Survey, ui: &Ui<'_>, raw: &RawAnswers, errors: &[Answe
             };
             let show_if = q.show_if.as_ref().map(|c| {
                 let target = &survey.questions[c.question];
-                let labels: Vec<String> =
-                    c.any_of.iter().map(|&o| survey.option_label(ui.i18n, lang, target, &target.options[o])).collect();
+                let label = |o: usize| survey.option_label(ui.i18n, lang, target, &target.options[o]);
                 let ids: Vec<&str> = c.any_of.iter().map(|&o| target.options[o].id.as_str()).collect();
+                // "Anything but None" reads better than a list of seven options joined by "or".
+                let others: Vec<usize> =
+                    (0..target.options.len()).filter(|o| !c.any_of.contains(o) && Some(*o) != target.pns_index()).collect();
+                let (key, named) = if !others.is_empty() && others.len() < c.any_of.len() {
+                    ("form_if_answered_other", others)
+                } else {
+                    ("form_if_answered", c.any_of.clone())
+                };
+                let names: Vec<String> = named.into_iter().map(label).collect();
                 let sentence = ui
-                    .t("form_if_answered")
-                    .replace("{options}", &labels.join(ui.t("form_or")))
+                    .t(key)
+                    .replace("{options}", &names.join(ui.t("form_or")))
                     .replace("{n}", &(c.question + 1).to_string());
                 (target.id.clone(), ids.join(" "), sentence)
             });
