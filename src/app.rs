@@ -14,7 +14,7 @@ use crate::{
     clock::Clock,
     config::Config,
     i18n::I18n,
-    intake::{self, Intake, token::FormTokens},
+    intake::{self, Intake, flood::FloodStats, limits::Limits, token::FormTokens},
     keyring::Keyring,
     seal::random,
     staff::{Accounts, Passwords},
@@ -40,6 +40,19 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// The submit path's services: keys, form tokens, in-memory limits and flood counts.
+pub fn intake(config: &Config, store: Store, clock: Arc<Clock>) -> Intake {
+    let limits = Limits::new(
+        clock.clone(),
+        config.submit_limit_per_hour,
+        config.submit_limit_global_per_minute,
+        config.trusted_proxy_header.clone(),
+    );
+    let flood = FloodStats::new(clock.clone(), config.flood_alert_factor);
+    let tokens = FormTokens::new(Duration::from_secs(config.min_fill_seconds), clock);
+    Intake::new(store, keyring(config), tokens, limits, flood)
+}
+
 pub fn accounts(config: &Config, clock: Arc<Clock>) -> Accounts {
     Accounts::new(Passwords::new(config.password_memory_kib, config.password_iterations), clock)
 }
@@ -59,8 +72,8 @@ impl Application {
         let listener =
             TcpListener::bind(&config.bind).with_context(|| format!("could not listen on {}", config.bind))?;
         let port = listener.local_addr()?.port();
-        let intake = Intake::new(store.clone(), keyring(&config), FormTokens::new(Duration::ZERO));
         let clock = Arc::new(Clock::default());
+        let intake = intake(&config, store.clone(), clock.clone());
         let accounts = accounts(&config, clock.clone());
         // While no admin exists, a random one-time token lets the person at the console finish setup.
         let setup_token = if any_admin(&store)? { None } else { Some(SecretString::from(hex::encode(random::<16>()))) };
@@ -74,6 +87,18 @@ impl Application {
             config,
         });
         let server = web::serve(listener, state.clone())?;
+        // Per-day intake totals go to the database once a minute; hourly detail stays in RAM.
+        let flusher = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let st = flusher.clone();
+                if let Err(e) = flusher.store.run(move |c| intake::flush_daily(&st.intake, c)).await {
+                    tracing::warn!(error = %e, "could not write the daily intake totals");
+                }
+            }
+        });
         Ok(Self { state, server, port })
     }
 }

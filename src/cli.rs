@@ -89,11 +89,34 @@ enum Command {
         #[arg(long, default_value = "en")]
         lang: String,
     },
+    /// Single-use outreach codes that mark responses as verified.
+    Codes {
+        #[command(subcommand)]
+        command: CodesCommand,
+    },
     /// Developer tools.
     Dev {
         #[command(subcommand)]
         command: DevCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum CodesCommand {
+    /// Make N codes: CSV on standard output, and a printable page of cards.
+    Issue {
+        slug: String,
+        #[arg(long)]
+        count: u32,
+        /// A label for this batch (e.g. the outreach team or event).
+        #[arg(long)]
+        batch: String,
+        /// Where to write the printable cards (default: codes-BATCH.html).
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Codes issued and used, per batch.
+    List { slug: String },
 }
 
 #[derive(Subcommand)]
@@ -207,11 +230,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init { admin, password_file, passphrase_file } => init(&config, admin, password_file, passphrase_file),
         Command::User { command } => user(&config, command),
         Command::Report { slug, through, passphrase_file, format, out, k, rounding, verified_only, lang } => {
-            let spec =
-                crate::report::SnapshotSpec { survey: slug, through, k: k.unwrap_or(0), rounding, verified_only };
+            let spec = crate::report::SnapshotSpec {
+                survey: slug,
+                through,
+                k: k.unwrap_or(0),
+                rounding,
+                verified_only,
+                excluded_months: vec![],
+            };
             report(&config, spec, passphrase_file, &format, out, &lang)
         }
         Command::Dev { command: DevCommand::Seed { slug, count, force } } => seed(&config, &slug, count, force),
+        Command::Codes { command } => codes(&config, command),
         Command::Version => unreachable!(),
     }
 }
@@ -347,11 +377,7 @@ fn init(
 fn web_state(config: &Config, store: Store) -> anyhow::Result<crate::web::AppState> {
     let clock = std::sync::Arc::new(crate::clock::Clock::default());
     Ok(crate::web::AppState {
-        intake: crate::intake::Intake::new(
-            store.clone(),
-            app::keyring(config),
-            crate::intake::token::FormTokens::new(std::time::Duration::ZERO),
-        ),
+        intake: app::intake(config, store.clone(), clock.clone()),
         accounts: app::accounts(config, clock.clone()),
         store,
         i18n: crate::i18n::I18n::load(),
@@ -425,6 +451,62 @@ fn report(
         started.elapsed().as_secs_f64(),
         if snapshot.row.synthetic { " (includes synthetic responses: never publishable)" } else { "" }
     );
+    Ok(())
+}
+
+#[derive(askama::Template)]
+#[template(path = "codes.html")]
+struct CodeCards<'a> {
+    survey: &'a str,
+    batch: &'a str,
+    url: String,
+    codes: Vec<String>,
+}
+
+fn codes(config: &Config, command: CodesCommand) -> anyhow::Result<()> {
+    use askama::Template;
+    let store = app::open_store(config)?;
+    let mut conn = store.conn()?;
+    match command {
+        CodesCommand::Issue { slug, count, batch, html } => {
+            let row = surveys::get(&mut conn, &slug)?.with_context(|| format!("no survey `{slug}`"))?;
+            if !(1..=100_000).contains(&count) {
+                bail!("--count must be between 1 and 100000");
+            }
+            let batch = batch.trim().to_owned();
+            if batch.is_empty() || batch.len() > 60 {
+                bail!("--batch needs a label of 1 to 60 characters");
+            }
+            let codes: Vec<String> = (0..count).map(|_| crate::intake::codes::generate()).collect();
+            let hashes: Vec<Vec<u8>> = codes
+                .iter()
+                .map(|c| {
+                    crate::intake::codes::hash(
+                        &slug,
+                        &crate::intake::codes::normalise(c).expect("generated codes parse"),
+                    )
+                })
+                .collect();
+            crate::store::defences::insert_codes(&mut conn, &slug, &batch, &hashes)?;
+            audit(config, &mut conn, "codes_issue", &format!("{slug}: {count} codes, batch {batch}"))?;
+            let url = format!("{}/s/{slug}", config.public_url.as_deref().unwrap_or(""));
+            let path =
+                html.unwrap_or_else(|| PathBuf::from(format!("codes-{}.html", batch.replace(['/', '\\', ' '], "-"))));
+            let cards = CodeCards { survey: &row.slug, batch: &batch, url, codes: codes.clone() };
+            std::fs::write(&path, cards.render()?).with_context(|| format!("could not write {}", path.display()))?;
+            say("code,batch,survey");
+            for c in &codes {
+                say(format!("{c},{batch},{slug}"));
+            }
+            eprintln!("{count} codes stored (hashed) for {slug}; printable cards in {}", path.display());
+        }
+        CodesCommand::List { slug } => {
+            say("batch\tissued\tused");
+            for (batch, issued, used) in crate::store::defences::code_batches(&mut conn, &slug)? {
+                say(format!("{batch}\t{issued}\t{used}"));
+            }
+        }
+    }
     Ok(())
 }
 

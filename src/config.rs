@@ -112,6 +112,16 @@ pub struct Config {
     pub exit_url: String,
     /// The organisation named in citation lines.
     pub organisation: String,
+    /// Accepted submissions per client address per hour (0: no limit).
+    pub submit_limit_per_hour: u32,
+    /// Submissions per minute across all clients (0: no limit).
+    pub submit_limit_global_per_minute: u32,
+    /// The least time between showing the form and accepting it.
+    pub min_fill_seconds: u64,
+    /// Behind a reverse proxy: the one request header that carries the client address. None trusts no header.
+    pub trusted_proxy_header: Option<String>,
+    /// Alert when an hour's accepted submissions pass this many times the trailing median.
+    pub flood_alert_factor: u32,
 }
 
 /// Every key a file or the environment may set. `deny_unknown_fields` makes a typo fatal.
@@ -133,6 +143,11 @@ struct Raw {
     public_url: Option<String>,
     exit_url: Option<String>,
     organisation: Option<String>,
+    submit_limit_per_hour: Option<toml::Value>,
+    submit_limit_global_per_minute: Option<toml::Value>,
+    min_fill_seconds: Option<toml::Value>,
+    trusted_proxy_header: Option<String>,
+    flood_alert_factor: Option<toml::Value>,
 }
 
 const KEYS: &[&str] = &[
@@ -151,6 +166,11 @@ const KEYS: &[&str] = &[
     "public_url",
     "exit_url",
     "organisation",
+    "submit_limit_per_hour",
+    "submit_limit_global_per_minute",
+    "min_fill_seconds",
+    "trusted_proxy_header",
+    "flood_alert_factor",
 ];
 
 impl Config {
@@ -216,6 +236,11 @@ impl Raw {
             "public_url" => self.public_url = Some(value),
             "exit_url" => self.exit_url = Some(value),
             "organisation" => self.organisation = Some(value),
+            "submit_limit_per_hour" => self.submit_limit_per_hour = v(),
+            "submit_limit_global_per_minute" => self.submit_limit_global_per_minute = v(),
+            "min_fill_seconds" => self.min_fill_seconds = v(),
+            "trusted_proxy_header" => self.trusted_proxy_header = Some(value),
+            "flood_alert_factor" => self.flood_alert_factor = v(),
             _ => unreachable!("keys are checked against KEYS"),
         }
     }
@@ -258,6 +283,11 @@ impl Raw {
         if !(1..=10_000).contains(&epoch_max_answers) {
             return Err(bad("epoch_max_answers", "must be between 1 and 10000"));
         }
+        let trusted_proxy_header = match self.trusted_proxy_header.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(h) if h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => Some(h.to_ascii_lowercase()),
+            Some(h) => return Err(bad("trusted_proxy_header", format!("`{h}` is not a header name"))),
+        };
         let exit_url = self.exit_url.unwrap_or_else(|| DEFAULT_EXIT_URL.into());
         if !exit_url.starts_with("https://") && !exit_url.starts_with("http://") {
             return Err(bad("exit_url", "must be an http(s) address"));
@@ -280,6 +310,15 @@ impl Raw {
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             exit_url,
             organisation: self.organisation.unwrap_or_else(|| "Chorus".into()),
+            submit_limit_per_hour: number("submit_limit_per_hour", self.submit_limit_per_hour, 20)?,
+            submit_limit_global_per_minute: number(
+                "submit_limit_global_per_minute",
+                self.submit_limit_global_per_minute,
+                600,
+            )?,
+            min_fill_seconds: u64::from(number("min_fill_seconds", self.min_fill_seconds, 3)?),
+            trusted_proxy_header,
+            flood_alert_factor: number("flood_alert_factor", self.flood_alert_factor, 5)?.max(2),
         })
     }
 }
@@ -310,6 +349,12 @@ impl Config {
             public_url: None,
             exit_url: DEFAULT_EXIT_URL.into(),
             organisation: "Chorus test organisation".into(),
+            // Tests that are not about flood defences switch them off; those that are switch them on.
+            submit_limit_per_hour: 0,
+            submit_limit_global_per_minute: 0,
+            min_fill_seconds: 0,
+            trusted_proxy_header: None,
+            flood_alert_factor: 5,
         }
     }
 }

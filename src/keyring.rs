@@ -245,6 +245,7 @@ impl Unsealed {
         conn: &mut DbConn,
         slug: &str,
         through: Month,
+        excluded_months: &[String],
         mut each: impl FnMut(OpenedAnswer) -> Result<(), KeyringError>,
     ) -> Result<u64, KeyringError> {
         const PAGE: i64 = 2_000;
@@ -252,7 +253,7 @@ impl Unsealed {
         let mut after = String::new();
         let mut n = 0;
         loop {
-            let rows = responses::page(conn, slug, &through, &after, PAGE)?;
+            let rows = responses::page(conn, slug, &through, excluded_months, &after, PAGE)?;
             let Some(last) = rows.last() else { break };
             after = last.id.clone();
             for row in rows {

@@ -1,11 +1,15 @@
 //! The submit path: survey lookup → answer validation → form token → seal → one transaction that spends
 //! the token and stores the sealed row → receipt. Nothing here logs or keeps where a request came from.
 
+pub mod codes;
+pub mod flood;
+pub mod limits;
 pub mod receipt;
 pub mod token;
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::{Arc, Mutex},
 };
 
@@ -13,11 +17,22 @@ use diesel::Connection;
 
 use crate::{
     keyring::{Keyring, KeyringError},
-    store::{DbConn, Store, StoreError, responses, surveys},
-    survey::{AnswerError, RawAnswers, Survey, ValidAnswers},
+    store::{DbConn, Store, StoreError, defences, responses, surveys},
+    survey::{AnswerError, CodesMode, RawAnswers, Survey, ValidAnswers},
 };
+use flood::{FloodStats, Outcome};
+use limits::Limits;
 pub use receipt::Receipt;
 use token::{FormTokens, TokenProblem};
+
+/// Write the per-day intake totals gathered in RAM since the last flush.
+pub fn flush_daily(intake: &Intake, conn: &mut DbConn) -> Result<(), StoreError> {
+    for (slug, day, counts) in intake.flood.take_daily() {
+        let (y, m, d) = crate::month::civil_from_days(day);
+        defences::add_daily(conn, &slug, &format!("{y:04}-{m:02}-{d:02}"), counts)?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -33,6 +48,12 @@ pub enum SubmitError {
     AlreadyReceived,
     #[error("the survey cannot take answers yet: no report key")]
     NotReady,
+    #[error("too many submissions; try again later")]
+    RateLimited,
+    #[error("refused")]
+    Honeypot,
+    #[error("{0}")]
+    BadCode(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("sealing failed: {0}")]
@@ -55,9 +76,10 @@ impl From<diesel::result::Error> for SubmitError {
     }
 }
 
-/// How a submission arrived: the HTML form carries a single-use token; the API does not.
+/// How a submission arrived: the HTML form carries a single-use token and a honeypot field (which a
+/// person never sees, so only a bot fills it in); the API has neither.
 pub enum Via {
-    Form { token: String },
+    Form { token: String, honeypot_filled: bool },
     Api,
 }
 
@@ -103,28 +125,62 @@ pub struct Intake {
     pub keyring: Arc<Keyring>,
     pub tokens: FormTokens,
     pub surveys: Surveys,
+    pub limits: Limits,
+    pub flood: FloodStats,
 }
 
 impl Intake {
-    pub fn new(store: Store, keyring: Arc<Keyring>, tokens: FormTokens) -> Self {
-        Self { store, keyring, tokens, surveys: Surveys::default() }
+    pub fn new(store: Store, keyring: Arc<Keyring>, tokens: FormTokens, limits: Limits, flood: FloodStats) -> Self {
+        Self { store, keyring, tokens, surveys: Surveys::default(), limits, flood }
     }
 
-    /// Validate, seal and store one answer set; the receipt is returned only once the row is committed.
+    /// Check, seal and store one answer set; the receipt is returned only once the row is committed.
+    /// `addr` is the client's address, used only by the in-memory rate limiter.
     pub fn submit(
         &self,
         conn: &mut DbConn,
         slug: &str,
         raw: &RawAnswers,
         via: &Via,
+        code: Option<&str>,
+        addr: Option<IpAddr>,
     ) -> Result<(Receipt, Arc<Survey>), SubmitError> {
         let (survey, open) = self.surveys.current(conn, slug)?.ok_or(SubmitError::UnknownSurvey)?;
         if !open {
             return Err(SubmitError::Closed);
         }
+        let refuse = |outcome, error| {
+            self.flood.record(slug, outcome);
+            Err(error)
+        };
+        if let Via::Form { honeypot_filled: true, .. } = via {
+            return refuse(Outcome::Honeypot, SubmitError::Honeypot);
+        }
+        let code = code.map(str::trim).filter(|c| !c.is_empty() && survey.codes != CodesMode::Off);
+        let code_hash = match code {
+            Some(c) => match codes::normalise(c).map(|n| codes::hash(slug, &n)) {
+                Some(h) if defences::code_usable(conn, slug, &h)? => Some(h),
+                _ => {
+                    return refuse(Outcome::BadCode, SubmitError::BadCode("this code is not valid or was already used"));
+                }
+            },
+            None if survey.codes == CodesMode::Required => {
+                return refuse(Outcome::BadCode, SubmitError::BadCode("this survey needs an outreach code"));
+            }
+            None => None,
+        };
+        if self.limits.check(addr, code_hash.is_some()).is_err() {
+            return refuse(Outcome::RateLimited, SubmitError::RateLimited);
+        }
         let answers = survey.validate(raw).map_err(SubmitError::Invalid)?;
         let token = match via {
-            Via::Form { token } => Some(self.tokens.check(conn, slug, token)?.map_err(SubmitError::Token)?),
+            Via::Form { token, .. } => match self.tokens.check(conn, slug, token)? {
+                Ok(t) => Some(t),
+                Err(TokenProblem::TooFast) => {
+                    return refuse(Outcome::TooFast, SubmitError::Token(TokenProblem::TooFast));
+                }
+                Err(p) => return Err(SubmitError::Token(p)),
+            },
             Via::Api => None,
         };
         let plaintext = survey.encode(&answers).map_err(|e| SubmitError::Seal(e.to_string()))?;
@@ -139,7 +195,7 @@ impl Intake {
             sealed: sealed.sealed.into_bytes(),
             receipt_hash: Some(receipt.hash()),
             synthetic: false,
-            verified: false,
+            verified: code_hash.is_some(),
         };
         conn.transaction(|conn| {
             if let Some(t) = &token
@@ -147,9 +203,15 @@ impl Intake {
             {
                 return Err(SubmitError::AlreadyReceived);
             }
+            if let Some(h) = &code_hash
+                && !defences::spend_code(conn, slug, h)?
+            {
+                return Err(SubmitError::BadCode("this code is not valid or was already used"));
+            }
             responses::insert(conn, &row)?;
             Ok(())
         })?;
+        self.flood.record(slug, Outcome::Accepted);
         if token.is_some() {
             self.tokens.after_spend(conn)?;
         }

@@ -5,13 +5,14 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use sha2::{Digest, Sha256};
 
 use crate::{
+    clock::Clock,
     keyring::random_id,
     seal::{self, bind, xopen, xseal},
     store::{DbConn, StoreError, form_tokens, form_tokens::FormKeyRow},
@@ -41,15 +42,16 @@ pub struct FormTokens {
     newest: Mutex<Option<i64>>,
     spends: std::sync::atomic::AtomicU64,
     min_fill: Duration,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    clock: Arc<Clock>,
 }
 
 impl FormTokens {
-    pub fn new(min_fill: Duration) -> Self {
-        Self { keys: Mutex::new(HashMap::new()), newest: Mutex::new(None), spends: 0.into(), min_fill }
+    pub fn new(min_fill: Duration, clock: Arc<Clock>) -> Self {
+        Self { keys: Mutex::new(HashMap::new()), newest: Mutex::new(None), spends: 0.into(), min_fill, clock }
+    }
+
+    fn unix_now(&self) -> u64 {
+        self.clock.now().max(0) as u64
     }
 
     fn key_bytes(row: &FormKeyRow) -> Option<[u8; 32]> {
@@ -96,7 +98,7 @@ impl FormTokens {
     pub fn issue(&self, conn: &mut DbConn, slug: &str) -> Result<String, StoreError> {
         let row = self.newest_key(conn)?;
         let key = Self::key_bytes(&row).ok_or(StoreError::Pool("form key length".into()))?;
-        let mut payload = unix_now().to_be_bytes().to_vec();
+        let mut payload = self.unix_now().to_be_bytes().to_vec();
         payload.extend_from_slice(&seal::random::<16>());
         let sealed = xseal(&key, &payload, &bind("chorus/form-token/v1", &[slug.as_bytes()]));
         let mut token = row.generation.to_be_bytes().to_vec();
@@ -121,7 +123,7 @@ impl FormTokens {
             return Ok(Err(TokenProblem::Invalid));
         };
         let issued = u64::from_be_bytes(payload[..8].try_into().map_err(|_| StoreError::Pool("token".into()))?);
-        let age = Duration::from_secs(unix_now().saturating_sub(issued));
+        let age = Duration::from_secs(self.unix_now().saturating_sub(issued));
         if age > MAX_AGE {
             return Ok(Err(TokenProblem::Expired));
         }

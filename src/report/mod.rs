@@ -31,6 +31,9 @@ pub struct SnapshotSpec {
     pub k: u64,
     pub rounding: bool,
     pub verified_only: bool,
+    /// Months quarantined after a confirmed flood when the snapshot ran; filled in by the run.
+    #[serde(default)]
+    pub excluded_months: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +183,10 @@ pub fn run_snapshot(
     if spec.k < K_FLOOR || spec.k < u64::from(survey.k) {
         return Err(ReportError::KTooLow(u64::from(survey.k).max(K_FLOOR)));
     }
-    let mut months = crate::store::responses::months(conn, &spec.survey, &spec.through)?;
+    let mut spec = spec.clone();
+    spec.excluded_months = crate::store::defences::quarantined(conn, &spec.survey)?;
+    let spec = &spec;
+    let mut months = crate::store::responses::months(conn, &spec.survey, &spec.through, &spec.excluded_months)?;
     if months.is_empty() {
         months.push(spec.through.clone());
     }
@@ -225,7 +231,7 @@ pub fn run_snapshot(
             versions.insert(v, s);
         }
     }
-    unsealed.for_each_answer(conn, &spec.survey, through, |a| each(a, &mut versions))?;
+    unsealed.for_each_answer(conn, &spec.survey, through, &spec.excluded_months, |a| each(a, &mut versions))?;
     drop(unsealed);
     if let Some(e) = decode_error {
         return Err(ReportError::Decode(e));
@@ -384,6 +390,7 @@ options = [{ id = "big", label = "Big" }, { id = "small", label = "Small" }]
                 k: 10,
                 rounding: false,
                 verified_only: false,
+                excluded_months: vec![],
             },
             tables: tables.into_iter().filter(|t| t.id == id).collect(),
         };

@@ -8,6 +8,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::{DatabaseUrl, SqliteSync};
 
+pub mod defences;
 pub mod form_tokens;
 pub mod keys;
 pub mod responses;

@@ -50,12 +50,14 @@ pub fn page(
     conn: &mut DbConn,
     slug: &str,
     through: &str,
+    excluded: &[String],
     after: &str,
     limit: i64,
 ) -> Result<Vec<ResponseRow>, StoreError> {
     Ok(responses::table
         .filter(responses::survey_slug.eq(slug))
         .filter(responses::month.le(through))
+        .filter(responses::month.ne_all(excluded))
         .filter(responses::id.gt(after))
         .order(responses::id)
         .limit(limit)
@@ -64,10 +66,11 @@ pub fn page(
 }
 
 /// The months of receipt of a survey's responses through a month, oldest first.
-pub fn months(conn: &mut DbConn, slug: &str, through: &str) -> Result<Vec<String>, StoreError> {
+pub fn months(conn: &mut DbConn, slug: &str, through: &str, excluded: &[String]) -> Result<Vec<String>, StoreError> {
     Ok(responses::table
         .filter(responses::survey_slug.eq(slug))
         .filter(responses::month.le(through))
+        .filter(responses::month.ne_all(excluded))
         .select(responses::month)
         .distinct()
         .order(responses::month)

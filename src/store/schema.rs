@@ -132,3 +132,31 @@ diesel::table! {
         retracted -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    outreach_codes (code_hash) {
+        code_hash -> Binary,
+        survey_slug -> Text,
+        batch -> Text,
+        used -> Bool,
+    }
+}
+
+diesel::table! {
+    daily_intake (survey_slug, day) {
+        survey_slug -> Text,
+        day -> Text,
+        accepted -> BigInt,
+        rate_limited -> BigInt,
+        honeypot -> BigInt,
+        too_fast -> BigInt,
+        bad_code -> BigInt,
+    }
+}
+
+diesel::table! {
+    quarantined_months (survey_slug, month) {
+        survey_slug -> Text,
+        month -> Text,
+    }
+}

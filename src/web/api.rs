@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{AppState, body};
 use crate::{
     i18n::negotiate,
-    intake::{SubmitError, Via},
+    intake::{SubmitError, Via, limits},
     survey::{Kind, RawAnswers},
 };
 
@@ -101,19 +101,26 @@ struct ResponseBody {
     code: Option<String>,
 }
 
-async fn respond(state: web::Data<AppState>, slug: web::Path<String>, payload: web::Payload) -> HttpResponse {
+async fn respond(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
     let body: ResponseBody = match json_body(payload).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let _ = body.code; // outreach codes arrive with the flood-defence work; accepted and unused until then
     let raw = match RawAnswers::from_json(&body.answers) {
         Ok(raw) => raw,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.message(), Some(&e.question)),
     };
     let st = state.clone().into_inner();
     let slug = slug.into_inner();
-    let outcome = state.store.run(move |conn| Ok(st.intake.submit(conn, &slug, &raw, &Via::Api))).await;
+    let addr = limits::client_address(&req, state.intake.limits.trusted_header());
+    let code = body.code;
+    let outcome =
+        state.store.run(move |conn| Ok(st.intake.submit(conn, &slug, &raw, &Via::Api, code.as_deref(), addr))).await;
     match outcome {
         Ok(Ok((receipt, _))) => HttpResponse::Created().json(json!({ "receipt": receipt.display() })),
         Ok(Err(SubmitError::Invalid(errors))) => {
@@ -122,10 +129,21 @@ async fn respond(state: web::Data<AppState>, slug: web::Path<String>, payload: w
         }
         Ok(Err(SubmitError::UnknownSurvey)) => error(StatusCode::NOT_FOUND, "no such survey", None),
         Ok(Err(SubmitError::Closed)) => error(StatusCode::GONE, "this survey is closed", None),
+        Ok(Err(SubmitError::RateLimited)) => {
+            error(StatusCode::TOO_MANY_REQUESTS, "many answers are arriving; please try again later", None)
+        }
+        Ok(Err(SubmitError::BadCode(message))) => {
+            HttpResponse::BadRequest().json(json!({ "error": message, "field": "code" }))
+        }
         Ok(Err(SubmitError::NotReady)) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "the survey cannot take answers yet", None)
         }
-        Ok(Err(e)) => internal(&e),
+        // Only the form has tokens and a honeypot; the API never produces these.
+        Ok(Err(SubmitError::Token(_) | SubmitError::Honeypot | SubmitError::AlreadyReceived)) => {
+            error(StatusCode::BAD_REQUEST, "refused", None)
+        }
+        // Every other outcome is listed above, so a new kind of refusal cannot fall through to a 500.
+        Ok(Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_)))) => internal(&e),
         Err(e) => internal(&e),
     }
 }

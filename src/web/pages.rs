@@ -76,6 +76,8 @@ pub struct Form<'a> {
     pub consent: String,
     pub token: String,
     pub notice: Option<String>,
+    /// The outreach-code field: absent, optional (false) or required (true).
+    pub code: Option<bool>,
     pub errors: Vec<(String, String)>,
     pub questions: Vec<QuestionView>,
 }
@@ -136,8 +138,9 @@ pub fn questions(survey: &Survey, ui: &Ui<'_>, raw: &RawAnswers, errors: &[Answe
                 let label = |o: usize| survey.option_label(ui.i18n, lang, target, &target.options[o]);
                 let ids: Vec<&str> = c.any_of.iter().map(|&o| target.options[o].id.as_str()).collect();
                 // "Anything but None" reads better than a list of seven options joined by "or".
-                let others: Vec<usize> =
-                    (0..target.options.len()).filter(|o| !c.any_of.contains(o) && Some(*o) != target.pns_index()).collect();
+                let others: Vec<usize> = (0..target.options.len())
+                    .filter(|o| !c.any_of.contains(o) && Some(*o) != target.pns_index())
+                    .collect();
                 let (key, named) = if !others.is_empty() && others.len() < c.any_of.len() {
                     ("form_if_answered_other", others)
                 } else {

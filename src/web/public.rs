@@ -13,9 +13,9 @@ use super::{
 };
 use crate::{
     i18n::negotiate,
-    intake::{SubmitError, Via, token::TokenProblem},
+    intake::{SubmitError, Via, limits, token::TokenProblem},
     store::StoreError,
-    survey::{AnswerError, RawAnswers, Survey},
+    survey::{AnswerError, CodesMode, RawAnswers, Survey},
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -133,6 +133,11 @@ async fn render_form(
         consent: text("consent"),
         token,
         notice: notice.map(|n| ui.t(n).to_owned()),
+        code: match survey.codes {
+            CodesMode::Off => None,
+            CodesMode::Optional => Some(false),
+            CodesMode::Required => Some(true),
+        },
         errors: errors
             .iter()
             .filter_map(|e| {
@@ -189,15 +194,18 @@ async fn submit(
         }
     };
     let lang = language(&req, Some(&fields));
-    let token = fields.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let via = Via::Form { token: get("token"), honeypot_filled: !get("website").is_empty() };
+    let code = get("code");
     let raw = RawAnswers::from_form(&fields);
+    let addr = limits::client_address(&req, state.intake.limits.trusted_header());
     let st = state.clone().into_inner();
     let slug_owned = slug.clone();
     let outcome = state
         .store
         .run(move |conn| {
             let raw = RawAnswers::from_form(&fields);
-            Ok(st.intake.submit(conn, &slug_owned, &raw, &Via::Form { token }))
+            Ok(st.intake.submit(conn, &slug_owned, &raw, &via, Some(&code), addr))
         })
         .await;
     match outcome {
@@ -209,8 +217,21 @@ async fn submit(
             html(StatusCode::OK, pages::ReceiptPage { ui, receipt: receipt.display(), thanks })
         }
         Ok(Err(SubmitError::Invalid(errors))) => render_form(&state, &slug, lang, &raw, &errors, None).await,
-        Ok(Err(SubmitError::Token(TokenProblem::Expired | TokenProblem::Invalid | TokenProblem::TooFast))) => {
+        Ok(Err(SubmitError::Token(TokenProblem::TooFast))) => {
+            render_form(&state, &slug, lang, &raw, &[], Some("form_too_fast")).await
+        }
+        Ok(Err(SubmitError::Token(TokenProblem::Expired | TokenProblem::Invalid))) => {
             render_form(&state, &slug, lang, &raw, &[], Some("form_token_expired")).await
+        }
+        Ok(Err(SubmitError::BadCode(message))) => {
+            let key = if message.contains("needs") { "code_required" } else { "code_invalid" };
+            render_form(&state, &slug, lang, &raw, &[], Some(key)).await
+        }
+        Ok(Err(SubmitError::RateLimited)) => {
+            message(&state, lang, StatusCode::TOO_MANY_REQUESTS, "error_heading", "error_too_many")
+        }
+        Ok(Err(SubmitError::Honeypot)) => {
+            message(&state, lang, StatusCode::BAD_REQUEST, "error_heading", "error_bad_request")
         }
         Ok(Err(SubmitError::AlreadyReceived)) => {
             message(&state, lang, StatusCode::OK, "receipt_heading", "already_received")
@@ -222,7 +243,8 @@ async fn submit(
         Ok(Err(SubmitError::NotReady)) => {
             message(&state, lang, StatusCode::SERVICE_UNAVAILABLE, "error_heading", "error_unavailable")
         }
-        Ok(Err(e)) => internal(&state, lang, &e),
+        // Every other outcome is listed above, so a new kind of refusal cannot fall through to a 500.
+        Ok(Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_)))) => internal(&state, lang, &e),
         Err(e) => internal(&state, lang, &e),
     }
 }

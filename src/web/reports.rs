@@ -46,6 +46,8 @@ pub struct ReportBody {
     pub synthetic: bool,
     pub verified_share: Option<String>,
     pub rounding: bool,
+    /// Months quarantined when the snapshot ran, comma-separated.
+    pub excluded: String,
     pub citation: Option<String>,
     pub tables: Vec<render::TableView>,
     pub base: String,
@@ -137,6 +139,7 @@ pub fn body(s: &Snapshot, survey: &Survey, state: &AppState, lang: &str, base: S
         synthetic: s.row.synthetic,
         verified_share,
         rounding: s.spec.rounding,
+        excluded: s.spec.excluded_months.join(", "),
         citation,
         tables,
         base,
@@ -277,6 +280,7 @@ async fn run(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload
         k: field(&fields, "k").parse().unwrap_or(10),
         rounding: field(&fields, "rounding") == "on",
         verified_only: field(&fields, "verified_only") == "on",
+        excluded_months: vec![],
     };
     let passphrase = SecretString::from(field(&fields, "passphrase"));
     let st = state.clone().into_inner();

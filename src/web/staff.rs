@@ -28,7 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/staff/users", web::get().to(users_page))
         .route("/staff/users", web::post().to(add_user))
         .route("/staff/users/{name}/disable", web::post().to(disable_user))
-        .route("/staff/audit", web::get().to(audit_page));
+        .route("/staff/audit", web::get().to(audit_page))
+        .route("/staff/surveys/{slug}/quarantine", web::post().to(quarantine));
 }
 
 // ---- views ----------------------------------------------------------------------------------------
@@ -61,6 +62,12 @@ struct SurveySummary {
     status: String,
     total: i64,
     months: Vec<(String, i64)>,
+    quarantined: Vec<String>,
+    /// The last 24 hours, newest first: (hour label, accepted, rate limited, honeypot, too fast, bad code).
+    hours: Vec<(String, [u64; 5])>,
+    alert: Option<(u64, u64)>,
+    daily: Vec<crate::store::defences::DailyRow>,
+    batches: Vec<(String, i64, i64)>,
 }
 
 #[derive(Template)]
@@ -365,14 +372,29 @@ async fn dashboard(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         Ok(me) => me,
         Err(r) => return r,
     };
+    let st = state.clone().into_inner();
     let summaries = state
         .store
-        .run(|c| {
+        .run(move |c| {
             let mut out = Vec::new();
             for row in surveys::list(c)? {
                 let months = responses::count_by_month(c, &row.slug)?;
+                let flood = &st.intake.flood;
+                let hours = flood
+                    .recent(&row.slug, 24)
+                    .into_iter()
+                    .map(|h| {
+                        let (y, m, d) = crate::month::civil_from_days((h.hour * 3600).div_euclid(86_400));
+                        (format!("{y:04}-{m:02}-{d:02} {:02}:00", h.hour.rem_euclid(24)), h.counts)
+                    })
+                    .collect();
                 out.push(SurveySummary {
                     total: months.iter().map(|(_, n)| n).sum(),
+                    quarantined: crate::store::defences::quarantined(c, &row.slug)?,
+                    alert: flood.alert(&row.slug),
+                    hours,
+                    daily: crate::store::defences::daily(c, &row.slug, 7)?,
+                    batches: crate::store::defences::code_batches(c, &row.slug)?,
                     slug: row.slug,
                     version: row.current_version,
                     status: row.status,
@@ -384,6 +406,47 @@ async fn dashboard(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         .await;
     match summaries {
         Ok(surveys) => html(StatusCode::OK, DashboardPage { me, surveys }),
+        Err(e) => internal(&e),
+    }
+}
+
+/// Exclude a month of a survey from reports after a confirmed flood, or bring it back.
+async fn quarantine(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let me = match require(&state, &req, Need::Admin).await {
+        Ok(me) => me,
+        Err(r) => return r,
+    };
+    let fields = match form(&req, payload, Some(&me.csrf)).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let month = field(&fields, "month");
+    if crate::month::Month::parse(&month).is_none() {
+        return plain(StatusCode::BAD_REQUEST, "The month must look like 2026-11.");
+    }
+    let on = field(&fields, "action") != "release";
+    let slug = slug.into_inner();
+    let st = state.clone().into_inner();
+    let outcome = state
+        .store
+        .run(move |c| {
+            if surveys::get(c, &slug)?.is_none() {
+                return Ok(false);
+            }
+            crate::store::defences::set_quarantine(c, &slug, &month, on)?;
+            let action = if on { "quarantine" } else { "quarantine_release" };
+            st.accounts.audit(c, &me.name, action, &format!("{slug} {month}"))?;
+            Ok(true)
+        })
+        .await;
+    match outcome {
+        Ok(true) => redirect("/staff"),
+        Ok(false) => plain(StatusCode::NOT_FOUND, "No such survey."),
         Err(e) => internal(&e),
     }
 }

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod defences;
 mod foundation;
 mod reports;
 mod respondent;
@@ -36,7 +37,8 @@ fn main() {
         .chain(sealing::TESTS)
         .chain(respondent::TESTS)
         .chain(staff::TESTS)
-        .chain(reports::TESTS);
+        .chain(reports::TESTS)
+        .chain(defences::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {

@@ -37,7 +37,7 @@ fn open_all(app: &TestApp, passphrase: &str) -> Result<Vec<(i32, Vec<u8>)>, Keyr
     let mut conn = app.conn();
     let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(passphrase))?;
     let mut out = Vec::new();
-    unsealed.for_each_answer(&mut conn, "harms", Month::now(), |a| {
+    unsealed.for_each_answer(&mut conn, "harms", Month::now(), &[], |a| {
         out.push((a.survey_version, a.plaintext.payload().to_vec()));
         Ok(())
     })?;
@@ -112,7 +112,7 @@ fn a_row_moved_to_another_survey_fails_to_open(backend: Backend) {
         });
         let mut conn = app.conn();
         let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(PASSPHRASE)).unwrap();
-        let err = unsealed.for_each_answer(&mut conn, "other", Month::now(), |_| Ok(())).expect_err("moved row");
+        let err = unsealed.for_each_answer(&mut conn, "other", Month::now(), &[], |_| Ok(())).expect_err("moved row");
         assert!(matches!(err, KeyringError::Seal(SealError::Tampered)), "{err}");
     });
 }

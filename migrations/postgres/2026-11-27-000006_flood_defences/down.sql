@@ -1,0 +1,1 @@
+DROP TABLE quarantined_months; DROP TABLE daily_intake; DROP TABLE outreach_codes;

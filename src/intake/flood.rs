@@ -1,0 +1,131 @@
+//! Flood visibility for stewards: per survey, accepted and refused submissions per hour, held in RAM
+//! for 7 days; only per-day totals are written to the database (by `flush`). Nothing identifies anyone.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
+
+use crate::clock::Clock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    Accepted,
+    RateLimited,
+    Honeypot,
+    TooFast,
+    BadCode,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [Self::Accepted, Self::RateLimited, Self::Honeypot, Self::TooFast, Self::BadCode];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::RateLimited => "rate_limited",
+            Self::Honeypot => "honeypot",
+            Self::TooFast => "too_fast",
+            Self::BadCode => "bad_code",
+        }
+    }
+}
+
+pub type Counts = [u64; 5];
+
+const KEEP_HOURS: i64 = 7 * 24;
+
+#[derive(Default)]
+struct Inner {
+    /// survey → hour number → counts
+    hours: HashMap<String, BTreeMap<i64, Counts>>,
+    /// survey → day → counts not yet written to the database
+    unflushed: HashMap<(String, i64), Counts>,
+}
+
+pub struct FloodStats {
+    clock: Arc<Clock>,
+    inner: Mutex<Inner>,
+    factor: u32,
+}
+
+/// One hour of one survey, for the dashboard.
+pub struct HourRow {
+    pub hour: i64,
+    pub counts: Counts,
+}
+
+impl FloodStats {
+    pub fn new(clock: Arc<Clock>, factor: u32) -> Self {
+        Self { clock, inner: Mutex::default(), factor }
+    }
+
+    pub fn record(&self, slug: &str, outcome: Outcome) {
+        let now = self.clock.now();
+        let (hour, day) = (now.div_euclid(3600), now.div_euclid(86_400));
+        let i = outcome as usize;
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let hours = inner.hours.entry(slug.to_owned()).or_default();
+        hours.entry(hour).or_default()[i] += 1;
+        hours.retain(|h, _| *h > hour - KEEP_HOURS);
+        inner.unflushed.entry((slug.to_owned(), day)).or_default()[i] += 1;
+    }
+
+    /// The last `n` hours of a survey, newest first (hours with nothing are included as zeros).
+    pub fn recent(&self, slug: &str, n: i64) -> Vec<HourRow> {
+        let hour = self.clock.now().div_euclid(3600);
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let hours = inner.hours.get(slug);
+        (0..n.min(KEEP_HOURS))
+            .map(|back| {
+                let h = hour - back;
+                HourRow { hour: h, counts: hours.and_then(|m| m.get(&h)).copied().unwrap_or_default() }
+            })
+            .collect()
+    }
+
+    /// An alert when this hour's accepted submissions pass `factor` × the median of the previous 24
+    /// hours (and at least 20, so a quiet survey's first answers raise no alarm).
+    pub fn alert(&self, slug: &str) -> Option<(u64, u64)> {
+        let rows = self.recent(slug, 25);
+        let current = rows[0].counts[0];
+        let mut previous: Vec<u64> = rows[1..].iter().map(|r| r.counts[0]).collect();
+        previous.sort_unstable();
+        let median = previous[previous.len() / 2];
+        (current >= 20 && current > u64::from(self.factor) * median).then_some((current, median))
+    }
+
+    /// Hand over per-day totals gathered since the last call, for the database.
+    pub fn take_daily(&self) -> Vec<(String, i64, Counts)> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.unflushed.drain().map(|((slug, day), counts)| (slug, day, counts)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_hour_and_alerts_on_a_burst() {
+        let clock = Arc::new(Clock::default());
+        let stats = FloodStats::new(clock.clone(), 5);
+        for _ in 0..24 {
+            for _ in 0..4 {
+                stats.record("harms", Outcome::Accepted);
+            }
+            clock.advance(3600);
+        }
+        stats.record("harms", Outcome::Honeypot);
+        assert!(stats.alert("harms").is_none());
+        for _ in 0..21 {
+            stats.record("harms", Outcome::Accepted);
+        }
+        assert_eq!(stats.alert("harms"), Some((21, 4)));
+        let rows = stats.recent("harms", 2);
+        assert_eq!(rows[0].counts, [21, 0, 1, 0, 0]);
+        assert_eq!(rows[1].counts[0], 4);
+        let daily: u64 = stats.take_daily().iter().map(|(_, _, c)| c[0]).sum();
+        assert_eq!(daily, 24 * 4 + 21);
+        assert!(stats.take_daily().is_empty());
+    }
+}

@@ -1,0 +1,157 @@
+//! Outreach codes, per-day intake totals and quarantined months.
+
+use diesel::prelude::*;
+
+use super::{
+    DbConn, StoreError,
+    schema::{daily_intake, outreach_codes, quarantined_months},
+};
+
+pub fn insert_codes(conn: &mut DbConn, slug: &str, batch: &str, hashes: &[Vec<u8>]) -> Result<(), StoreError> {
+    conn.transaction(|conn| {
+        for h in hashes {
+            diesel::insert_into(outreach_codes::table)
+                .values((
+                    outreach_codes::code_hash.eq(h),
+                    outreach_codes::survey_slug.eq(slug),
+                    outreach_codes::batch.eq(batch),
+                    outreach_codes::used.eq(false),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Whether an unused code with this hash exists for the survey.
+pub fn code_usable(conn: &mut DbConn, slug: &str, hash: &[u8]) -> Result<bool, StoreError> {
+    let n: i64 = outreach_codes::table
+        .filter(outreach_codes::code_hash.eq(hash))
+        .filter(outreach_codes::survey_slug.eq(slug))
+        .filter(outreach_codes::used.eq(false))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Spend a code; false when it was not usable (already used, or another request spent it first).
+pub fn spend_code(conn: &mut DbConn, slug: &str, hash: &[u8]) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        outreach_codes::table
+            .filter(outreach_codes::code_hash.eq(hash))
+            .filter(outreach_codes::survey_slug.eq(slug))
+            .filter(outreach_codes::used.eq(false)),
+    )
+    .set(outreach_codes::used.eq(true))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Codes per batch of a survey: (batch, issued, used).
+pub fn code_batches(conn: &mut DbConn, slug: &str) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    let rows: Vec<(String, bool)> = outreach_codes::table
+        .filter(outreach_codes::survey_slug.eq(slug))
+        .select((outreach_codes::batch, outreach_codes::used))
+        .load(conn)?;
+    let mut out: Vec<(String, i64, i64)> = Vec::new();
+    for (batch, used) in rows {
+        match out.iter_mut().find(|(b, _, _)| *b == batch) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.2 += i64::from(used);
+            }
+            None => out.push((batch, 1, i64::from(used))),
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Add a day's counts to its stored totals.
+pub fn add_daily(conn: &mut DbConn, slug: &str, day: &str, counts: [u64; 5]) -> Result<(), StoreError> {
+    let c: Vec<i64> = counts.iter().map(|v| *v as i64).collect();
+    conn.transaction(|conn| {
+        let existing: Option<(i64, i64, i64, i64, i64)> = daily_intake::table
+            .find((slug, day))
+            .select((
+                daily_intake::accepted,
+                daily_intake::rate_limited,
+                daily_intake::honeypot,
+                daily_intake::too_fast,
+                daily_intake::bad_code,
+            ))
+            .first(conn)
+            .optional()?;
+        match existing {
+            Some((a, r, h, t, b)) => {
+                diesel::update(daily_intake::table.find((slug, day)))
+                    .set((
+                        daily_intake::accepted.eq(a + c[0]),
+                        daily_intake::rate_limited.eq(r + c[1]),
+                        daily_intake::honeypot.eq(h + c[2]),
+                        daily_intake::too_fast.eq(t + c[3]),
+                        daily_intake::bad_code.eq(b + c[4]),
+                    ))
+                    .execute(conn)?;
+            }
+            None => {
+                diesel::insert_into(daily_intake::table)
+                    .values((
+                        daily_intake::survey_slug.eq(slug),
+                        daily_intake::day.eq(day),
+                        daily_intake::accepted.eq(c[0]),
+                        daily_intake::rate_limited.eq(c[1]),
+                        daily_intake::honeypot.eq(c[2]),
+                        daily_intake::too_fast.eq(c[3]),
+                        daily_intake::bad_code.eq(c[4]),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+pub type DailyRow = (String, i64, i64, i64, i64, i64);
+
+/// The stored per-day totals of a survey, newest first.
+pub fn daily(conn: &mut DbConn, slug: &str, limit: i64) -> Result<Vec<DailyRow>, StoreError> {
+    Ok(daily_intake::table
+        .filter(daily_intake::survey_slug.eq(slug))
+        .order(daily_intake::day.desc())
+        .limit(limit)
+        .select((
+            daily_intake::day,
+            daily_intake::accepted,
+            daily_intake::rate_limited,
+            daily_intake::honeypot,
+            daily_intake::too_fast,
+            daily_intake::bad_code,
+        ))
+        .load(conn)?)
+}
+
+pub fn quarantined(conn: &mut DbConn, slug: &str) -> Result<Vec<String>, StoreError> {
+    Ok(quarantined_months::table
+        .filter(quarantined_months::survey_slug.eq(slug))
+        .select(quarantined_months::month)
+        .order(quarantined_months::month)
+        .load(conn)?)
+}
+
+pub fn set_quarantine(conn: &mut DbConn, slug: &str, month: &str, on: bool) -> Result<(), StoreError> {
+    let existing = quarantined(conn, slug)?.iter().any(|m| m == month);
+    if on && !existing {
+        diesel::insert_into(quarantined_months::table)
+            .values((quarantined_months::survey_slug.eq(slug), quarantined_months::month.eq(month)))
+            .execute(conn)?;
+    } else if !on && existing {
+        diesel::delete(
+            quarantined_months::table
+                .filter(quarantined_months::survey_slug.eq(slug))
+                .filter(quarantined_months::month.eq(month)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
