@@ -2,7 +2,7 @@
 //! middleware, and the embedded static files.
 
 mod api;
-mod body;
+pub mod body;
 mod middleware;
 pub mod pages;
 mod public;
