@@ -14,7 +14,7 @@ use crate::{
     clock::Clock,
     config::Config,
     i18n::I18n,
-    intake::{self, Intake, flood::FloodStats, limits::Limits, token::FormTokens},
+    intake::{self, Intake, flood::FloodStats, limits::Limits, token::FormTokens, writer::Writer},
     keyring::Keyring,
     seal::random,
     staff::{Accounts, Passwords},
@@ -41,7 +41,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// The submit path's services: keys, form tokens, in-memory limits and flood counts.
-pub fn intake(config: &Config, store: Store, clock: Arc<Clock>) -> Intake {
+pub fn intake(config: &Config, store: Store, clock: Arc<Clock>) -> Result<Intake, crate::store::StoreError> {
     let limits = Limits::new(
         clock.clone(),
         config.submit_limit_per_hour,
@@ -50,7 +50,8 @@ pub fn intake(config: &Config, store: Store, clock: Arc<Clock>) -> Intake {
     );
     let flood = FloodStats::new(clock.clone(), config.flood_alert_factor);
     let tokens = FormTokens::new(Duration::from_secs(config.min_fill_seconds), clock);
-    Intake::new(store, keyring(config), tokens, limits, flood)
+    let writer = Writer::start(&store)?;
+    Ok(Intake::new(store, keyring(config), tokens, limits, flood, writer))
 }
 
 pub fn accounts(config: &Config, clock: Arc<Clock>) -> Accounts {
@@ -73,7 +74,7 @@ impl Application {
             TcpListener::bind(&config.bind).with_context(|| format!("could not listen on {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let clock = Arc::new(Clock::default());
-        let intake = intake(&config, store.clone(), clock.clone());
+        let intake = intake(&config, store.clone(), clock.clone())?;
         let accounts = accounts(&config, clock.clone());
         // While no admin exists, a random one-time token lets the person at the console finish setup.
         let setup_token = if any_admin(&store)? { None } else { Some(SecretString::from(hex::encode(random::<16>()))) };

@@ -377,7 +377,7 @@ fn init(
 fn web_state(config: &Config, store: Store) -> anyhow::Result<crate::web::AppState> {
     let clock = std::sync::Arc::new(crate::clock::Clock::default());
     Ok(crate::web::AppState {
-        intake: app::intake(config, store.clone(), clock.clone()),
+        intake: app::intake(config, store.clone(), clock.clone())?,
         accounts: app::accounts(config, clock.clone()),
         store,
         i18n: crate::i18n::I18n::load(),

@@ -6,6 +6,7 @@ pub mod flood;
 pub mod limits;
 pub mod receipt;
 pub mod token;
+pub mod writer;
 
 use std::{
     collections::HashMap,
@@ -24,6 +25,7 @@ use flood::{FloodStats, Outcome};
 use limits::Limits;
 pub use receipt::Receipt;
 use token::{FormTokens, TokenProblem};
+use writer::Writer;
 
 /// Write the per-day intake totals gathered in RAM since the last flush.
 pub fn flush_daily(intake: &Intake, conn: &mut DbConn) -> Result<(), StoreError> {
@@ -127,16 +129,33 @@ pub struct Intake {
     pub surveys: Surveys,
     pub limits: Limits,
     pub flood: FloodStats,
+    pub writer: Writer,
+}
+
+/// An answer set checked and sealed, waiting for the group-commit writer.
+pub struct Prepared {
+    pub row: responses::ResponseRow,
+    pub token: Option<(Vec<u8>, String)>,
+    pub code: Option<Vec<u8>>,
+    pub receipt: Receipt,
+    pub survey: Arc<Survey>,
 }
 
 impl Intake {
-    pub fn new(store: Store, keyring: Arc<Keyring>, tokens: FormTokens, limits: Limits, flood: FloodStats) -> Self {
-        Self { store, keyring, tokens, surveys: Surveys::default(), limits, flood }
+    pub fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        tokens: FormTokens,
+        limits: Limits,
+        flood: FloodStats,
+        writer: Writer,
+    ) -> Self {
+        Self { store, keyring, tokens, surveys: Surveys::default(), limits, flood, writer }
     }
 
-    /// Check, seal and store one answer set; the receipt is returned only once the row is committed.
+    /// Everything before storing: survey, honeypot, code, rate limit, answers, form token, sealing.
     /// `addr` is the client's address, used only by the in-memory rate limiter.
-    pub fn submit(
+    pub fn prepare(
         &self,
         conn: &mut DbConn,
         slug: &str,
@@ -144,7 +163,7 @@ impl Intake {
         via: &Via,
         code: Option<&str>,
         addr: Option<IpAddr>,
-    ) -> Result<(Receipt, Arc<Survey>), SubmitError> {
+    ) -> Result<Prepared, SubmitError> {
         let (survey, open) = self.surveys.current(conn, slug)?.ok_or(SubmitError::UnknownSurvey)?;
         if !open {
             return Err(SubmitError::Closed);
@@ -161,7 +180,10 @@ impl Intake {
             Some(c) => match codes::normalise(c).map(|n| codes::hash(slug, &n)) {
                 Some(h) if defences::code_usable(conn, slug, &h)? => Some(h),
                 _ => {
-                    return refuse(Outcome::BadCode, SubmitError::BadCode("this code is not valid or was already used"));
+                    return refuse(
+                        Outcome::BadCode,
+                        SubmitError::BadCode("this code is not valid or was already used"),
+                    );
                 }
             },
             None if survey.codes == CodesMode::Required => {
@@ -197,25 +219,7 @@ impl Intake {
             synthetic: false,
             verified: code_hash.is_some(),
         };
-        conn.transaction(|conn| {
-            if let Some(t) = &token
-                && !crate::store::form_tokens::spend(conn, &t.hash, &t.key_id)?
-            {
-                return Err(SubmitError::AlreadyReceived);
-            }
-            if let Some(h) = &code_hash
-                && !defences::spend_code(conn, slug, h)?
-            {
-                return Err(SubmitError::BadCode("this code is not valid or was already used"));
-            }
-            responses::insert(conn, &row)?;
-            Ok(())
-        })?;
-        self.flood.record(slug, Outcome::Accepted);
-        if token.is_some() {
-            self.tokens.after_spend(conn)?;
-        }
-        Ok((receipt, survey))
+        Ok(Prepared { row, token: token.map(|t| (t.hash, t.key_id)), code: code_hash, receipt, survey })
     }
 
     /// Seal and store a batch of synthetic answer sets in one transaction (no receipts: nobody can

@@ -133,12 +133,13 @@ impl FormTokens {
         Ok(Ok(CheckedToken { hash: Sha256::digest(&bytes).to_vec(), key_id: row.id }))
     }
 
-    /// After a spend: now and then, replace a well-used key and retire the generation before the last.
-    pub fn after_spend(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        let n = self.spends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % 1_000 != 999 {
-            return Ok(());
-        }
+    /// Count a spend; true once every thousand, when `rotate_if_worn` should run.
+    pub fn note_spend(&self) -> bool {
+        self.spends.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1_000 == 999
+    }
+
+    /// Replace a well-used key and retire the generation before the last.
+    pub fn rotate_if_worn(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         let newest = self.newest_key(conn)?;
         if form_tokens::spent_under(conn, &newest.id)? < ROTATE_AFTER {
             return Ok(());

@@ -117,6 +117,8 @@ impl r2d2::ManageConnection for Manager {
 pub struct Store {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    url: DatabaseUrl,
+    sync: SqliteSync,
 }
 
 pub type Conn = r2d2::PooledConnection<Manager>;
@@ -139,11 +141,17 @@ impl Store {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
             .map_err(|e| StoreError::Connect(e.to_string()))?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, url: url.clone(), sync })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A connection of its own, outside the pool: for the group-commit writer, which must never wait
+    /// for a pooled connection held by a request that is waiting for it.
+    pub fn dedicated(&self) -> Result<DbConn, StoreError> {
+        Manager { url: self.url.clone(), backend: self.backend, sync: self.sync }.establish()
     }
 
     pub fn conn(&self) -> Result<Conn, StoreError> {

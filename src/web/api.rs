@@ -115,36 +115,31 @@ async fn respond(
         Ok(raw) => raw,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.message(), Some(&e.question)),
     };
-    let st = state.clone().into_inner();
-    let slug = slug.into_inner();
     let addr = limits::client_address(&req, state.intake.limits.trusted_header());
-    let code = body.code;
-    let outcome =
-        state.store.run(move |conn| Ok(st.intake.submit(conn, &slug, &raw, &Via::Api, code.as_deref(), addr))).await;
+    let outcome = state.clone().into_inner().submit(slug.into_inner(), raw, Via::Api, body.code, addr).await;
     match outcome {
-        Ok(Ok((receipt, _))) => HttpResponse::Created().json(json!({ "receipt": receipt.display() })),
-        Ok(Err(SubmitError::Invalid(errors))) => {
+        Ok((receipt, _)) => HttpResponse::Created().json(json!({ "receipt": receipt.display() })),
+        Err(SubmitError::Invalid(errors)) => {
             let first = &errors[0];
             error(StatusCode::BAD_REQUEST, &first.message(), Some(&first.question))
         }
-        Ok(Err(SubmitError::UnknownSurvey)) => error(StatusCode::NOT_FOUND, "no such survey", None),
-        Ok(Err(SubmitError::Closed)) => error(StatusCode::GONE, "this survey is closed", None),
-        Ok(Err(SubmitError::RateLimited)) => {
+        Err(SubmitError::UnknownSurvey) => error(StatusCode::NOT_FOUND, "no such survey", None),
+        Err(SubmitError::Closed) => error(StatusCode::GONE, "this survey is closed", None),
+        Err(SubmitError::RateLimited) => {
             error(StatusCode::TOO_MANY_REQUESTS, "many answers are arriving; please try again later", None)
         }
-        Ok(Err(SubmitError::BadCode(message))) => {
+        Err(SubmitError::BadCode(message)) => {
             HttpResponse::BadRequest().json(json!({ "error": message, "field": "code" }))
         }
-        Ok(Err(SubmitError::NotReady)) => {
+        Err(SubmitError::NotReady) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "the survey cannot take answers yet", None)
         }
         // Only the form has tokens and a honeypot; the API never produces these.
-        Ok(Err(SubmitError::Token(_) | SubmitError::Honeypot | SubmitError::AlreadyReceived)) => {
+        Err(SubmitError::Token(_) | SubmitError::Honeypot | SubmitError::AlreadyReceived) => {
             error(StatusCode::BAD_REQUEST, "refused", None)
         }
         // Every other outcome is listed above, so a new kind of refusal cannot fall through to a 500.
-        Ok(Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_)))) => internal(&e),
-        Err(e) => internal(&e),
+        Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_))) => internal(&e),
     }
 }
 

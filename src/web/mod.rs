@@ -10,7 +10,7 @@ pub mod reports;
 pub mod staff;
 
 use std::{
-    net::TcpListener,
+    net::{IpAddr, TcpListener},
     sync::{Arc, Mutex},
 };
 
@@ -18,7 +18,15 @@ use secrecy::SecretString;
 
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 
-use crate::{clock::Clock, config::Config, i18n::I18n, intake::Intake, staff::Accounts, store::Store};
+use crate::{
+    clock::Clock,
+    config::Config,
+    i18n::I18n,
+    intake::{Intake, Prepared, Receipt, SubmitError, Via, flood::Outcome},
+    staff::Accounts,
+    store::Store,
+    survey::{RawAnswers, Survey},
+};
 
 pub struct AppState {
     pub config: Config,
@@ -33,6 +41,37 @@ pub struct AppState {
 
 pub const STYLE: &str = include_str!("../../static/style.css");
 const SCRIPT: &str = include_str!("../../static/chorus.js");
+
+impl AppState {
+    /// The submit path shared by the form and the API: checks and sealing on the blocking pool, then
+    /// the group-commit writer. The receipt comes back only after the row is committed.
+    pub async fn submit(
+        self: Arc<Self>,
+        slug: String,
+        raw: RawAnswers,
+        via: Via,
+        code: Option<String>,
+        addr: Option<IpAddr>,
+    ) -> Result<(Receipt, Arc<Survey>), SubmitError> {
+        let st = self.clone();
+        let prepared = self
+            .store
+            .run(move |conn| Ok(st.intake.prepare(conn, &slug, &raw, &via, code.as_deref(), addr)))
+            .await
+            .map_err(SubmitError::Store)??;
+        let Prepared { row, token, code, receipt, survey } = prepared;
+        let spent_token = token.is_some();
+        self.intake.writer.commit(row, token, code).await?;
+        self.intake.flood.record(&survey.slug, Outcome::Accepted);
+        if spent_token && self.intake.tokens.note_spend() {
+            let st = self.clone();
+            if let Err(e) = self.store.run(move |c| st.intake.tokens.rotate_if_worn(c)).await {
+                tracing::warn!(error = %e, "could not rotate the form-token key");
+            }
+        }
+        Ok((receipt, survey))
+    }
+}
 
 /// Every route of the application.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -199,53 +199,45 @@ async fn submit(
     let code = get("code");
     let raw = RawAnswers::from_form(&fields);
     let addr = limits::client_address(&req, state.intake.limits.trusted_header());
-    let st = state.clone().into_inner();
-    let slug_owned = slug.clone();
-    let outcome = state
-        .store
-        .run(move |conn| {
-            let raw = RawAnswers::from_form(&fields);
-            Ok(st.intake.submit(conn, &slug_owned, &raw, &via, Some(&code), addr))
-        })
-        .await;
+    let outcome =
+        state.clone().into_inner().submit(slug.clone(), RawAnswers::from_form(&fields), via, Some(code), addr).await;
     match outcome {
-        Ok(Ok((receipt, survey))) => {
+        Ok((receipt, survey)) => {
             let survey_lang = survey.language_for(lang);
             let ui = ui(&state, lang);
             let thanks = survey.text(&survey_lang, "thanks").unwrap_or_default().to_owned();
             // 200 with the receipt in the body, never a redirect: the receipt must not enter a URL or the history.
             html(StatusCode::OK, pages::ReceiptPage { ui, receipt: receipt.display(), thanks })
         }
-        Ok(Err(SubmitError::Invalid(errors))) => render_form(&state, &slug, lang, &raw, &errors, None).await,
-        Ok(Err(SubmitError::Token(TokenProblem::TooFast))) => {
+        Err(SubmitError::Invalid(errors)) => render_form(&state, &slug, lang, &raw, &errors, None).await,
+        Err(SubmitError::Token(TokenProblem::TooFast)) => {
             render_form(&state, &slug, lang, &raw, &[], Some("form_too_fast")).await
         }
-        Ok(Err(SubmitError::Token(TokenProblem::Expired | TokenProblem::Invalid))) => {
+        Err(SubmitError::Token(TokenProblem::Expired | TokenProblem::Invalid)) => {
             render_form(&state, &slug, lang, &raw, &[], Some("form_token_expired")).await
         }
-        Ok(Err(SubmitError::BadCode(message))) => {
+        Err(SubmitError::BadCode(message)) => {
             let key = if message.contains("needs") { "code_required" } else { "code_invalid" };
             render_form(&state, &slug, lang, &raw, &[], Some(key)).await
         }
-        Ok(Err(SubmitError::RateLimited)) => {
+        Err(SubmitError::RateLimited) => {
             message(&state, lang, StatusCode::TOO_MANY_REQUESTS, "error_heading", "error_too_many")
         }
-        Ok(Err(SubmitError::Honeypot)) => {
+        Err(SubmitError::Honeypot) => {
             message(&state, lang, StatusCode::BAD_REQUEST, "error_heading", "error_bad_request")
         }
-        Ok(Err(SubmitError::AlreadyReceived)) => {
+        Err(SubmitError::AlreadyReceived) => {
             message(&state, lang, StatusCode::OK, "receipt_heading", "already_received")
         }
-        Ok(Err(SubmitError::UnknownSurvey)) => {
+        Err(SubmitError::UnknownSurvey) => {
             message(&state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found")
         }
-        Ok(Err(SubmitError::Closed)) => message(&state, lang, StatusCode::GONE, "error_heading", "error_closed"),
-        Ok(Err(SubmitError::NotReady)) => {
+        Err(SubmitError::Closed) => message(&state, lang, StatusCode::GONE, "error_heading", "error_closed"),
+        Err(SubmitError::NotReady) => {
             message(&state, lang, StatusCode::SERVICE_UNAVAILABLE, "error_heading", "error_unavailable")
         }
         // Every other outcome is listed above, so a new kind of refusal cannot fall through to a 500.
-        Ok(Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_)))) => internal(&state, lang, &e),
-        Err(e) => internal(&state, lang, &e),
+        Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_))) => internal(&state, lang, &e),
     }
 }
 

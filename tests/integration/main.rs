@@ -5,6 +5,7 @@
 mod helpers;
 
 mod defences;
+mod durability;
 mod foundation;
 mod reports;
 mod respondent;
@@ -38,7 +39,8 @@ fn main() {
         .chain(respondent::TESTS)
         .chain(staff::TESTS)
         .chain(reports::TESTS)
-        .chain(defences::TESTS);
+        .chain(defences::TESTS)
+        .chain(durability::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {
