@@ -130,6 +130,12 @@ enum DevCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Open (decrypt) every answer of a survey and count them: the benchmark's decrypt-only loop.
+    OpenAll {
+        slug: String,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -241,6 +247,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             report(&config, spec, passphrase_file, &format, out, &lang)
         }
         Command::Dev { command: DevCommand::Seed { slug, count, force } } => seed(&config, &slug, count, force),
+        Command::Dev { command: DevCommand::OpenAll { slug, passphrase_file } } => {
+            open_all(&config, &slug, passphrase_file)
+        }
         Command::Codes { command } => codes(&config, command),
         Command::Version => unreachable!(),
     }
@@ -507,6 +516,21 @@ fn codes(config: &Config, command: CodesCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn open_all(config: &Config, slug: &str, passphrase_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let store = app::open_store(config)?;
+    let mut conn = store.conn()?;
+    let pass = passphrase(passphrase_file.as_ref(), "Steward passphrase: ")?;
+    let started = std::time::Instant::now();
+    let mut unsealed = Keyring::unseal(&mut conn, &pass)?;
+    let mut bytes = 0usize;
+    let n = unsealed.for_each_answer(&mut conn, slug, crate::month::Month::now(), &[], |a| {
+        bytes += a.plaintext.payload().len();
+        Ok(())
+    })?;
+    eprintln!("opened {n} answers ({bytes} payload bytes) in {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

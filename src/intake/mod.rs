@@ -90,7 +90,12 @@ pub enum Via {
 #[derive(Default)]
 pub struct Surveys {
     parsed: Mutex<HashMap<(String, i32), Arc<Survey>>>,
+    /// slug → (current version, open, when read): re-read at most once a second.
+    current: Mutex<HashMap<String, (i32, bool, std::time::Instant)>>,
 }
+
+/// How long a survey's current version and status may be served from memory.
+const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Surveys {
     pub fn version(&self, conn: &mut DbConn, slug: &str, version: i32) -> Result<Option<Arc<Survey>>, StoreError> {
@@ -105,10 +110,28 @@ impl Surveys {
         Ok(Some(survey))
     }
 
-    /// The current version of a survey and whether it is open.
+    /// The current version of a survey and whether it is open. A `chorus survey` command on another
+    /// process takes effect within a second.
     pub fn current(&self, conn: &mut DbConn, slug: &str) -> Result<Option<(Arc<Survey>, bool)>, StoreError> {
-        let Some(row) = surveys::get(conn, slug)? else { return Ok(None) };
-        Ok(self.version(conn, slug, row.current_version)?.map(|s| (s, row.status == "open")))
+        let cached = self.current.lock().unwrap_or_else(|p| p.into_inner()).get(slug).copied();
+        let (version, open) = match cached {
+            Some((version, open, at)) if at.elapsed() < STATUS_TTL => (version, open),
+            _ => {
+                let Some(row) = surveys::get(conn, slug)? else { return Ok(None) };
+                let open = row.status == "open";
+                self.current
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(slug.to_owned(), (row.current_version, open, std::time::Instant::now()));
+                (row.current_version, open)
+            }
+        };
+        Ok(self.version(conn, slug, version)?.map(|s| (s, open)))
+    }
+
+    /// Forget cached statuses (after this process changes one).
+    pub fn forget(&self) {
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     pub fn open_surveys(&self, conn: &mut DbConn) -> Result<Vec<Arc<Survey>>, StoreError> {

@@ -92,12 +92,17 @@ impl Catalogue {
             .chain(std::iter::once(month_dim))
             .collect();
         let mut tables = Vec::new();
-        for (d, dim) in dimensions.iter().enumerate().filter(|(d, _)| *d != month_dim) {
+        for (d, dim) in dimensions.iter().enumerate() {
             let base = match &dim.option {
                 Some(o) => format!("{}.{o}", dim.question),
                 None => dim.question.clone(),
             };
+            // Every dimension has its one-way table (months included: responses by month of receipt);
+            // the two-way tables take their margins from these.
             tables.push(TableSpec { id: base.clone(), row: d, col: None });
+            if d == month_dim {
+                continue;
+            }
             for &b in breakdowns.iter().filter(|&&b| b != d) {
                 tables.push(TableSpec { id: format!("{base}~{}", dimensions[b].question), row: d, col: Some(b) });
             }

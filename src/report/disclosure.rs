@@ -167,6 +167,112 @@ pub fn control(counts: &[u64], rows: usize, cols: usize, rules: &Rules, table_ke
     }
 }
 
+/// Disclosure control for a two-way table whose margins are published elsewhere: its row totals are
+/// the one-way table of the row question, its column totals the one-way table of the breakdown.
+/// Suppressing each table on its own would let one table undo another (a count hidden in the one-way
+/// table could be recovered by adding up a row here), so the margins are taken as released there —
+/// hidden where they are hidden — and only interior cells are suppressed here, until every row and
+/// column is safe against its (released or hidden) total.
+pub fn control_linked(
+    counts: &[u64],
+    rows: usize,
+    cols: usize,
+    rules: &Rules,
+    table_key: &str,
+    row_margin: &ReleasedTable,
+    col_margin: &ReleasedTable,
+) -> ReleasedTable {
+    assert_eq!(counts.len(), rows * cols, "counts must fill the table");
+    assert!(row_margin.cells.len() == rows && col_margin.cells.len() == cols, "margins must match the table");
+    let withheld = ReleasedTable {
+        rows,
+        cols,
+        withheld: true,
+        cells: vec![None; rows * cols],
+        row_totals: vec![None; rows],
+        col_totals: vec![None; cols],
+        total: None,
+        _sealed: (),
+    };
+    if row_margin.withheld || col_margin.withheld || row_margin.total.is_none() {
+        return withheld;
+    }
+    let k = rules.k.max(K_FLOOR);
+    let cell = |r: usize, c: usize| r * cols + c;
+    // Lines: each row and each column, with whether its total is released and its true total.
+    let mut lines: Vec<(Vec<usize>, bool, u64)> = Vec::with_capacity(rows + cols);
+    for r in 0..rows {
+        let members: Vec<usize> = (0..cols).map(|c| cell(r, c)).collect();
+        let total = members.iter().map(|&i| counts[i]).sum();
+        lines.push((members, row_margin.cells[r].is_some(), total));
+    }
+    for c in 0..cols {
+        let members: Vec<usize> = (0..rows).map(|r| cell(r, c)).collect();
+        let total = members.iter().map(|&i| counts[i]).sum();
+        lines.push((members, col_margin.cells[c].is_some(), total));
+    }
+    let mut suppressed: Vec<bool> = counts.iter().map(|&v| v > 0 && v < k).collect();
+    for (members, _, total) in &lines {
+        if *total < k {
+            for &i in members {
+                if counts[i] == 0 {
+                    suppressed[i] = true;
+                }
+            }
+        }
+    }
+    loop {
+        let mut changed = false;
+        for (line, (members, total_released, total)) in lines.iter().enumerate() {
+            let hidden = members.iter().filter(|&&i| suppressed[i]).count();
+            let hidden_sum: u64 = members.iter().filter(|&&i| suppressed[i]).map(|&i| counts[i]).sum();
+            let needs_more = if *total_released {
+                hidden == 1 || (hidden > 0 && hidden_sum < k)
+            } else {
+                // The total is hidden in its own table: releasing the whole line would give it away.
+                hidden == 0 && *total > 0
+            };
+            if !needs_more {
+                continue;
+            }
+            let candidate = members.iter().copied().filter(|&i| !suppressed[i]).min_by_key(|&i| {
+                let crossing_hides = lines
+                    .iter()
+                    .enumerate()
+                    .any(|(l, (m, _, _))| l != line && m.contains(&i) && m.iter().any(|&j| suppressed[j]));
+                (counts[i] == 0, counts[i], !crossing_hides)
+            });
+            match candidate {
+                Some(i) => {
+                    suppressed[i] = true;
+                    changed = true;
+                }
+                None => return withheld,
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    ReleasedTable {
+        rows,
+        cols,
+        withheld: false,
+        cells: (0..rows * cols)
+            .map(|i| {
+                (!suppressed[i]).then(|| match &rules.rounding_key {
+                    Some(key) => round5(counts[i], key, table_key, i),
+                    None => counts[i],
+                })
+            })
+            .collect(),
+        row_totals: row_margin.cells.clone(),
+        col_totals: col_margin.cells.clone(),
+        total: row_margin.total,
+        _sealed: (),
+    }
+}
+
 /// Unbiased random rounding to base 5: a count with remainder r goes up with probability r/5. The
 /// "random" draw is HMAC-SHA256(key, table ‖ cell), so the same table always rounds the same way and
 /// re-running a report cannot be averaged to recover true counts.
@@ -305,6 +411,40 @@ mod properties {
                 // What is released is the truth (no rounding here).
                 for (v, r) in &members {
                     if let Some(r) = r { prop_assert_eq!(r, v); }
+                }
+            }
+        }
+
+        #[test]
+        fn linked_tables_cannot_undo_each_other((counts, rows, cols) in table(), k in 5u64..15) {
+            prop_assume!(cols > 1);
+            let rules = Rules { k, min_total: 30, rounding_key: None };
+            let row_true: Vec<u64> = (0..rows).map(|r| (0..cols).map(|c| counts[r * cols + c]).sum()).collect();
+            let col_true: Vec<u64> = (0..cols).map(|c| (0..rows).map(|r| counts[r * cols + c]).sum()).collect();
+            let by_row = control(&row_true, rows, 1, &rules, "rows");
+            let by_col = control(&col_true, cols, 1, &rules, "cols");
+            let t = control_linked(&counts, rows, cols, &rules, "both", &by_row, &by_col);
+            if t.withheld {
+                return Ok(());
+            }
+            prop_assert_eq!(&t.row_totals, &by_row.cells);
+            prop_assert_eq!(&t.col_totals, &by_col.cells);
+            for v in t.cells.iter().flatten() {
+                prop_assert!(*v == 0 || *v >= k);
+            }
+            let lines = (0..rows)
+                .map(|r| ((0..cols).map(|c| r * cols + c).collect::<Vec<_>>(), by_row.cells[r], row_true[r]))
+                .chain((0..cols).map(|c| ((0..rows).map(|r| r * cols + c).collect::<Vec<_>>(), by_col.cells[c], col_true[c])));
+            for (members, total_released, total) in lines {
+                let hidden: Vec<u64> = members.iter().filter(|&&i| t.cells[i].is_none()).map(|&i| counts[i]).collect();
+                match total_released {
+                    // A released total with one hidden cell gives the cell away; several must hide k or more.
+                    Some(_) => {
+                        prop_assert!(hidden.len() != 1);
+                        prop_assert!(hidden.is_empty() || hidden.iter().sum::<u64>() >= k);
+                    }
+                    // A total hidden in its own table must not be recoverable by adding up this line.
+                    None => prop_assert!(total == 0 || !hidden.is_empty()),
                 }
             }
         }

@@ -168,6 +168,39 @@ impl Snapshot {
     }
 }
 
+/// Disclosure control over the whole catalogue: one-way tables first, then two-way tables whose
+/// margins are exactly those one-way tables, so no table can undo another's suppression.
+fn release(catalogue: &Catalogue, tally: &Tally, rules: &Rules) -> Vec<StoredTable> {
+    let mut one_way: HashMap<usize, ReleasedTable> = HashMap::new();
+    for (t, table) in catalogue.tables.iter().enumerate().filter(|(_, t)| t.col.is_none()) {
+        let (rows, cols) = tally.shapes[t];
+        one_way.insert(table.row, disclosure::control(&tally.counts[t], rows, cols, rules, &table.id));
+    }
+    catalogue
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(t, table)| {
+            let released = match table.col {
+                None => one_way[&table.row].clone(),
+                Some(col) => {
+                    let (rows, cols) = tally.shapes[t];
+                    disclosure::control_linked(
+                        &tally.counts[t],
+                        rows,
+                        cols,
+                        rules,
+                        &table.id,
+                        &one_way[&table.row],
+                        &one_way[&col],
+                    )
+                }
+            };
+            StoredTable::from_released(table, catalogue, released)
+        })
+        .collect()
+}
+
 /// Run a snapshot: unseal with the passphrase, stream every answer through the month, tally, apply
 /// disclosure control, store released tables only. Keys are zeroized when this returns.
 pub fn run_snapshot(
@@ -238,8 +271,10 @@ pub fn run_snapshot(
     }
     members.sort_unstable();
 
-    if let Some(previous) = snapshots::latest(conn, &spec.survey)? {
-        let changed = symmetric_difference(&members, &decode_members(&previous.members));
+    // Against every earlier snapshot, not just the latest: otherwise A, then B, then a C one answer
+    // away from A would pass.
+    for previous in snapshots::members_of(conn, &spec.survey)? {
+        let changed = symmetric_difference(&members, &decode_members(&previous));
         if changed < spec.k {
             return Err(ReportError::TooFewChanges { changed, k: spec.k });
         }
@@ -249,23 +284,15 @@ pub fn run_snapshot(
     let rules = Rules {
         k: spec.k,
         min_total: disclosure::MIN_TABLE_TOTAL,
+        // The draws depend on the survey, the table and the cell only — not on the snapshot or its
+        // options — so neither regenerating nor changing k can re-draw a figure to be averaged.
         rounding_key: spec.rounding.then(|| {
-            // The draws depend on the spec, not the snapshot id: regenerating never moves a figure.
             let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&rounding_key).expect("any key length");
-            mac.update(serde_json::to_string(spec).unwrap_or_default().as_bytes());
+            mac.update(spec.survey.as_bytes());
             mac.finalize().into_bytes().into()
         }),
     };
-    let tables: Vec<StoredTable> = catalogue
-        .tables
-        .iter()
-        .enumerate()
-        .map(|(t, table)| {
-            let (rows, cols) = tally.shapes[t];
-            let released = disclosure::control(&tally.counts[t], rows, cols, &rules, &table.id);
-            StoredTable::from_released(table, &catalogue, released)
-        })
-        .collect();
+    let tables = release(&catalogue, &tally, &rules);
     let (y, m, d) = crate::month::civil_from_days(now.div_euclid(86_400));
     let row = snapshots::SnapshotRow {
         id,

@@ -63,3 +63,8 @@ pub fn set_status(conn: &mut DbConn, id: &str, status: &str, date: &str) -> Resu
     };
     Ok(())
 }
+
+/// The membership hashes of every snapshot of a survey.
+pub fn members_of(conn: &mut DbConn, slug: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+    Ok(snapshots::table.filter(snapshots::survey_slug.eq(slug)).select(snapshots::members).load(conn)?)
+}

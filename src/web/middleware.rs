@@ -17,10 +17,14 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    // Staff pages send their own origin on same-site POSTs so the Origin check can work (with
+    // no-referrer, Chromium sends `Origin: null`); respondent pages never send a referrer anywhere.
+    let staff = req.path().starts_with("/staff") || req.path().starts_with("/setup");
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let referrer = if staff { "same-origin" } else { "no-referrer" };
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(

@@ -1,0 +1,494 @@
+//! The load benchmark: Chorus against a bare actix-web POST route, measured in the same run with the
+//! same load generator, so figures are ratios to this machine's own limits. See docs/benchmarks.md.
+//!
+//! `cargo run --release --bin chorus-bench` — submissions (API and form) on SQLite and PostgreSQL.
+//! `… -- --sustained` — 60 s at a fixed rate: errors and resident-memory growth.
+//! `… -- --report` — snapshot time and peak memory over 10,000 and 1,000,000 synthetic responses.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use chorus::survey::{Answer, Survey};
+use diesel::{Connection, RunQueryDsl};
+
+const PASSPHRASE: &str = "benchmark passphrase with plenty of words";
+
+struct Args {
+    connections: usize,
+    seconds: u64,
+    postgres: Option<String>,
+    sustained: bool,
+    rate: u64,
+    report: bool,
+    report_rows: u64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        connections: 32,
+        seconds: 10,
+        postgres: Some(
+            std::env::var("CHORUS_BENCH_POSTGRES_URL")
+                .or_else(|_| std::env::var("CHORUS_TEST_POSTGRES_URL"))
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+        ),
+        sustained: false,
+        rate: 200,
+        report: false,
+        report_rows: 1_000_000,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let next = |i: usize| argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--connections" => a.connections = next(i).parse().expect("--connections N"),
+            "--seconds" => a.seconds = next(i).parse().expect("--seconds N"),
+            "--postgres" => a.postgres = Some(next(i)),
+            "--no-postgres" => {
+                a.postgres = None;
+                i -= 1;
+            }
+            "--sustained" => {
+                a.sustained = true;
+                i -= 1;
+            }
+            "--rate" => a.rate = next(i).parse().expect("--rate N"),
+            "--report" => {
+                a.report = true;
+                i -= 1;
+            }
+            "--report-rows" => a.report_rows = next(i).parse().expect("--report-rows N"),
+            other => panic!("unknown argument {other}; see the file's header"),
+        }
+        i += 2;
+    }
+    a
+}
+
+// ---- the load generator -----------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    Json,
+    Form,
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+}
+
+struct Outcome {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+/// Realistic answer sets from the default survey, as API bodies and form bodies.
+fn bodies() -> (Vec<String>, Vec<String>) {
+    let survey = Survey::parse(chorus::survey::DEFAULT_SURVEY).expect("default survey");
+    let mut rng = rand::rng();
+    let mut json = Vec::new();
+    let mut form = Vec::new();
+    for _ in 0..500 {
+        let answers = chorus::dev::synthetic_answers(&survey, &mut rng);
+        let mut map = serde_json::Map::new();
+        let mut fields = Vec::new();
+        for (i, q) in survey.questions.iter().enumerate() {
+            match answers.get(i) {
+                Some(Answer::One(o)) => {
+                    let id = &q.options[usize::from(*o)].id;
+                    map.insert(q.id.clone(), id.clone().into());
+                    fields.push(format!("q.{}={id}", q.id));
+                }
+                Some(Answer::Many(os)) => {
+                    let ids: Vec<String> = os.iter().map(|o| q.options[usize::from(*o)].id.clone()).collect();
+                    fields.extend(ids.iter().map(|id| format!("q.{}={id}", q.id)));
+                    map.insert(q.id.clone(), ids.into());
+                }
+                _ => {}
+            }
+        }
+        json.push(serde_json::json!({ "answers": map }).to_string());
+        form.push(fields.join("&"));
+    }
+    (json, form)
+}
+
+/// Drive `url` with `connections` concurrent clients for `seconds` (or at `rate` per second in all).
+fn drive(base: &str, path: &str, route: Route, connections: usize, seconds: u64, rate: Option<u64>) -> Outcome {
+    let (json, form) = bodies();
+    let (json, form) = (Arc::new(json), Arc::new(form));
+    let threads = 2.min(connections);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (json, form, tally) = (json.clone(), form.clone(), tally.clone());
+            let (base, path) = (base.to_owned(), path.to_owned());
+            let per_thread = connections / threads + usize::from(t < connections % threads);
+            std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let client = awc::Client::builder()
+                        .connector(awc::Connector::new().limit(per_thread * 2))
+                        .timeout(Duration::from_secs(30))
+                        .finish();
+                    let tasks = (0..per_thread).map(|c| {
+                        let (client, json, form, tally, base, path) =
+                            (client.clone(), json.clone(), form.clone(), tally.clone(), base.clone(), path.clone());
+                        async move {
+                            let mut local = Tally::default();
+                            let mut n = c * 7 + t * 131;
+                            // At a fixed rate, each client sends one request per `gap`.
+                            let gap = rate.map(|r| Duration::from_secs_f64(connections as f64 / r as f64));
+                            let mut next = Instant::now();
+                            while Instant::now() < deadline {
+                                if let Some(gap) = gap {
+                                    let now = Instant::now();
+                                    if next > now {
+                                        actix_web::rt::time::sleep(next - now).await;
+                                    }
+                                    next += gap;
+                                }
+                                n += 1;
+                                let ok = match route {
+                                    Route::Json => {
+                                        let begun = Instant::now();
+                                        let res = client
+                                            .post(format!("{base}{path}"))
+                                            .insert_header(("content-type", "application/json"))
+                                            .send_body(json[n % json.len()].clone())
+                                            .await;
+                                        local.latencies_us.push(begun.elapsed().as_micros() as u32);
+                                        match res {
+                                            Ok(mut r) => r.status().as_u16() == 201 && r.body().await.is_ok(),
+                                            Err(_) => false,
+                                        }
+                                    }
+                                    Route::Form => {
+                                        let token = match client.get(format!("{base}{path}")).send().await {
+                                            Ok(mut r) => {
+                                                r.body().limit(1 << 20).await.ok().and_then(|b: web::Bytes| {
+                                                    let page = String::from_utf8_lossy(&b).into_owned();
+                                                    let at = page.find("name=\"token\" value=\"")? + 20;
+                                                    Some(page[at..].split('"').next()?.to_owned())
+                                                })
+                                            }
+                                            Err(_) => None,
+                                        };
+                                        let Some(token) = token else {
+                                            local.errors += 1;
+                                            continue;
+                                        };
+                                        let begun = Instant::now();
+                                        let res = client
+                                            .post(format!("{base}{path}"))
+                                            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                                            .send_body(format!("token={token}&{}", form[n % form.len()]))
+                                            .await;
+                                        local.latencies_us.push(begun.elapsed().as_micros() as u32);
+                                        match res {
+                                            Ok(mut r) => {
+                                                r.status().as_u16() == 200 && r.body().limit(1 << 20).await.is_ok()
+                                            }
+                                            Err(_) => false,
+                                        }
+                                    }
+                                };
+                                if ok { local.ok += 1 } else { local.errors += 1 }
+                            }
+                            let mut all = tally.lock().unwrap();
+                            all.ok += local.ok;
+                            all.errors += local.errors;
+                            all.latencies_us.extend(local.latencies_us);
+                        }
+                    });
+                    futures_util::future::join_all(tasks).await;
+                })
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("load thread");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut t = std::mem::take(&mut *tally.lock().unwrap());
+    t.latencies_us.sort_unstable();
+    let pct = |p: f64| {
+        t.latencies_us
+            .get(((t.latencies_us.len() as f64 * p) as usize).min(t.latencies_us.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    Outcome { per_second: t.ok as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99), errors: t.errors }
+}
+
+// ---- the servers --------------------------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("port").port()
+}
+
+/// The baseline: a bare actix-web POST route that reads the body and answers 201 with a small JSON.
+fn baseline() -> (String, std::thread::JoinHandle<()>) {
+    let port = free_port();
+    let handle = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(|| {
+                App::new().route(
+                    "/echo",
+                    web::post().to(|body: web::Bytes| async move {
+                        HttpResponse::Created().json(serde_json::json!({ "receipt": body.len() }))
+                    }),
+                )
+            })
+            .workers(2)
+            .bind(("127.0.0.1", port))
+            .expect("bind baseline")
+            .run()
+            .await
+            .expect("baseline server");
+        })
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    (format!("http://127.0.0.1:{port}"), handle)
+}
+
+fn chorus_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    let bin = exe.with_file_name("chorus");
+    assert!(bin.exists(), "build the chorus binary first: cargo build --release --bins");
+    bin
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chorus_env(cmd: &mut Command, dir: &Path, database_url: &str) {
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CHORUS_")) {
+        cmd.env_remove(k);
+    }
+    cmd.current_dir(dir)
+        .env("CHORUS_DATA_DIR", dir.join("data"))
+        .env("CHORUS_DATABASE_URL", database_url)
+        .env("CHORUS_SUBMIT_LIMIT_PER_HOUR", "0")
+        .env("CHORUS_SUBMIT_LIMIT_GLOBAL_PER_MINUTE", "0")
+        .env("CHORUS_MIN_FILL_SECONDS", "0")
+        .env("CHORUS_KDF_MEMORY_MIB", "64")
+        .env("CHORUS_KDF_ITERATIONS", "3")
+        .env("CHORUS_LOG", "warn");
+    // `CHORUS_BENCH_SQLITE_SYNCHRONOUS=normal` measures what the per-commit fsync costs.
+    if let Ok(sync) = std::env::var("CHORUS_BENCH_SQLITE_SYNCHRONOUS") {
+        cmd.env("CHORUS_SQLITE_SYNCHRONOUS", sync);
+    }
+}
+
+fn start_chorus(database_url: Option<&str>) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = database_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("data/chorus.db").display()));
+    std::fs::write(dir.path().join("pass"), PASSPHRASE).expect("passphrase file");
+    let mut init = Command::new(chorus_binary());
+    chorus_env(&mut init, dir.path(), &url);
+    let out = init.args(["keys", "init", "--passphrase-file", "pass"]).output().expect("chorus keys init");
+    assert!(out.status.success(), "keys init: {}", String::from_utf8_lossy(&out.stderr));
+    let port = free_port();
+    let mut serve = Command::new(chorus_binary());
+    chorus_env(&mut serve, dir.path(), &url);
+    let child = serve
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chorus serve");
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Server { child, base, _dir: dir }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+struct PgDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDb {
+    fn create(admin: &str) -> Option<Self> {
+        let mut conn = diesel::PgConnection::establish(admin).ok()?;
+        let name = format!("chorus_bench_{}", chorus::keyring::random_id());
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).ok()?;
+        let url = format!("{}/{name}", admin.rsplit_once('/')?.0);
+        Some(Self { admin: admin.to_owned(), name, url })
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn);
+        }
+    }
+}
+
+// ---- the runs -----------------------------------------------------------------------------------------
+
+fn row(name: &str, o: &Outcome, baseline: f64) {
+    println!(
+        "| {name:<28} | {:>10.0} | {:>7.2} | {:>7.2} | {:>6} | {:>6.3} |",
+        o.per_second,
+        o.p50_ms,
+        o.p99_ms,
+        o.errors,
+        o.per_second / baseline
+    );
+}
+
+fn submissions(a: &Args) {
+    println!(
+        "Load: {} connections, {} s per run, {} cores. Ratio = accepted/s ÷ the baseline's requests/s.\n",
+        a.connections,
+        a.seconds,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("| run                          | accepted/s | p50 ms  | p99 ms  | errors | ratio  |");
+    println!("|------------------------------|-----------:|--------:|--------:|-------:|-------:|");
+    let (base, _baseline) = baseline();
+    let b = drive(&base, "/echo", Route::Json, a.connections, a.seconds, None);
+    row("baseline: bare actix POST", &b, b.per_second);
+    let server = start_chorus(None);
+    let o = drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, a.connections, a.seconds, None);
+    row("chorus SQLite, JSON API", &o, b.per_second);
+    let o = drive(&server.base, "/s/harms", Route::Form, a.connections, a.seconds, None);
+    row("chorus SQLite, HTML form", &o, b.per_second);
+    drop(server);
+    match a.postgres.as_deref().and_then(PgDb::create) {
+        Some(db) => {
+            let server = start_chorus(Some(&db.url));
+            let o = drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, a.connections, a.seconds, None);
+            row("chorus PostgreSQL, JSON API", &o, b.per_second);
+            let o = drive(&server.base, "/s/harms", Route::Form, a.connections, a.seconds, None);
+            row("chorus PostgreSQL, HTML form", &o, b.per_second);
+        }
+        None => println!("| PostgreSQL: skipped (no server at the configured URL) |"),
+    }
+}
+
+fn sustained(a: &Args) {
+    let server = start_chorus(None);
+    // A short warm-up, then measure memory from a settled start.
+    drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, 8, 5, Some(a.rate));
+    let before = rss_kib(server.child.id());
+    let o = drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, 16, 60, Some(a.rate));
+    let after = rss_kib(server.child.id());
+    let growth = (after as f64 - before as f64) / before.max(1) as f64 * 100.0;
+    println!("Sustained: 60 s at {} submissions/s on SQLite", a.rate);
+    println!("accepted/s {:.0}, p50 {:.2} ms, p99 {:.2} ms, errors {}", o.per_second, o.p50_ms, o.p99_ms, o.errors);
+    println!("resident memory {before} KiB -> {after} KiB ({growth:+.1}%)");
+    let pass = o.errors == 0 && growth < 10.0;
+    println!("{}", if pass { "PASS: zero errors, memory grew by less than 10%" } else { "FAIL" });
+    if !pass {
+        std::process::exit(1);
+    }
+}
+
+/// Run a chorus command and return (seconds, peak resident memory of that command in MiB). The
+/// command runs under a fresh copy of this program (`--rusage`), so its peak is its own alone.
+fn timed(dir: &Path, url: &str, args: &[&str]) -> (f64, f64) {
+    let begun = Instant::now();
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    chorus_env(&mut cmd, dir, url);
+    let out = cmd.arg("--rusage").args(args).stderr(Stdio::inherit()).output().expect("chorus runs");
+    assert!(out.status.success(), "chorus {args:?} failed");
+    let seconds = begun.elapsed().as_secs_f64();
+    let peak_kib: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0);
+    (seconds, peak_kib / 1024.0)
+}
+
+/// `--rusage ARGS…`: run chorus with ARGS, then print its peak resident memory in KiB.
+fn rusage_child(args: &[String]) -> ! {
+    let status = Command::new(chorus_binary()).args(args).stdout(Stdio::null()).status().expect("chorus runs");
+    // SAFETY: getrusage only writes the struct it is given.
+    let peak_kib = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss
+    };
+    println!("{peak_kib}");
+    std::process::exit(if status.success() { 0 } else { 1 });
+}
+
+fn report(a: &Args) {
+    let month = chorus::month::Month::now().to_string();
+    println!("| responses | decrypt-only s | snapshot s (KDF included) | snapshot peak MiB |");
+    println!("|----------:|---------------:|--------------------------:|------------------:|");
+    let mut peaks = Vec::new();
+    for rows in [10_000u64, a.report_rows] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("data/chorus.db").display());
+        std::fs::write(dir.path().join("pass"), PASSPHRASE).expect("passphrase file");
+        timed(dir.path(), &url, &["keys", "init", "--passphrase-file", "pass"]);
+        timed(dir.path(), &url, &["dev", "seed", "harms", "--count", &rows.to_string()]);
+        let (open_s, _) = timed(dir.path(), &url, &["dev", "open-all", "harms", "--passphrase-file", "pass"]);
+        let (snap_s, peak) = timed(
+            dir.path(),
+            &url,
+            &["report", "harms", "--through", &month, "--passphrase-file", "pass", "--out", "r.json"],
+        );
+        peaks.push(peak);
+        println!("| {rows:>9} | {open_s:>14.2} | {snap_s:>25.2} | {peak:>17.1} |");
+    }
+    println!("\nPeak memory difference: {:.1} MiB (target: at most 100 MiB)", peaks[1] - peaks[0]);
+    println!("(peak memory is the largest of all child processes so far, so it can only grow between rows)");
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("--rusage") {
+        rusage_child(&argv[1..]);
+    }
+    let a = args();
+    chorus_binary();
+    if a.sustained {
+        sustained(&a);
+    } else if a.report {
+        report(&a);
+    } else {
+        submissions(&a);
+    }
+}
