@@ -7,6 +7,7 @@ mod helpers;
 mod defences;
 mod durability;
 mod foundation;
+mod privacy;
 mod reports;
 mod respondent;
 mod sealing;
@@ -40,7 +41,8 @@ fn main() {
         .chain(staff::TESTS)
         .chain(reports::TESTS)
         .chain(defences::TESTS)
-        .chain(durability::TESTS);
+        .chain(durability::TESTS)
+        .chain(privacy::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {

@@ -1,0 +1,146 @@
+//! The privacy promises in one place: every public route's headers, no other origin in any public
+//! page, and a scripted respondent session from a distinctive loopback address with a distinctive
+//! user agent and a canary answer, none of which may reach the database files, the WAL, a pg_dump,
+//! or the logs.
+
+use std::process::Command;
+
+use crate::{
+    Test,
+    helpers::{Backend, TestApp, contains, logs, run},
+    staff::{add, login, post_as},
+};
+
+pub const TESTS: &[Test] = &[Test::Both(
+    "a_respondent_session_leaves_no_address_agent_or_answer_behind",
+    a_respondent_session_leaves_no_address_agent_or_answer_behind,
+)];
+
+/// curl, so the request really leaves from 127.0.0.77 (awc cannot choose its source address).
+fn curl(args: &[&str]) -> (u16, String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-i", "--interface", "127.0.0.77", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (rest, status) = text.rsplit_once('\n').unwrap_or((&text, "0"));
+    let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+    (status.trim().parse().unwrap_or(0), head.to_lowercase(), body.to_owned())
+}
+
+fn headers_are_private(path: &str, head: &str, html: bool) {
+    assert!(head.contains("content-security-policy: default-src 'self'"), "{path}: CSP");
+    assert!(head.contains("referrer-policy: no-referrer"), "{path}: Referrer-Policy");
+    assert!(head.contains("x-content-type-options: nosniff"), "{path}");
+    assert!(head.contains("cache-control: no-store"), "{path}: no-store");
+    assert!(head.contains("permissions-policy: camera=()"), "{path}");
+    assert!(!head.contains("set-cookie"), "{path}: sets a cookie");
+    if html {
+        assert!(head.contains("content-type: text/html"), "{path}");
+    }
+}
+
+fn names_another_origin(text: &str) -> bool {
+    ["src=\"", "href=\"", "action=\"", "url(", "@import", "srcset=\""].iter().any(|attr| {
+        text.match_indices(attr).any(|(i, _)| {
+            let v: String = text[i + attr.len()..].chars().take_while(|c| *c != '"' && *c != ')').collect();
+            let v = v.trim_matches(|c| c == '\'' || c == ' ');
+            v.starts_with("//") || v.contains("://")
+        })
+    })
+}
+
+fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn_with(backend, |c| c.submit_limit_per_hour = 100).await;
+        app.init_keys();
+        let agent = format!("CanaryBrowser/{}", &chorus::keyring::random_id()[..12]);
+        let canary = format!("canaryanswer{}", &chorus::keyring::random_id()[..12]);
+        let base = app.addr.clone();
+        // A published report, so /reports/{id} is among the public routes checked.
+        add(&app, "admin1", "admin", "admin password long enough");
+        for i in 0..40 {
+            let body = format!(r#"{{"answers":{{"age":"{}"}}}}"#, ["18_24", "25_34"][i % 2]);
+            assert_eq!(app.post_json("/api/v1/surveys/harms/responses", &body).await.0, 201);
+        }
+        let s = login(&app, "admin1", "admin password long enough").await.unwrap();
+        let snapshot = chorus::report::run_snapshot(
+            &mut app.conn(),
+            &app.state.intake.surveys,
+            &secrecy::SecretString::from(crate::helpers::PASSPHRASE),
+            &chorus::report::SnapshotSpec {
+                survey: "harms".into(),
+                through: chorus::month::Month::now().to_string(),
+                k: 10,
+                rounding: false,
+                verified_only: false,
+                excluded_months: vec![],
+            },
+            "test",
+            app.state.clock.now(),
+        )
+        .unwrap();
+        let id = snapshot.row.id.clone();
+        assert_eq!(
+            post_as(&app, &format!("/staff/reports/{id}/publish"), &s.cookie, &format!("csrf={}", s.csrf), None)
+                .await
+                .0,
+            303
+        );
+
+        // The scripted session, from 127.0.0.77 with a distinctive agent.
+        let ua = format!("user-agent: {agent}");
+        let public_html = ["/", "/?lang=th", "/s/harms", "/s/harms?lang=zh-Hans", "/safety", "/withdraw", "/reports"];
+        let mut pages = Vec::new();
+        for path in public_html.iter().map(|p| p.to_string()).chain([format!("/reports/{id}")]) {
+            let (status, head, body) = curl(&["-H", &ua, &format!("{base}{path}")]);
+            assert_eq!(status, 200, "{path}");
+            headers_are_private(&path, &head, true);
+            pages.push((path, body));
+        }
+        for path in ["/static/style.css", "/static/chorus.js", "/healthz", "/api/v1/surveys/harms", "/nope"]
+            .map(String::from)
+            .into_iter()
+            .chain([format!("/reports/{id}.csv"), format!("/reports/{id}.json")])
+        {
+            let (_, head, body) = curl(&["-H", &ua, &format!("{base}{path}")]);
+            headers_are_private(&path, &head, false);
+            pages.push((path, body));
+        }
+        for (path, body) in &pages {
+            assert!(!names_another_origin(body), "{path} names another origin");
+        }
+        let form = &pages.iter().find(|(p, _)| p == "/s/harms").unwrap().1;
+        let at = form.find("name=\"token\" value=\"").unwrap() + 20;
+        let token = form[at..].split('"').next().unwrap();
+        let (status, head, receipt_page) = curl(&[
+            "-H",
+            &ua,
+            "-H",
+            "referer: https://referer-canary.example/",
+            "--data",
+            &format!("token={token}&lang=en&q.age=25_34&q.anything_else={canary}"),
+            &format!("{base}/s/harms"),
+        ]);
+        assert_eq!(status, 200, "{receipt_page}");
+        headers_are_private("POST /s/harms", &head, true);
+        let at = receipt_page.find("translate=\"no\">").unwrap() + 15;
+        let receipt = receipt_page[at..].split('<').next().unwrap().to_owned();
+        let (status, _, _) =
+            curl(&["-H", &ua, "--data", "receipt=0000-0000-0000-0000-0000-0000-00", &format!("{base}/withdraw")]);
+        assert_eq!(status, 200);
+        assert_eq!(app.count("harms"), 41);
+
+        // None of the three, nor the receipt or referer, is anywhere it could be read later.
+        let stored = app.database_bytes();
+        let logged = logs();
+        for secret in ["127.0.0.77", agent.as_str(), canary.as_str(), receipt.as_str(), "referer-canary"] {
+            assert!(!contains(&stored, secret.as_bytes()), "{secret} is in the database files");
+            assert!(!logged.contains(secret), "{secret} is in the logs");
+        }
+        // The test would see them if they were there: the session did reach the log and the store.
+        assert!(logged.contains("route=/s/{slug}"));
+        assert!(contains(&stored, b"harms"));
+    });
+}
