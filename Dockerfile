@@ -12,8 +12,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends libpq5 ca-certi
 COPY --from=build /src/target/release/chorus /usr/local/bin/chorus
 USER chorus
 WORKDIR /var/lib/chorus
+# Log at warn: Docker's log driver timestamps every line, and request lines with to-the-second times
+# could be matched against a network operator's records (docs/privacy.md).
 ENV CHORUS_DATA_DIR=/var/lib/chorus/data \
-    CHORUS_BIND=0.0.0.0:8080
+    CHORUS_BIND=0.0.0.0:8080 \
+    CHORUS_LOG=warn
 VOLUME ["/var/lib/chorus/data"]
 EXPOSE 8080
 ENTRYPOINT ["chorus"]

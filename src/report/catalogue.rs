@@ -12,6 +12,10 @@ use crate::survey::{Answer, Kind, Survey, ValidAnswers};
 pub const NOT_ANSWERED: &str = "not_answered";
 pub const CHOSEN: &str = "chosen";
 pub const NOT_CHOSEN: &str = "not_chosen";
+/// For one option of a multiple-choice question: "prefer not to say" and "not answered" together.
+/// Kept apart, those two rows would repeat in every option's table, each table hiding them with other
+/// complements, and one table could then undo another's suppression.
+pub const NO_ANSWER: &str = "no_answer";
 pub const PNS: &str = "pns";
 
 /// One dimension: a way of putting every response into exactly one category.
@@ -57,8 +61,8 @@ impl Catalogue {
                         dimensions.push(Dimension {
                             question: q.id.clone(),
                             option: Some(o.id.clone()),
-                            categories: [CHOSEN, NOT_CHOSEN, PNS, NOT_ANSWERED].map(String::from).to_vec(),
-                            non_answers: vec![2, 3],
+                            categories: [CHOSEN, NOT_CHOSEN, NO_ANSWER].map(String::from).to_vec(),
+                            non_answers: vec![2],
                         });
                     }
                 }
@@ -103,7 +107,10 @@ impl Catalogue {
             if d == month_dim {
                 continue;
             }
-            for &b in breakdowns.iter().filter(|&&b| b != d) {
+            // A breakdown crossed with another breakdown appears once (region by status, not also
+            // status by region): two transposed tables suppressed apart could undo each other.
+            let is_breakdown = breakdowns.contains(&d);
+            for &b in breakdowns.iter().filter(|&&b| b != d && (!is_breakdown || b > d)) {
                 tables.push(TableSpec { id: format!("{base}~{}", dimensions[b].question), row: d, col: Some(b) });
             }
         }
@@ -123,7 +130,7 @@ impl Catalogue {
                     let pns = q.pns_index().map(|p| p as u8);
                     for (dim, (oi, _)) in (d..).zip(q.options.iter().enumerate().filter(|(_, o)| o.id != PNS)) {
                         out[dim] = match answer {
-                            None => 3,
+                            None => 2,
                             Some(Answer::Many(os)) if os.len() == 1 && Some(os[0]) == pns => 2,
                             Some(Answer::Many(os)) if os.contains(&(oi as u8)) => 0,
                             Some(_) => 1,
@@ -168,5 +175,29 @@ impl Tally {
             let c = spec.col.map_or(0, |c| usize::from(categories[c]));
             self.counts[t][r * cols + c] += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_has_no_table_twice() {
+        let survey = Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap();
+        let cat = Catalogue::new(&survey, &["2026-11".to_owned()]);
+        let pairs: Vec<(usize, Option<usize>)> = cat.tables.iter().map(|t| (t.row, t.col)).collect();
+        for (row, col) in &pairs {
+            if let Some(col) = col {
+                assert!(!pairs.contains(&(*col, Some(*row))), "a table and its transpose are both released");
+            }
+        }
+        let ids: std::collections::HashSet<&str> = cat.tables.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids.len(), cat.tables.len(), "table ids are unique");
+        assert!(ids.contains("region~status") ^ ids.contains("status~region"));
+        assert!(ids.contains("month"), "responses by month of receipt");
+        // An option of a multiple-choice question: chosen, not chosen, and one row for no answer.
+        let gender_woman = cat.tables.iter().find(|t| t.id == "gender.woman").unwrap();
+        assert_eq!(cat.dimensions[gender_woman.row].categories, [CHOSEN, NOT_CHOSEN, NO_ANSWER]);
     }
 }

@@ -66,6 +66,7 @@ fn category_label(survey: &Survey, i18n: &I18n, lang: &str, question: &str, id: 
         "not_answered" => i18n.t(lang, "report_not_answered").to_owned(),
         "chosen" => i18n.t(lang, "report_chosen").to_owned(),
         "not_chosen" => i18n.t(lang, "report_not_chosen").to_owned(),
+        "no_answer" => i18n.t(lang, "report_no_answer").to_owned(),
         _ if question == "month" => id.to_owned(),
         _ => match survey.question(question) {
             Some((_, q)) => q
@@ -170,6 +171,13 @@ pub fn table_view(t: &StoredTable, survey: &Survey, i18n: &I18n, lang: &str) -> 
     }
 }
 
+/// The share of verified responses, published only when both the verified and the unverified counts
+/// reach k: otherwise the share would reveal a count below k.
+pub fn verified_share(s: &Snapshot) -> Option<f64> {
+    let (n, v, k) = (s.row.n.max(0) as u64, s.row.verified_n.max(0) as u64, s.spec.k);
+    (v >= k && n - v >= k).then(|| 100.0 * v as f64 / n as f64)
+}
+
 fn round1(v: f64) -> f64 {
     (v * 1000.0).round() / 10.0
 }
@@ -225,13 +233,17 @@ pub fn json(s: &Snapshot, survey: &Survey, i18n: &I18n, lang: &str) -> Value {
             "k": s.spec.k,
             "rounding": if s.spec.rounding { "random base 5" } else { "none" },
             "verified_only": s.spec.verified_only,
-            "verified_n": s.row.verified_n,
+            "verified_share": verified_share(s).map(round_share),
             "synthetic": s.row.synthetic,
             "created": s.row.created,
             "language": lang,
         },
         "tables": tables,
     })
+}
+
+fn round_share(p: f64) -> f64 {
+    (p * 10.0).round() / 10.0
 }
 
 /// One CSV row per cell: table, row, column, count (blank when suppressed), suppressed, percent,

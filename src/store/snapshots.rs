@@ -44,7 +44,7 @@ pub fn latest(conn: &mut DbConn, slug: &str) -> Result<Option<SnapshotRow>, Stor
         .optional()?)
 }
 
-/// Every snapshot, newest first (without the membership hashes the lists never show).
+/// Every snapshot, newest first (`only_public`: published and retracted ones).
 pub fn list(conn: &mut DbConn, only_public: bool) -> Result<Vec<SnapshotRow>, StoreError> {
     let mut q = snapshots::table.into_boxed();
     if only_public {

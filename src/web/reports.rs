@@ -109,8 +109,7 @@ pub fn body(s: &Snapshot, survey: &Survey, state: &AppState, lang: &str, base: S
         _ => s.row.through_month.clone(),
     };
     let title = format!("{} — {}", survey.title(&survey.language_for(lang)), state.i18n.t(lang, "report_heading"));
-    let verified_share = (s.row.verified_n > 0 && s.row.n > 0)
-        .then(|| format!("{:.0}", 100.0 * s.row.verified_n as f64 / s.row.n as f64));
+    let verified_share = render::verified_share(s).map(|p| format!("{p:.0}"));
     let citation = s.row.published.as_ref().map(|date| {
         let url = format!("{}/reports/{}", state.config.public_url.as_deref().unwrap_or(""), s.row.id);
         let hash = hex::encode(Sha256::digest(json_bytes(s, survey, &state.i18n, "en").as_bytes()));
