@@ -172,26 +172,9 @@ async fn submit(
     payload: web::Payload,
 ) -> HttpResponse {
     let slug = slug.into_inner();
-    let fields = match body::read(payload).await.and_then(|b| body::parse_form(&b)) {
+    let fields = match read_form(&state, &req, payload).await {
         Ok(fields) => fields,
-        Err(BodyError::TooLarge) => {
-            return message(
-                &state,
-                language(&req, None),
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "error_heading",
-                "error_too_large",
-            );
-        }
-        Err(BodyError::Malformed(_)) => {
-            return message(
-                &state,
-                language(&req, None),
-                StatusCode::BAD_REQUEST,
-                "error_heading",
-                "error_bad_request",
-            );
-        }
+        Err(page) => return page,
     };
     let lang = language(&req, Some(&fields));
     let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -241,31 +224,29 @@ async fn submit(
     }
 }
 
+/// A respondent form's fields, or the page that says (in their language) why it could not be read.
+async fn read_form(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Vec<(String, String)>, HttpResponse> {
+    body::read(payload).await.and_then(|b| body::parse_form(&b)).map_err(|e| {
+        let (status, text) = match e {
+            BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "error_too_large"),
+            BodyError::Malformed(_) => (StatusCode::BAD_REQUEST, "error_bad_request"),
+        };
+        message(state, language(req, None), status, "error_heading", text)
+    })
+}
+
 async fn withdraw_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     html(StatusCode::OK, pages::Withdraw { ui: ui(&state, language(&req, None)), done: false })
 }
 
 async fn withdraw(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let fields = match body::read(payload).await.and_then(|b| body::parse_form(&b)) {
+    let fields = match read_form(&state, &req, payload).await {
         Ok(fields) => fields,
-        Err(BodyError::TooLarge) => {
-            return message(
-                &state,
-                language(&req, None),
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "error_heading",
-                "error_too_large",
-            );
-        }
-        Err(BodyError::Malformed(_)) => {
-            return message(
-                &state,
-                language(&req, None),
-                StatusCode::BAD_REQUEST,
-                "error_heading",
-                "error_bad_request",
-            );
-        }
+        Err(page) => return page,
     };
     let lang = language(&req, Some(&fields));
     let receipt = fields.iter().find(|(k, _)| k == "receipt").map(|(_, v)| v.clone()).unwrap_or_default();
