@@ -30,4 +30,5 @@ CREATE TABLE responses (
     synthetic BOOLEAN NOT NULL DEFAULT FALSE,
     verified BOOLEAN NOT NULL DEFAULT FALSE
 ) WITHOUT ROWID;
-CREATE INDEX responses_by_survey ON responses (survey_slug, month);
+-- (slug, id): a report pages through one survey in id order; (slug, month) would make every page re-sort.
+CREATE INDEX responses_by_survey ON responses (survey_slug, id);
