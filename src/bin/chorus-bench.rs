@@ -411,8 +411,9 @@ fn submissions(a: &Args) {
 
 fn sustained(a: &Args) {
     let server = start_chorus(None);
-    // A short warm-up, then measure memory from a settled start.
-    drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, 8, 5, Some(a.rate));
+    // Warm up at the same load first, so the database page caches of the pooled connections and the
+    // writer have filled: the measurement is of growth at a steady state, not of caches warming.
+    drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, 16, 20, Some(a.rate));
     let before = rss_kib(server.child.id());
     let o = drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, 16, 60, Some(a.rate));
     let after = rss_kib(server.child.id());
