@@ -42,31 +42,20 @@ fn args() -> Args {
         report: false,
         report_rows: 1_000_000,
     };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < argv.len() {
-        let next = |i: usize| argv.get(i + 1).cloned().unwrap_or_default();
-        match argv[i].as_str() {
-            "--connections" => a.connections = next(i).parse().expect("--connections N"),
-            "--seconds" => a.seconds = next(i).parse().expect("--seconds N"),
-            "--postgres" => a.postgres = Some(next(i)),
-            "--no-postgres" => {
-                a.postgres = None;
-                i -= 1;
-            }
-            "--sustained" => {
-                a.sustained = true;
-                i -= 1;
-            }
-            "--rate" => a.rate = next(i).parse().expect("--rate N"),
-            "--report" => {
-                a.report = true;
-                i -= 1;
-            }
-            "--report-rows" => a.report_rows = next(i).parse().expect("--report-rows N"),
+    let mut argv = std::env::args().skip(1);
+    while let Some(flag) = argv.next() {
+        let mut value = |name: &str| argv.next().unwrap_or_else(|| panic!("{name} needs a value"));
+        match flag.as_str() {
+            "--connections" => a.connections = value("--connections").parse().expect("--connections N"),
+            "--seconds" => a.seconds = value("--seconds").parse().expect("--seconds N"),
+            "--postgres" => a.postgres = Some(value("--postgres")),
+            "--no-postgres" => a.postgres = None,
+            "--sustained" => a.sustained = true,
+            "--rate" => a.rate = value("--rate").parse().expect("--rate N"),
+            "--report" => a.report = true,
+            "--report-rows" => a.report_rows = value("--report-rows").parse().expect("--report-rows N"),
             other => panic!("unknown argument {other}; see the file's header"),
         }
-        i += 2;
     }
     a
 }
