@@ -17,7 +17,36 @@ pub const TESTS: &[Test] = &[
     Test::Both("a_code_works_once_and_required_codes_are_enforced", a_code_works_once_and_required_codes_are_enforced),
     Test::Both("a_quarantined_month_drops_out_and_comes_back", a_quarantined_month_drops_out_and_comes_back),
     Test::Once("codes_issue_prints_csv_and_cards", codes_issue_prints_csv_and_cards),
+    Test::Both(
+        "admins_quarantine_from_the_dashboard_and_it_is_audited",
+        admins_quarantine_from_the_dashboard_and_it_is_audited,
+    ),
 ];
+
+fn admins_quarantine_from_the_dashboard_and_it_is_audited(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        add(&app, "admin1", "admin", "admin password long enough");
+        add(&app, "res1", "researcher", "researcher password long");
+        let admin = login(&app, "admin1", "admin password long enough").await.unwrap();
+        let res = login(&app, "res1", "researcher password long").await.unwrap();
+        let path = "/staff/surveys/harms/quarantine";
+        let body = |csrf: &str, action: &str| format!("csrf={csrf}&month=2026-10&action={action}");
+        assert_eq!(crate::staff::post_as(&app, path, &res.cookie, &body(&res.csrf, "quarantine"), None).await.0, 403);
+        assert_eq!(crate::staff::post_as(&app, path, &admin.cookie, "csrf=x&month=2026-10", None).await.0, 403);
+        assert_eq!(
+            crate::staff::post_as(&app, path, &admin.cookie, &body(&admin.csrf, "quarantine"), None).await.0,
+            303
+        );
+        assert_eq!(chorus::store::defences::quarantined(&mut app.conn(), "harms").unwrap(), vec!["2026-10".to_owned()]);
+        let (_, _, dash) = get_as(&app, "/staff", &admin.cookie).await;
+        assert!(dash.contains("Left out of reports: 2026-10"));
+        assert_eq!(crate::staff::post_as(&app, path, &admin.cookie, &body(&admin.csrf, "release"), None).await.0, 303);
+        assert!(chorus::store::defences::quarantined(&mut app.conn(), "harms").unwrap().is_empty());
+        let (_, _, audit) = get_as(&app, "/staff/audit", &admin.cookie).await;
+        assert!(audit.contains("<td>quarantine</td>") && audit.contains("<td>quarantine_release</td>"));
+    });
+}
 
 fn issue_codes(app: &TestApp, slug: &str, n: usize) -> Vec<String> {
     let codes: Vec<String> = (0..n).map(|_| chorus::intake::codes::generate()).collect();

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod cli;
 mod defences;
 mod durability;
 mod foundation;
@@ -42,7 +43,8 @@ fn main() {
         .chain(reports::TESTS)
         .chain(defences::TESTS)
         .chain(durability::TESTS)
-        .chain(privacy::TESTS);
+        .chain(privacy::TESTS)
+        .chain(cli::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {

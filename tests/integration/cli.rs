@@ -1,0 +1,85 @@
+//! The command line as an operator uses it, on a fresh SQLite folder: first-run init, staff accounts,
+//! survey import / close / open / export, and that export never carries answers.
+
+use crate::Test;
+
+pub const TESTS: &[Test] = &[
+    Test::Once("init_then_user_commands", init_then_user_commands),
+    Test::Once("survey_import_close_open_export", survey_import_close_open_export),
+];
+
+struct Folder(tempfile::TempDir);
+
+impl Folder {
+    fn new() -> Self {
+        let f = Self(tempfile::tempdir().unwrap());
+        std::fs::write(f.0.path().join("pw"), "a long admin password\n").unwrap();
+        std::fs::write(f.0.path().join("pp"), "correct horse battery staple in the rain\n").unwrap();
+        f
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"));
+        cmd.current_dir(self.0.path()).args(args);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CHORUS_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("CHORUS_KDF_MEMORY_MIB", "64").env("CHORUS_KDF_ITERATIONS", "3");
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+fn init_then_user_commands() {
+    let f = Folder::new();
+    let (ok, out, err) = f.run(&["init", "--admin", "ada", "--password-file", "pw", "--passphrase-file", "pp"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Admin ada"));
+    let (ok, _, err) = f.run(&["init", "--admin", "bob", "--password-file", "pw", "--passphrase-file", "pp"]);
+    assert!(!ok && err.contains("already set up"), "init refuses to run twice: {err}");
+    let (ok, _, err) = f.run(&["user", "add", "rita", "--role", "researcher", "--password-file", "pw"]);
+    assert!(ok, "{err}");
+    std::fs::write(f.0.path().join("short"), "short\n").unwrap();
+    let (ok, _, err) = f.run(&["user", "add", "sam", "--role", "researcher", "--password-file", "short"]);
+    assert!(!ok && err.contains("12 characters"), "{err}");
+    let (ok, _, _) = f.run(&["user", "disable", "rita"]);
+    assert!(ok);
+    let (ok, _, _) = f.run(&["user", "reset-password", "ada", "--password-file", "pw"]);
+    assert!(ok);
+    let (_, list, _) = f.run(&["user", "list"]);
+    assert!(list.contains("ada\tadmin\tactive") && list.contains("rita\tresearcher\tdisabled"), "{list}");
+    // The report key exists and answers can be sealed: `survey list` shows the bundled survey open.
+    let (_, surveys, _) = f.run(&["survey", "list"]);
+    assert!(surveys.contains("harms\t1\topen\t0"), "{surveys}");
+}
+
+fn survey_import_close_open_export() {
+    let f = Folder::new();
+    let (ok, _, err) = f.run(&["keys", "init", "--passphrase-file", "pp"]);
+    assert!(ok, "{err}");
+    // A broken definition is refused with the question and field named.
+    let broken = chorus::survey::DEFAULT_SURVEY.replacen("type = \"scale\"", "type = \"slider\"", 1);
+    std::fs::write(f.0.path().join("broken.toml"), broken).unwrap();
+    let (ok, _, err) = f.run(&["survey", "import", "broken.toml"]);
+    assert!(!ok && err.contains("type") && err.contains("slider"), "{err}");
+    // A new version becomes current; older answers stay tied to theirs.
+    let v2 = chorus::survey::DEFAULT_SURVEY.replacen("version = 1", "version = 2", 1);
+    std::fs::write(f.0.path().join("v2.toml"), &v2).unwrap();
+    let (ok, out, err) = f.run(&["survey", "import", "v2.toml"]);
+    assert!(ok && out.contains("NewVersion"), "{out}{err}");
+    let (ok, _, _) = f.run(&["survey", "close", "harms"]);
+    assert!(ok);
+    let (_, list, _) = f.run(&["survey", "list"]);
+    assert!(list.contains("harms\t2\tclosed\t0"), "{list}");
+    let (ok, _, _) = f.run(&["survey", "open", "harms"]);
+    assert!(ok);
+    let (ok, exported, _) = f.run(&["survey", "export", "harms"]);
+    assert!(ok);
+    assert_eq!(exported, v2, "export writes the definition, exactly");
+    let (ok, _, err) = f.run(&["survey", "close", "nope"]);
+    assert!(!ok && err.contains("no survey"));
+}
