@@ -12,7 +12,7 @@ use super::{
     AppState, body,
     pages::Ui,
     public::html,
-    staff::{Need, field, form, internal, plain, require},
+    staff::{Need, field, internal, plain, require, staff_form},
 };
 use crate::{
     i18n::negotiate,
@@ -265,12 +265,8 @@ async fn staff_list(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
 }
 
 async fn run(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let me = match require(&state, &req, Need::Any).await {
-        Ok(me) => me,
-        Err(r) => return r,
-    };
-    let fields = match form(&req, payload, Some(&me.csrf)).await {
-        Ok(f) => f,
+    let (me, fields) = match staff_form(&state, &req, payload, Need::Any).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let spec = SnapshotSpec {
@@ -339,13 +335,10 @@ async fn set_status(
     payload: web::Payload,
     to: &'static str,
 ) -> HttpResponse {
-    let me = match require(&state, &req, Need::Admin).await {
-        Ok(me) => me,
+    let (me, _) = match staff_form(&state, &req, payload, Need::Admin).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
-    if let Err(r) = form(&req, payload, Some(&me.csrf)).await {
-        return r;
-    }
     let st = state.clone().into_inner();
     let outcome = state
         .store

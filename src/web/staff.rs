@@ -180,6 +180,19 @@ pub(super) async fn form(
     Ok(fields)
 }
 
+/// A state-changing staff request: the signed-in member with the needed role, and the form's fields
+/// after the Origin and CSRF checks.
+pub(super) async fn staff_form(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    payload: web::Payload,
+    need: Need,
+) -> Result<(Staff, Vec<(String, String)>), HttpResponse> {
+    let me = require(state, req, need).await?;
+    let fields = form(req, payload, Some(&me.csrf)).await?;
+    Ok((me, fields))
+}
+
 pub(super) fn field(fields: &[(String, String)], name: &str) -> String {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
 }
@@ -340,13 +353,10 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
 }
 
 async fn logout(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let me = match require(&state, &req, Need::Any).await {
-        Ok(me) => me,
+    let (me, _) = match staff_form(&state, &req, payload, Need::Any).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
-    if let Err(r) = form(&req, payload, Some(&me.csrf)).await {
-        return r;
-    }
     let token = cookie_value(&req).unwrap_or_default();
     let st = state.clone().into_inner();
     match state
@@ -417,12 +427,8 @@ async fn quarantine(
     slug: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let me = match require(&state, &req, Need::Admin).await {
-        Ok(me) => me,
-        Err(r) => return r,
-    };
-    let fields = match form(&req, payload, Some(&me.csrf)).await {
-        Ok(f) => f,
+    let (me, fields) = match staff_form(&state, &req, payload, Need::Admin).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let month = field(&fields, "month");
@@ -474,12 +480,8 @@ async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
 }
 
 async fn add_user(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let me = match require(&state, &req, Need::Admin).await {
-        Ok(me) => me,
-        Err(r) => return r,
-    };
-    let fields = match form(&req, payload, Some(&me.csrf)).await {
-        Ok(f) => f,
+    let (me, fields) = match staff_form(&state, &req, payload, Need::Admin).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let (name, role, password) =
@@ -509,13 +511,10 @@ async fn disable_user(
     name: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let me = match require(&state, &req, Need::Admin).await {
-        Ok(me) => me,
+    let (me, _) = match staff_form(&state, &req, payload, Need::Admin).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
-    if let Err(r) = form(&req, payload, Some(&me.csrf)).await {
-        return r;
-    }
     let name = name.into_inner();
     if name == me.name {
         return users_view(&state, me, Some("You cannot disable your own account.".into()), None).await;
