@@ -228,21 +228,34 @@ impl Intake {
             },
             Via::Api => None,
         };
-        let plaintext = survey.encode(&answers).map_err(|e| SubmitError::Seal(e.to_string()))?;
-        let sealed = self.keyring.seal(conn, slug, survey.version, &plaintext)?;
         let receipt = Receipt::generate();
-        let row = responses::ResponseRow {
+        let row = self.seal_row(conn, &survey, &answers, Some(receipt.hash()), false, code_hash.is_some())?;
+        Ok(Prepared { row, token: token.map(|t| (t.hash, t.key_id)), code: code_hash, receipt, survey })
+    }
+
+    /// Encode, pad and seal one answer set into the row that stores it.
+    fn seal_row(
+        &self,
+        conn: &mut DbConn,
+        survey: &Survey,
+        answers: &ValidAnswers,
+        receipt_hash: Option<Vec<u8>>,
+        synthetic: bool,
+        verified: bool,
+    ) -> Result<responses::ResponseRow, SubmitError> {
+        let plaintext = survey.encode(answers).map_err(|e| SubmitError::Seal(e.to_string()))?;
+        let sealed = self.keyring.seal(conn, &survey.slug, survey.version, &plaintext)?;
+        Ok(responses::ResponseRow {
             id: sealed.response_id,
             survey_slug: survey.slug.clone(),
             survey_version: survey.version,
             month: sealed.month,
             epoch_id: sealed.epoch_id,
             sealed: sealed.sealed.into_bytes(),
-            receipt_hash: Some(receipt.hash()),
-            synthetic: false,
-            verified: code_hash.is_some(),
-        };
-        Ok(Prepared { row, token: token.map(|t| (t.hash, t.key_id)), code: code_hash, receipt, survey })
+            receipt_hash,
+            synthetic,
+            verified,
+        })
     }
 
     /// Seal and store a batch of synthetic answer sets in one transaction (no receipts: nobody can
@@ -253,22 +266,10 @@ impl Intake {
         survey: &Survey,
         batch: &[ValidAnswers],
     ) -> Result<(), SubmitError> {
-        let mut rows = Vec::with_capacity(batch.len());
-        for answers in batch {
-            let plaintext = survey.encode(answers).map_err(|e| SubmitError::Seal(e.to_string()))?;
-            let sealed = self.keyring.seal(conn, &survey.slug, survey.version, &plaintext)?;
-            rows.push(responses::ResponseRow {
-                id: sealed.response_id,
-                survey_slug: survey.slug.clone(),
-                survey_version: survey.version,
-                month: sealed.month,
-                epoch_id: sealed.epoch_id,
-                sealed: sealed.sealed.into_bytes(),
-                receipt_hash: None,
-                synthetic: true,
-                verified: false,
-            });
-        }
+        let rows = batch
+            .iter()
+            .map(|answers| self.seal_row(conn, survey, answers, None, true, false))
+            .collect::<Result<Vec<_>, _>>()?;
         conn.transaction(|conn| rows.iter().try_for_each(|row| responses::insert(conn, row)))?;
         Ok(())
     }
