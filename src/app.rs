@@ -42,20 +42,15 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// The submit path's services: keys, form tokens, in-memory limits and flood counts.
 pub fn intake(config: &Config, store: Store, clock: Arc<Clock>) -> Result<Intake, crate::store::StoreError> {
-    let limits = Limits::new(
-        clock.clone(),
-        config.submit_limit_per_hour,
-        config.submit_limit_global_per_minute,
-        config.trusted_proxy_header.clone(),
-    );
-    let flood = FloodStats::new(clock.clone(), config.flood_alert_factor);
-    let tokens = FormTokens::new(Duration::from_secs(config.min_fill_seconds), clock);
+    let limits = Limits::new(clock.clone(), &config.limits);
+    let flood = FloodStats::new(clock.clone(), config.limits.flood_alert_factor);
+    let tokens = FormTokens::new(Duration::from_secs(config.limits.min_fill_seconds), clock);
     let writer = Writer::start(&store)?;
     Ok(Intake::new(store, keyring(config), tokens, limits, flood, writer))
 }
 
 pub fn accounts(config: &Config, clock: Arc<Clock>) -> Accounts {
-    Accounts::new(Passwords::new(config.password_memory_kib, config.password_iterations), clock)
+    Accounts::new(Passwords::new(config.passwords), clock)
 }
 
 fn any_admin(store: &Store) -> anyhow::Result<bool> {

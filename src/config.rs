@@ -1,10 +1,14 @@
 //! Settings: built-in defaults, then an optional `chorus.toml`, then `CHORUS_*` environment variables.
-//! Every key is declared once in [`Raw`]; an unknown key or a bad value stops the start and names the key.
+//! The environment is laid over the file's table and one `Deserialize` with `deny_unknown_fields`
+//! reads the result, so a key is declared once, in [`Raw`]; an unknown key or a bad value stops the
+//! start and names the key. Nothing is clamped: a value out of range is refused.
 
 use std::{fmt, path::PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+pub use crate::seal::KdfCost;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -16,6 +20,28 @@ pub enum ConfigError {
 
 fn bad(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Bad { key: key.to_owned(), message: message.into() }
+}
+
+/// The two database engines, told apart by the URL's scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Dispatch on the scheme ourselves: diesel's MultiConnection would try SQLite, which takes any
+    /// string as a file name, so a mistyped URL would silently create an empty database.
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        match url.split_once("://").map(|(s, _)| s) {
+            Some("sqlite") => Ok(Self::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Self::Postgres),
+            Some(other) => {
+                Err(format!("unsupported scheme `{other}://`; use sqlite://PATH or postgres://USER@HOST/DB"))
+            }
+            None => Err("no scheme; use sqlite://PATH or postgres://USER@HOST/DB".into()),
+        }
+    }
 }
 
 /// A database URL. Its password (if any) is kept out of `Debug` and `Display`.
@@ -68,32 +94,35 @@ pub enum SqliteSync {
     Normal,
 }
 
-/// Argon2id cost for sealing the report key under the steward's passphrase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KdfCost {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl KdfCost {
-    /// About one second on a 2-core machine (see docs/crypto.md).
-    pub const DEFAULT: Self = Self { memory_kib: 256 * 1024, iterations: 4, parallelism: 1 };
-    /// RFC 9106's second recommended setting: the floor outside tests.
-    pub const FLOOR: Self = Self { memory_kib: 64 * 1024, iterations: 3, parallelism: 4 };
-    /// Only for tests; refused by configuration.
-    pub const TESTING: Self = Self { memory_kib: 1024, iterations: 1, parallelism: 1 };
-
-    pub fn meets_floor(&self) -> bool {
-        // Memory is what makes guessing expensive; time and lanes may trade against each other.
-        self.memory_kib >= Self::FLOOR.memory_kib
-            && u64::from(self.memory_kib) * u64::from(self.iterations)
-                >= u64::from(Self::FLOOR.memory_kib) * u64::from(Self::FLOOR.iterations)
-    }
-}
-
 /// A neutral page that a quick exit can land on without drawing attention.
 pub const DEFAULT_EXIT_URL: &str = "https://weather.gc.ca/";
+
+/// Argon2id cost of staff passwords (PHC strings keep their own cost, so raising it keeps old hashes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasswordCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+}
+
+impl PasswordCost {
+    /// OWASP's minimum for Argon2id.
+    pub const FLOOR: Self = Self { memory_kib: 19 * 1024, iterations: 2 };
+}
+
+/// The flood defences on the submit path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubmitLimits {
+    /// Accepted submissions per client address per hour (0: no limit).
+    pub per_address_per_hour: u32,
+    /// Submissions per minute across all clients (0: no limit).
+    pub global_per_minute: u32,
+    /// The least time between showing the form and accepting it.
+    pub min_fill_seconds: u64,
+    /// Behind a reverse proxy: the one request header that carries the client address. None trusts no header.
+    pub trusted_proxy_header: Option<String>,
+    /// Alert when an hour's accepted submissions pass this many times the trailing median.
+    pub flood_alert_factor: u32,
+}
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -105,73 +134,98 @@ pub struct Config {
     pub sqlite_synchronous: SqliteSync,
     pub epoch_max_answers: u64,
     pub kdf: KdfCost,
-    pub password_memory_kib: u32,
-    pub password_iterations: u32,
+    pub passwords: PasswordCost,
     pub public_url: Option<String>,
     /// Where the quick exit leads: a neutral, common site.
     pub exit_url: String,
     /// The organisation named in citation lines.
     pub organisation: String,
-    /// Accepted submissions per client address per hour (0: no limit).
-    pub submit_limit_per_hour: u32,
-    /// Submissions per minute across all clients (0: no limit).
-    pub submit_limit_global_per_minute: u32,
-    /// The least time between showing the form and accepting it.
-    pub min_fill_seconds: u64,
-    /// Behind a reverse proxy: the one request header that carries the client address. None trusts no header.
-    pub trusted_proxy_header: Option<String>,
-    /// Alert when an hour's accepted submissions pass this many times the trailing median.
-    pub flood_alert_factor: u32,
+    pub limits: SubmitLimits,
 }
 
-/// Every key a file or the environment may set. `deny_unknown_fields` makes a typo fatal.
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Every key a file or the environment may set, with its default. `deny_unknown_fields` makes a typo
+/// fatal; numbers accept TOML integers or, since the environment only holds text, digit strings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
 struct Raw {
-    data_dir: Option<String>,
+    data_dir: String,
     database_url: Option<String>,
-    bind: Option<String>,
-    log: Option<String>,
-    page_title: Option<String>,
-    sqlite_synchronous: Option<String>,
-    epoch_max_answers: Option<toml::Value>,
-    kdf_memory_mib: Option<toml::Value>,
-    kdf_iterations: Option<toml::Value>,
-    kdf_parallelism: Option<toml::Value>,
-    password_memory_mib: Option<toml::Value>,
-    password_iterations: Option<toml::Value>,
+    bind: String,
+    log: String,
+    page_title: String,
+    sqlite_synchronous: String,
+    #[serde(deserialize_with = "number")]
+    epoch_max_answers: u64,
+    #[serde(deserialize_with = "number")]
+    kdf_memory_mib: u64,
+    #[serde(deserialize_with = "number")]
+    kdf_iterations: u64,
+    #[serde(deserialize_with = "number")]
+    kdf_parallelism: u64,
+    #[serde(deserialize_with = "number")]
+    password_memory_mib: u64,
+    #[serde(deserialize_with = "number")]
+    password_iterations: u64,
     public_url: Option<String>,
-    exit_url: Option<String>,
-    organisation: Option<String>,
-    submit_limit_per_hour: Option<toml::Value>,
-    submit_limit_global_per_minute: Option<toml::Value>,
-    min_fill_seconds: Option<toml::Value>,
+    exit_url: String,
+    organisation: String,
+    #[serde(deserialize_with = "number")]
+    submit_limit_per_hour: u64,
+    #[serde(deserialize_with = "number")]
+    submit_limit_global_per_minute: u64,
+    #[serde(deserialize_with = "number")]
+    min_fill_seconds: u64,
     trusted_proxy_header: Option<String>,
-    flood_alert_factor: Option<toml::Value>,
+    #[serde(deserialize_with = "number")]
+    flood_alert_factor: u64,
 }
 
-const KEYS: &[&str] = &[
-    "data_dir",
-    "database_url",
-    "bind",
-    "log",
-    "page_title",
-    "sqlite_synchronous",
-    "epoch_max_answers",
-    "kdf_memory_mib",
-    "kdf_iterations",
-    "kdf_parallelism",
-    "password_memory_mib",
-    "password_iterations",
-    "public_url",
-    "exit_url",
-    "organisation",
-    "submit_limit_per_hour",
-    "submit_limit_global_per_minute",
-    "min_fill_seconds",
-    "trusted_proxy_header",
-    "flood_alert_factor",
-];
+impl Default for Raw {
+    fn default() -> Self {
+        Self {
+            data_dir: "chorus-data".into(),
+            database_url: None,
+            bind: "127.0.0.1:8080".into(),
+            log: "info".into(),
+            page_title: "Survey".into(),
+            sqlite_synchronous: "full".into(),
+            epoch_max_answers: 10_000,
+            kdf_memory_mib: u64::from(KdfCost::DEFAULT.memory_kib / 1024),
+            kdf_iterations: u64::from(KdfCost::DEFAULT.iterations),
+            kdf_parallelism: u64::from(KdfCost::DEFAULT.parallelism),
+            password_memory_mib: u64::from(PasswordCost::FLOOR.memory_kib / 1024),
+            password_iterations: u64::from(PasswordCost::FLOOR.iterations),
+            public_url: None,
+            exit_url: DEFAULT_EXIT_URL.into(),
+            organisation: "Chorus".into(),
+            submit_limit_per_hour: 20,
+            submit_limit_global_per_minute: 600,
+            min_fill_seconds: 3,
+            trusted_proxy_header: None,
+            flood_alert_factor: 5,
+        }
+    }
+}
+
+fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Int(i64),
+        Text(String),
+    }
+    match Number::deserialize(d)? {
+        Number::Int(n) => u64::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is out of range"))),
+        Number::Text(s) => {
+            s.trim().parse().map_err(|_| serde::de::Error::custom(format!("`{s}` is not a whole number")))
+        }
+    }
+}
+
+/// Variables read by other parts (the config file's path, tests, the benchmark) are not settings.
+fn is_setting(key: &str) -> bool {
+    key != "CONFIG" && !key.starts_with("TEST_") && !key.starts_with("BENCH_")
+}
 
 impl Config {
     /// Defaults, then `chorus.toml` (or the file named by `CHORUS_CONFIG`), then the environment.
@@ -192,81 +246,60 @@ impl Config {
     }
 
     pub fn from_sources(file: Option<&str>, env: &[(String, String)]) -> Result<Self, ConfigError> {
-        let mut raw: Raw = match file {
-            Some(text) => toml::from_str(text).map_err(|e| {
-                let message = e.message().to_owned();
-                // serde names the unknown field in its message; surface it as the key.
-                let key = message.split('`').nth(1).unwrap_or("chorus.toml").to_owned();
-                ConfigError::Bad { key, message }
-            })?,
-            None => Raw::default(),
+        let mut table: toml::Table = match file {
+            Some(text) => text.parse().map_err(|e: toml::de::Error| bad("chorus.toml", e.message()))?,
+            None => toml::Table::new(),
         };
+        let mut from_env = Vec::new();
         for (name, value) in env {
-            let Some(key) = name.strip_prefix("CHORUS_") else { continue };
-            // Variables read by other parts (tests, the benchmark, submit limits) are not settings here.
-            if key == "CONFIG" || key.starts_with("TEST_") || key.starts_with("BENCH_") {
-                continue;
-            }
+            let Some(key) = name.strip_prefix("CHORUS_").filter(|k| is_setting(k)) else { continue };
             let key = key.to_ascii_lowercase();
-            if !KEYS.contains(&key.as_str()) {
-                return Err(bad(name, "unknown setting"));
-            }
-            raw.set(&key, value.clone());
+            table.insert(key.clone(), toml::Value::String(value.clone()));
+            from_env.push((key, name.clone()));
         }
+        let raw: Raw = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.inner().message().to_owned();
+            // A bad value is named by its path; an unknown key by serde's message, which quotes it.
+            let key = if path.is_empty() || path == "." {
+                message.split('`').nth(1).map_or_else(|| "chorus.toml".to_owned(), str::to_owned)
+            } else {
+                path
+            };
+            let key = from_env.iter().find(|(k, _)| *k == key).map_or(key, |(_, name)| name.clone());
+            ConfigError::Bad { key, message }
+        })?;
         raw.build()
     }
 }
 
-impl Raw {
-    fn set(&mut self, key: &str, value: String) {
-        let v = || Some(toml::Value::String(value.clone()));
-        match key {
-            "data_dir" => self.data_dir = Some(value),
-            "database_url" => self.database_url = Some(value),
-            "bind" => self.bind = Some(value),
-            "log" => self.log = Some(value),
-            "page_title" => self.page_title = Some(value),
-            "sqlite_synchronous" => self.sqlite_synchronous = Some(value),
-            "epoch_max_answers" => self.epoch_max_answers = v(),
-            "kdf_memory_mib" => self.kdf_memory_mib = v(),
-            "kdf_iterations" => self.kdf_iterations = v(),
-            "kdf_parallelism" => self.kdf_parallelism = v(),
-            "password_memory_mib" => self.password_memory_mib = v(),
-            "password_iterations" => self.password_iterations = v(),
-            "public_url" => self.public_url = Some(value),
-            "exit_url" => self.exit_url = Some(value),
-            "organisation" => self.organisation = Some(value),
-            "submit_limit_per_hour" => self.submit_limit_per_hour = v(),
-            "submit_limit_global_per_minute" => self.submit_limit_global_per_minute = v(),
-            "min_fill_seconds" => self.min_fill_seconds = v(),
-            "trusted_proxy_header" => self.trusted_proxy_header = Some(value),
-            "flood_alert_factor" => self.flood_alert_factor = v(),
-            _ => unreachable!("keys are checked against KEYS"),
-        }
-    }
+fn small(key: &str, value: u64) -> Result<u32, ConfigError> {
+    u32::try_from(value).map_err(|_| bad(key, format!("{value} is out of range")))
+}
 
+impl Raw {
     fn build(self) -> Result<Config, ConfigError> {
-        let data_dir = PathBuf::from(self.data_dir.unwrap_or_else(|| "chorus-data".into()));
+        let data_dir = PathBuf::from(self.data_dir);
         let database_url = match self.database_url {
             Some(url) => {
-                crate::store::Backend::from_url(&url).map_err(|e| bad("database_url", e.to_string()))?;
+                Backend::from_url(&url).map_err(|e| bad("database_url", e))?;
                 DatabaseUrl::new(url)
             }
             None => DatabaseUrl::new(format!("sqlite://{}", data_dir.join("chorus.db").display())),
         };
-        let bind = self.bind.unwrap_or_else(|| "127.0.0.1:8080".into());
-        if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {
-            return Err(bad("bind", format!("`{bind}` is not an address like 127.0.0.1:8080")));
+        if self.bind.parse::<std::net::SocketAddr>().is_err() && !self.bind.contains(':') {
+            return Err(bad("bind", format!("`{}` is not an address like 127.0.0.1:8080", self.bind)));
         }
-        let sqlite_synchronous = match self.sqlite_synchronous.as_deref().unwrap_or("full") {
+        let sqlite_synchronous = match self.sqlite_synchronous.as_str() {
             "full" => SqliteSync::Full,
             "normal" => SqliteSync::Normal,
             other => return Err(bad("sqlite_synchronous", format!("`{other}` is not `full` or `normal`"))),
         };
+        let kdf_memory_mib = small("kdf_memory_mib", self.kdf_memory_mib)?;
         let kdf = KdfCost {
-            memory_kib: number("kdf_memory_mib", self.kdf_memory_mib, KdfCost::DEFAULT.memory_kib / 1024)? * 1024,
-            iterations: number("kdf_iterations", self.kdf_iterations, KdfCost::DEFAULT.iterations)?,
-            parallelism: number("kdf_parallelism", self.kdf_parallelism, KdfCost::DEFAULT.parallelism)?,
+            memory_kib: kdf_memory_mib.checked_mul(1024).ok_or_else(|| bad("kdf_memory_mib", "out of range"))?,
+            iterations: small("kdf_iterations", self.kdf_iterations)?,
+            parallelism: small("kdf_parallelism", self.kdf_parallelism)?,
         };
         if !kdf.meets_floor() || kdf.parallelism == 0 {
             return Err(bad(
@@ -274,13 +307,21 @@ impl Raw {
                 "the passphrase KDF may not be cheaper than RFC 9106's second setting (64 MiB, t=3)",
             ));
         }
-        let password_memory_kib = number("password_memory_mib", self.password_memory_mib, 19)? * 1024;
-        let password_iterations = number("password_iterations", self.password_iterations, 2)?;
-        if password_memory_kib < 19 * 1024 || password_iterations < 2 {
+        if !kdf.within_ceiling() {
+            return Err(bad("kdf_memory_mib", "above the ceiling a report run will accept (see docs/crypto.md)"));
+        }
+        let passwords = PasswordCost {
+            memory_kib: small("password_memory_mib", self.password_memory_mib)?
+                .checked_mul(1024)
+                .ok_or_else(|| bad("password_memory_mib", "out of range"))?,
+            iterations: small("password_iterations", self.password_iterations)?,
+        };
+        if passwords.memory_kib < PasswordCost::FLOOR.memory_kib
+            || passwords.iterations < PasswordCost::FLOOR.iterations
+        {
             return Err(bad("password_memory_mib", "below OWASP's minimum for Argon2id (19 MiB, t=2)"));
         }
-        let epoch_max_answers = u64::from(number("epoch_max_answers", self.epoch_max_answers, 10_000)?);
-        if !(1..=10_000).contains(&epoch_max_answers) {
+        if !(1..=10_000).contains(&self.epoch_max_answers) {
             return Err(bad("epoch_max_answers", "must be between 1 and 10000"));
         }
         let trusted_proxy_header = match self.trusted_proxy_header.as_deref().map(str::trim) {
@@ -288,47 +329,37 @@ impl Raw {
             Some(h) if h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => Some(h.to_ascii_lowercase()),
             Some(h) => return Err(bad("trusted_proxy_header", format!("`{h}` is not a header name"))),
         };
-        let exit_url = self.exit_url.unwrap_or_else(|| DEFAULT_EXIT_URL.into());
-        if !exit_url.starts_with("https://") && !exit_url.starts_with("http://") {
+        if !self.exit_url.starts_with("https://") && !self.exit_url.starts_with("http://") {
             return Err(bad("exit_url", "must be an http(s) address"));
         }
-        let page_title = self.page_title.unwrap_or_else(|| "Survey".into());
-        if page_title.trim().is_empty() {
+        if self.page_title.trim().is_empty() {
             return Err(bad("page_title", "may not be empty"));
         }
+        if self.flood_alert_factor < 2 {
+            return Err(bad("flood_alert_factor", "must be at least 2 (an hour at twice the usual is not a flood)"));
+        }
+        let limits = SubmitLimits {
+            per_address_per_hour: small("submit_limit_per_hour", self.submit_limit_per_hour)?,
+            global_per_minute: small("submit_limit_global_per_minute", self.submit_limit_global_per_minute)?,
+            min_fill_seconds: self.min_fill_seconds,
+            trusted_proxy_header,
+            flood_alert_factor: small("flood_alert_factor", self.flood_alert_factor)?,
+        };
         Ok(Config {
             data_dir,
             database_url,
-            bind,
-            log: self.log.unwrap_or_else(|| "info".into()),
-            page_title,
+            bind: self.bind,
+            log: self.log,
+            page_title: self.page_title,
             sqlite_synchronous,
-            epoch_max_answers,
+            epoch_max_answers: self.epoch_max_answers,
             kdf,
-            password_memory_kib,
-            password_iterations,
+            passwords,
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
-            exit_url,
-            organisation: self.organisation.unwrap_or_else(|| "Chorus".into()),
-            submit_limit_per_hour: number("submit_limit_per_hour", self.submit_limit_per_hour, 20)?,
-            submit_limit_global_per_minute: number(
-                "submit_limit_global_per_minute",
-                self.submit_limit_global_per_minute,
-                600,
-            )?,
-            min_fill_seconds: u64::from(number("min_fill_seconds", self.min_fill_seconds, 3)?),
-            trusted_proxy_header,
-            flood_alert_factor: number("flood_alert_factor", self.flood_alert_factor, 5)?.max(2),
+            exit_url: self.exit_url,
+            organisation: self.organisation,
+            limits,
         })
-    }
-}
-
-fn number(key: &str, value: Option<toml::Value>, default: u32) -> Result<u32, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(toml::Value::Integer(n)) => u32::try_from(n).map_err(|_| bad(key, format!("{n} is out of range"))),
-        Some(toml::Value::String(s)) => s.trim().parse().map_err(|_| bad(key, format!("`{s}` is not a whole number"))),
-        Some(other) => Err(bad(key, format!("`{other}` is not a whole number"))),
     }
 }
 
@@ -344,17 +375,18 @@ impl Config {
             sqlite_synchronous: SqliteSync::Full,
             epoch_max_answers: 10_000,
             kdf: KdfCost::TESTING,
-            password_memory_kib: 19 * 1024,
-            password_iterations: 2,
+            passwords: PasswordCost::FLOOR,
             public_url: None,
             exit_url: DEFAULT_EXIT_URL.into(),
             organisation: "Chorus test organisation".into(),
             // Tests that are not about flood defences switch them off; those that are switch them on.
-            submit_limit_per_hour: 0,
-            submit_limit_global_per_minute: 0,
-            min_fill_seconds: 0,
-            trusted_proxy_header: None,
-            flood_alert_factor: 5,
+            limits: SubmitLimits {
+                per_address_per_hour: 0,
+                global_per_minute: 0,
+                min_fill_seconds: 0,
+                trusted_proxy_header: None,
+                flood_alert_factor: 5,
+            },
         }
     }
 }
@@ -386,11 +418,24 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let e = Config::from_sources(None, &env(&[("CHORUS_KDF_ITERATIONS", "many")])).unwrap_err();
-        assert!(e.to_string().contains("kdf_iterations"), "{e}");
+        assert!(e.to_string().contains("CHORUS_KDF_ITERATIONS"), "{e}");
         let e = Config::from_sources(None, &env(&[("CHORUS_DATABASE_URL", "mysql://x/y")])).unwrap_err();
         assert!(e.to_string().contains("database_url") && e.to_string().contains("mysql"), "{e}");
         let e = Config::from_sources(Some("kdf_memory_mib = 8"), &[]).unwrap_err();
         assert!(e.to_string().contains("kdf_memory_mib"), "{e}");
+    }
+
+    #[test]
+    fn numbers_from_the_environment_and_no_clamping() {
+        let c =
+            Config::from_sources(Some("submit_limit_per_hour = 7"), &env(&[("CHORUS_MIN_FILL_SECONDS", "9")])).unwrap();
+        assert_eq!((c.limits.per_address_per_hour, c.limits.min_fill_seconds), (7, 9));
+        let e = Config::from_sources(None, &env(&[("CHORUS_FLOOD_ALERT_FACTOR", "1")])).unwrap_err();
+        assert!(e.to_string().contains("flood_alert_factor"), "{e}");
+        let e = Config::from_sources(Some("epoch_max_answers = 0"), &[]).unwrap_err();
+        assert!(e.to_string().contains("epoch_max_answers"), "{e}");
+        let e = Config::from_sources(Some("bind = 5"), &[]).unwrap_err();
+        assert!(e.to_string().contains("bind") || e.to_string().contains("string"), "{e}");
     }
 
     #[test]

@@ -86,6 +86,29 @@ fn match_tag(tag: &str) -> Option<&'static str> {
     LANGUAGES.iter().find(|l| **l == primary).copied()
 }
 
+/// What every respondent page needs: the language, its strings, the neutral title.
+pub struct Ui<'a> {
+    pub i18n: &'a I18n,
+    pub lang: &'a str,
+    pub page_title: &'a str,
+}
+
+impl Ui<'_> {
+    pub fn t(&self, key: &str) -> &str {
+        self.i18n.t(self.lang, key)
+    }
+    pub fn tn(&self, key: &str, n: &usize) -> String {
+        self.i18n.tn(self.lang, key, *n)
+    }
+    /// Links to the same page in every language, labelled in that language.
+    pub fn languages(&self) -> Vec<(&'static str, &str, bool)> {
+        LANGUAGES.iter().map(|l| (*l, self.i18n.t(l, "language_name"), *l == self.lang)).collect()
+    }
+    pub fn dir(&self) -> &'static str {
+        "ltr"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,10 +10,10 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::Sha256;
 
 use crate::{
-    config::KdfCost,
     month::Month,
     seal::{
-        self, AnswerAad, EpochKey, KdfParams, Padded, ReportKeypair, ReportPrivateKey, SealError, SealedPrivateKey,
+        self, AnswerAad, EpochKey, KdfCost, KdfParams, Padded, ReportKeypair, ReportPrivateKey, SealError,
+        SealedPrivateKey, random_id,
     },
     store::{DbConn, StoreError, keys, responses},
 };
@@ -28,11 +28,6 @@ pub enum KeyringError {
     NoKey,
     #[error("a report key already exists; use `chorus keys rotate` to make a new one")]
     AlreadyInitialised,
-}
-
-/// A random 128-bit id, hex encoded: never sequential, never derived from time.
-pub fn random_id() -> String {
-    hex::encode(seal::random::<16>())
 }
 
 struct CurrentEpoch {

@@ -2,6 +2,7 @@
 //! disclosure-controlled aggregates. `main.rs` only parses the command line; everything is here.
 
 pub mod app;
+pub(crate) mod assets;
 pub mod cli;
 pub mod clock;
 pub mod config;

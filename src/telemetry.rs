@@ -29,5 +29,6 @@ pub fn init_stderr(filter: &str) {
 /// Print a line meant for the person at the terminal (not a log record).
 pub fn say(line: impl AsRef<str>) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", line.as_ref());
+    // A closed terminal is no reason to fail a command that has done its work.
+    drop(writeln!(out, "{}", line.as_ref()));
 }

@@ -1,3 +1,4 @@
+#![allow(unsafe_code)] // temporary until the benchmark moves to its own crate
 //! The load benchmark: Chorus against a bare actix-web POST route, measured in the same run with the
 //! same load generator, so figures are ratios to this machine's own limits. See docs/benchmarks.md.
 //!
@@ -340,7 +341,7 @@ struct PgDb {
 impl PgDb {
     fn create(admin: &str) -> Option<Self> {
         let mut conn = diesel::PgConnection::establish(admin).ok()?;
-        let name = format!("chorus_bench_{}", chorus::keyring::random_id());
+        let name = format!("chorus_bench_{}", chorus::seal::random_id());
         diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).ok()?;
         let url = format!("{}/{name}", admin.rsplit_once('/')?.0);
         Some(Self { admin: admin.to_owned(), name, url })

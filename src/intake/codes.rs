@@ -3,6 +3,44 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::store::{DbConn, StoreError, defences, surveys};
+
+/// The most codes one batch may hold, and the longest batch label.
+pub const MAX_BATCH: u32 = 100_000;
+const MAX_LABEL: usize = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("no survey `{0}`")]
+    NoSurvey(String),
+    #[error("the count must be between 1 and {MAX_BATCH}")]
+    Count,
+    #[error("a batch needs a label of 1 to {MAX_LABEL} characters")]
+    Label,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Make `count` fresh codes for a survey and store only their hashes, under a batch label. The codes
+/// themselves are returned once, for printing, and exist nowhere else afterwards.
+pub fn issue(conn: &mut DbConn, slug: &str, batch: &str, count: u32) -> Result<Vec<String>, IssueError> {
+    if surveys::get(conn, slug)?.is_none() {
+        return Err(IssueError::NoSurvey(slug.to_owned()));
+    }
+    if !(1..=MAX_BATCH).contains(&count) {
+        return Err(IssueError::Count);
+    }
+    let batch = batch.trim();
+    if batch.is_empty() || batch.chars().count() > MAX_LABEL {
+        return Err(IssueError::Label);
+    }
+    let codes: Vec<String> = (0..count).map(|_| generate()).collect();
+    let hashes: Vec<Vec<u8>> =
+        codes.iter().map(|c| hash(slug, &normalise(c).expect("generated codes parse"))).collect();
+    defences::insert_codes(conn, slug, batch, &hashes)?;
+    Ok(codes)
+}
+
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// A fresh code for printing.

@@ -17,20 +17,20 @@ pub enum Outcome {
     BadCode,
 }
 
+pub use crate::store::defences::IntakeCounts as Counts;
+
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [Self::Accepted, Self::RateLimited, Self::Honeypot, Self::TooFast, Self::BadCode];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::RateLimited => "rate_limited",
-            Self::Honeypot => "honeypot",
-            Self::TooFast => "too_fast",
-            Self::BadCode => "bad_code",
-        }
+    fn count_in(self, counts: &mut Counts) {
+        let field = match self {
+            Self::Accepted => &mut counts.accepted,
+            Self::RateLimited => &mut counts.rate_limited,
+            Self::Honeypot => &mut counts.honeypot,
+            Self::TooFast => &mut counts.too_fast,
+            Self::BadCode => &mut counts.bad_code,
+        };
+        *field += 1;
     }
 }
-
-pub type Counts = [u64; 5];
 
 const KEEP_HOURS: i64 = 7 * 24;
 
@@ -62,12 +62,11 @@ impl FloodStats {
     pub fn record(&self, slug: &str, outcome: Outcome) {
         let now = self.clock.now();
         let (hour, day) = (now.div_euclid(3600), now.div_euclid(86_400));
-        let i = outcome as usize;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let hours = inner.hours.entry(slug.to_owned()).or_default();
-        hours.entry(hour).or_default()[i] += 1;
+        outcome.count_in(hours.entry(hour).or_default());
         hours.retain(|h, _| *h > hour - KEEP_HOURS);
-        inner.unflushed.entry((slug.to_owned(), day)).or_default()[i] += 1;
+        outcome.count_in(inner.unflushed.entry((slug.to_owned(), day)).or_default());
     }
 
     /// The last `n` hours of a survey, newest first (hours with nothing are included as zeros).
@@ -87,8 +86,8 @@ impl FloodStats {
     /// hours (and at least 20, so a quiet survey's first answers raise no alarm).
     pub fn alert(&self, slug: &str) -> Option<(u64, u64)> {
         let rows = self.recent(slug, 25);
-        let current = rows[0].counts[0];
-        let mut previous: Vec<u64> = rows[1..].iter().map(|r| r.counts[0]).collect();
+        let current = rows[0].counts.accepted;
+        let mut previous: Vec<u64> = rows[1..].iter().map(|r| r.counts.accepted).collect();
         previous.sort_unstable();
         let median = previous[previous.len() / 2];
         (current >= 20 && current > u64::from(self.factor) * median).then_some((current, median))
@@ -122,9 +121,9 @@ mod tests {
         }
         assert_eq!(stats.alert("harms"), Some((21, 4)));
         let rows = stats.recent("harms", 2);
-        assert_eq!(rows[0].counts, [21, 0, 1, 0, 0]);
-        assert_eq!(rows[1].counts[0], 4);
-        let daily: u64 = stats.take_daily().iter().map(|(_, _, c)| c[0]).sum();
+        assert_eq!(rows[0].counts, Counts { accepted: 21, honeypot: 1, ..Counts::default() });
+        assert_eq!(rows[1].counts.accepted, 4);
+        let daily: u64 = stats.take_daily().iter().map(|(_, _, c)| c.accepted).sum();
         assert_eq!(daily, 24 * 4 + 21);
         assert!(stats.take_daily().is_empty());
     }

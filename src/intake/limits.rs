@@ -1,7 +1,7 @@
 //! Submission rate limits, held only in RAM. The key for a client is a keyed hash of its address
 //! (IPv4 /32, IPv6 /56) under a random key that lives in memory only and is replaced every day —
 //! the old key zeroized, the old counters dropped. Nothing here is logged or written anywhere.
-//! This is the only module that reads a client's address.
+//! The web layer hands the address over as an `IpAddr`; nothing else of the request reaches here.
 
 use std::{
     net::IpAddr,
@@ -10,7 +10,6 @@ use std::{
     time::Duration,
 };
 
-use actix_web::HttpRequest;
 use governor::{
     Quota, RateLimiter,
     clock::Clock as GovernorClock,
@@ -21,7 +20,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::clock::Clock;
+use crate::{clock::Clock, config::SubmitLimits};
 
 /// governor's clock, read from Chorus's (adjustable) clock, so tests can move time.
 #[derive(Clone)]
@@ -48,23 +47,12 @@ pub struct Limits {
     per_hour: Option<NonZeroU32>,
     day: Mutex<Day>,
     global: Option<Global>,
-    trusted_header: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Limited {
     PerClient,
     Global,
-}
-
-/// The address a request comes from: the peer, or the one configured proxy header. Kept in RAM.
-pub fn client_address(req: &HttpRequest, trusted_header: Option<&str>) -> Option<IpAddr> {
-    if let Some(name) = trusted_header {
-        // A proxy that appends to X-Forwarded-For puts the address it saw last.
-        let value = req.headers().get(name)?.to_str().ok()?;
-        return value.rsplit(',').next()?.trim().parse().ok();
-    }
-    req.peer_addr().map(|a| a.ip())
 }
 
 /// IPv4 whole; IPv6 cut to its /56 (one household or device's usual allocation).
@@ -79,12 +67,12 @@ fn masked(addr: IpAddr) -> Vec<u8> {
 }
 
 impl Limits {
-    pub fn new(clock: Arc<Clock>, per_hour: u32, global_per_minute: u32, trusted_header: Option<String>) -> Self {
-        let per_hour = NonZeroU32::new(per_hour);
-        let global = NonZeroU32::new(global_per_minute)
+    pub fn new(clock: Arc<Clock>, config: &SubmitLimits) -> Self {
+        let per_hour = NonZeroU32::new(config.per_address_per_hour);
+        let global = NonZeroU32::new(config.global_per_minute)
             .map(|n| RateLimiter::direct_with_clock(Quota::per_minute(n), LimiterClock(clock.clone())));
         let day = Mutex::new(Self::new_day(&clock, per_hour));
-        Self { clock, per_hour, day, global, trusted_header }
+        Self { clock, per_hour, day, global }
     }
 
     fn new_day(clock: &Arc<Clock>, per_hour: Option<NonZeroU32>) -> Day {
@@ -94,10 +82,6 @@ impl Limits {
             per_client: per_hour
                 .map(|n| RateLimiter::hashmap_with_clock(Quota::per_hour(n), LimiterClock(clock.clone()))),
         }
-    }
-
-    pub fn trusted_header(&self) -> Option<&str> {
-        self.trusted_header.as_deref()
     }
 
     /// The keyed hash of a client under today's key, replacing the key when the day has changed.
@@ -141,10 +125,21 @@ impl Limits {
 mod tests {
     use super::*;
 
+    fn limits(clock: Arc<Clock>, per_address_per_hour: u32, global_per_minute: u32) -> Limits {
+        let config = SubmitLimits {
+            per_address_per_hour,
+            global_per_minute,
+            min_fill_seconds: 0,
+            trusted_proxy_header: None,
+            flood_alert_factor: 5,
+        };
+        Limits::new(clock, &config)
+    }
+
     #[test]
     fn per_client_limit_and_daily_rotation() {
         let clock = Arc::new(Clock::default());
-        let limits = Limits::new(clock.clone(), 20, 0, None);
+        let limits = limits(clock.clone(), 20, 0);
         let a = Some(IpAddr::from([192, 0, 2, 1]));
         let b = Some(IpAddr::from([192, 0, 2, 2]));
         for _ in 0..20 {
@@ -162,7 +157,7 @@ mod tests {
     #[test]
     fn ipv6_shares_a_limit_across_its_56() {
         let clock = Arc::new(Clock::default());
-        let limits = Limits::new(clock, 1, 0, None);
+        let limits = limits(clock, 1, 0);
         let one: IpAddr = "2001:db8:aa:bb01::1".parse().unwrap();
         let same_56: IpAddr = "2001:db8:aa:bbff::9".parse().unwrap();
         let other_56: IpAddr = "2001:db8:aa:cc00::1".parse().unwrap();
@@ -174,7 +169,7 @@ mod tests {
     #[test]
     fn global_ceiling_applies_to_everyone() {
         let clock = Arc::new(Clock::default());
-        let limits = Limits::new(clock.clone(), 0, 3, None);
+        let limits = limits(clock.clone(), 0, 3);
         for i in 0..3u8 {
             assert!(limits.check(Some(IpAddr::from([10, 0, 0, i])), true).is_ok());
         }

@@ -2,24 +2,21 @@
 //! the token and stores the sealed row → receipt. Nothing here logs or keeps where a request came from.
 
 pub mod codes;
-pub mod flood;
-pub mod limits;
-pub mod receipt;
-pub mod token;
-pub mod writer;
+pub(crate) mod dashboard;
+pub(crate) mod flood;
+pub(crate) mod limits;
+pub(crate) mod receipt;
+pub(crate) mod token;
+pub(crate) mod writer;
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{Arc, Mutex},
-};
+use std::{net::IpAddr, sync::Arc};
 
 use diesel::Connection;
 
 use crate::{
     keyring::{Keyring, KeyringError},
     store::{DbConn, Store, StoreError, defences, responses, surveys},
-    survey::{AnswerError, CodesMode, RawAnswers, Survey, ValidAnswers},
+    survey::{AnswerError, CodesMode, RawAnswers, Survey, Surveys, ValidAnswers},
 };
 use flood::{FloodStats, Outcome};
 use limits::Limits;
@@ -31,7 +28,7 @@ use writer::Writer;
 pub fn flush_daily(intake: &Intake, conn: &mut DbConn) -> Result<(), StoreError> {
     for (slug, day, counts) in intake.flood.take_daily() {
         let (y, m, d) = crate::month::civil_from_days(day);
-        defences::add_daily(conn, &slug, &format!("{y:04}-{m:02}-{d:02}"), counts)?;
+        defences::add_daily(conn, &slug, &format!("{y:04}-{m:02}-{d:02}"), &counts)?;
     }
     Ok(())
 }
@@ -54,12 +51,32 @@ pub enum SubmitError {
     RateLimited,
     #[error("refused")]
     Honeypot,
-    #[error("{0}")]
-    BadCode(&'static str),
+    #[error("outreach code: {0}")]
+    BadCode(CodeProblem),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("sealing failed: {0}")]
-    Seal(String),
+    #[error("an answer set could not be encoded")]
+    Encode(#[source] crate::seal::SealError),
+    #[error("sealing failed")]
+    Seal(#[source] KeyringError),
+}
+
+/// Why an outreach code did not mark an answer as verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeProblem {
+    /// Not a code of this survey, or already used.
+    NotValid,
+    /// The survey accepts only answers that carry a code.
+    Required,
+}
+
+impl std::fmt::Display for CodeProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotValid => "this code is not valid or was already used",
+            Self::Required => "this survey needs an outreach code",
+        })
+    }
 }
 
 impl From<KeyringError> for SubmitError {
@@ -67,7 +84,7 @@ impl From<KeyringError> for SubmitError {
         match e {
             KeyringError::NoKey => Self::NotReady,
             KeyringError::Store(s) => Self::Store(s),
-            other => Self::Seal(other.to_string()),
+            other => Self::Seal(other),
         }
     }
 }
@@ -83,66 +100,6 @@ impl From<diesel::result::Error> for SubmitError {
 pub enum Via {
     Form { token: String, honeypot_filled: bool },
     Api,
-}
-
-/// Parsed survey definitions by (slug, version); the current version and status are read per request,
-/// so a `chorus survey` command takes effect on a running server at once.
-#[derive(Default)]
-pub struct Surveys {
-    parsed: Mutex<HashMap<(String, i32), Arc<Survey>>>,
-    /// slug → (current version, open, when read): re-read at most once a second.
-    current: Mutex<HashMap<String, (i32, bool, std::time::Instant)>>,
-}
-
-/// How long a survey's current version and status may be served from memory.
-const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl Surveys {
-    pub fn version(&self, conn: &mut DbConn, slug: &str, version: i32) -> Result<Option<Arc<Survey>>, StoreError> {
-        let key = (slug.to_owned(), version);
-        if let Some(s) = self.parsed.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return Ok(Some(s.clone()));
-        }
-        let Some(text) = surveys::definition(conn, slug, version)? else { return Ok(None) };
-        // Stored definitions were validated on import; a failure here means the row was altered.
-        let survey = Arc::new(Survey::parse(&text).map_err(|e| StoreError::Pool(format!("stored definition: {e}")))?);
-        self.parsed.lock().unwrap_or_else(|p| p.into_inner()).insert(key, survey.clone());
-        Ok(Some(survey))
-    }
-
-    /// The current version of a survey and whether it is open. A `chorus survey` command on another
-    /// process takes effect within a second.
-    pub fn current(&self, conn: &mut DbConn, slug: &str) -> Result<Option<(Arc<Survey>, bool)>, StoreError> {
-        let cached = self.current.lock().unwrap_or_else(|p| p.into_inner()).get(slug).copied();
-        let (version, open) = match cached {
-            Some((version, open, at)) if at.elapsed() < STATUS_TTL => (version, open),
-            _ => {
-                let Some(row) = surveys::get(conn, slug)? else { return Ok(None) };
-                let open = row.status == "open";
-                self.current
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(slug.to_owned(), (row.current_version, open, std::time::Instant::now()));
-                (row.current_version, open)
-            }
-        };
-        Ok(self.version(conn, slug, version)?.map(|s| (s, open)))
-    }
-
-    /// Forget cached statuses (after this process changes one).
-    pub fn forget(&self) {
-        self.current.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
-    pub fn open_surveys(&self, conn: &mut DbConn) -> Result<Vec<Arc<Survey>>, StoreError> {
-        let mut out = Vec::new();
-        for row in surveys::list(conn)?.into_iter().filter(|r| r.status == "open") {
-            if let Some(s) = self.version(conn, &row.slug, row.current_version)? {
-                out.push(s);
-            }
-        }
-        Ok(out)
-    }
 }
 
 pub struct Intake {
@@ -203,14 +160,11 @@ impl Intake {
             Some(c) => match codes::normalise(c).map(|n| codes::hash(slug, &n)) {
                 Some(h) if defences::code_usable(conn, slug, &h)? => Some(h),
                 _ => {
-                    return refuse(
-                        Outcome::BadCode,
-                        SubmitError::BadCode("this code is not valid or was already used"),
-                    );
+                    return refuse(Outcome::BadCode, SubmitError::BadCode(CodeProblem::NotValid));
                 }
             },
             None if survey.codes == CodesMode::Required => {
-                return refuse(Outcome::BadCode, SubmitError::BadCode("this survey needs an outreach code"));
+                return refuse(Outcome::BadCode, SubmitError::BadCode(CodeProblem::Required));
             }
             None => None,
         };
@@ -229,49 +183,8 @@ impl Intake {
             Via::Api => None,
         };
         let receipt = Receipt::generate();
-        let row = self.seal_row(conn, &survey, &answers, Some(receipt.hash()), false, code_hash.is_some())?;
+        let row = seal_row(&self.keyring, conn, &survey, &answers, Some(receipt.hash()), false, code_hash.is_some())?;
         Ok(Prepared { row, token: token.map(|t| (t.hash, t.key_id)), code: code_hash, receipt, survey })
-    }
-
-    /// Encode, pad and seal one answer set into the row that stores it.
-    fn seal_row(
-        &self,
-        conn: &mut DbConn,
-        survey: &Survey,
-        answers: &ValidAnswers,
-        receipt_hash: Option<Vec<u8>>,
-        synthetic: bool,
-        verified: bool,
-    ) -> Result<responses::ResponseRow, SubmitError> {
-        let plaintext = survey.encode(answers).map_err(|e| SubmitError::Seal(e.to_string()))?;
-        let sealed = self.keyring.seal(conn, &survey.slug, survey.version, &plaintext)?;
-        Ok(responses::ResponseRow {
-            id: sealed.response_id,
-            survey_slug: survey.slug.clone(),
-            survey_version: survey.version,
-            month: sealed.month,
-            epoch_id: sealed.epoch_id,
-            sealed: sealed.sealed.into_bytes(),
-            receipt_hash,
-            synthetic,
-            verified,
-        })
-    }
-
-    /// Seal and store a batch of synthetic answer sets in one transaction (no receipts: nobody can
-    /// withdraw them, and `synthetic` marks every row so no snapshot of them can be published).
-    pub fn store_synthetic(
-        &self,
-        conn: &mut DbConn,
-        survey: &Survey,
-        batch: &[ValidAnswers],
-    ) -> Result<(), SubmitError> {
-        let rows = batch
-            .iter()
-            .map(|answers| self.seal_row(conn, survey, answers, None, true, false))
-            .collect::<Result<Vec<_>, _>>()?;
-        conn.transaction(|conn| rows.iter().try_for_each(|row| responses::insert(conn, row)))?;
-        Ok(())
     }
 
     /// Delete the response a receipt belongs to. The caller answers the same whether or not it matched.
@@ -281,6 +194,47 @@ impl Intake {
         }
         Ok(())
     }
+}
+
+/// Encode, pad and seal one answer set into the row that stores it.
+fn seal_row(
+    keyring: &Keyring,
+    conn: &mut DbConn,
+    survey: &Survey,
+    answers: &ValidAnswers,
+    receipt_hash: Option<Vec<u8>>,
+    synthetic: bool,
+    verified: bool,
+) -> Result<responses::ResponseRow, SubmitError> {
+    let plaintext = survey.encode(answers).map_err(SubmitError::Encode)?;
+    let sealed = keyring.seal(conn, &survey.slug, survey.version, &plaintext)?;
+    Ok(responses::ResponseRow {
+        id: sealed.response_id,
+        survey_slug: survey.slug.clone(),
+        survey_version: survey.version,
+        month: sealed.month,
+        epoch_id: sealed.epoch_id,
+        sealed: sealed.sealed.into_bytes(),
+        receipt_hash,
+        synthetic,
+        verified,
+    })
+}
+
+/// Seal and store a batch of synthetic answer sets in one transaction (no receipts: nobody can
+/// withdraw them, and `synthetic` marks every row so no snapshot of them can be published).
+pub fn store_synthetic(
+    keyring: &Keyring,
+    conn: &mut DbConn,
+    survey: &Survey,
+    batch: &[ValidAnswers],
+) -> Result<(), SubmitError> {
+    let rows = batch
+        .iter()
+        .map(|answers| seal_row(keyring, conn, survey, answers, None, true, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    conn.transaction(|conn| rows.iter().try_for_each(|row| responses::insert(conn, row)))?;
+    Ok(())
 }
 
 /// Import the bundled default survey when the database has no survey of that slug yet.

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     clock::Clock,
-    keyring::random_id,
+    seal::random_id,
     seal::{self, bind, xopen, xseal},
     store::{DbConn, StoreError, form_tokens, form_tokens::FormKeyRow},
 };
@@ -97,7 +97,7 @@ impl FormTokens {
     /// A new token for a form of `slug`: hex(generation ‖ nonce ‖ sealed(issued ‖ random)).
     pub fn issue(&self, conn: &mut DbConn, slug: &str) -> Result<String, StoreError> {
         let row = self.newest_key(conn)?;
-        let key = Self::key_bytes(&row).ok_or(StoreError::Pool("form key length".into()))?;
+        let key = Self::key_bytes(&row).ok_or_else(|| StoreError::corrupt("form key", "wrong length"))?;
         let mut payload = self.unix_now().to_be_bytes().to_vec();
         payload.extend_from_slice(&seal::random::<16>());
         let sealed = xseal(&key, &payload, &bind("chorus/form-token/v1", &[slug.as_bytes()]));
@@ -122,7 +122,9 @@ impl FormTokens {
         let Ok(payload) = xopen(&key, &bytes[8..], &bind("chorus/form-token/v1", &[slug.as_bytes()])) else {
             return Ok(Err(TokenProblem::Invalid));
         };
-        let issued = u64::from_be_bytes(payload[..8].try_into().map_err(|_| StoreError::Pool("token".into()))?);
+        let issued = u64::from_be_bytes(
+            payload[..8].try_into().map_err(|_| StoreError::corrupt("form token", "short payload"))?,
+        );
         let age = Duration::from_secs(self.unix_now().saturating_sub(issued));
         if age > MAX_AGE {
             return Ok(Err(TokenProblem::Expired));

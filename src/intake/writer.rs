@@ -40,7 +40,7 @@ impl Writer {
         thread::Builder::new()
             .name("chorus-writer".into())
             .spawn(move || run(conn, store, jobs))
-            .map_err(|e| StoreError::Pool(format!("could not start the writer: {e}")))?;
+            .map_err(StoreError::Thread)?;
         Ok(Self { queue })
     }
 
@@ -54,8 +54,8 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job { row: job_row, token, code, reply })
-            .map_err(|_| SubmitError::Store(StoreError::Pool("the writer has stopped".into())))?;
-        answer.await.map_err(|_| SubmitError::Store(StoreError::Pool("the writer dropped an answer".into())))?
+            .map_err(|_| SubmitError::Store(StoreError::WriterStopped))?;
+        answer.await.map_err(|_| SubmitError::Store(StoreError::WriterStopped))?
     }
 }
 
@@ -71,7 +71,7 @@ fn store_one(conn: &mut DbConn, job: &Job) -> Result<(), SubmitError> {
         if let Some(code) = &job.code
             && !defences::spend_code(conn, &job.row.survey_slug, code)?
         {
-            return Err(SubmitError::BadCode("this code is not valid or was already used"));
+            return Err(SubmitError::BadCode(super::CodeProblem::NotValid));
         }
         crate::store::responses::insert(conn, &job.row)?;
         Ok(())
@@ -95,16 +95,17 @@ fn run(mut conn: DbConn, store: Store, jobs: Receiver<Job>) {
         match committed {
             Ok(()) => {
                 for (job, result) in batch.into_iter().zip(results) {
-                    let _ = job.reply.send(result);
+                    // A waiter that has gone (its client disconnected) needs no answer; the row is stored.
+                    drop(job.reply.send(result));
                 }
             }
             Err(e) => {
                 // Nothing of this batch is stored: every request hears so, none gets a receipt.
                 tracing::error!(error = %e, rows = batch.len(), "group commit failed");
                 for job in batch {
-                    let _ = job
-                        .reply
-                        .send(Err(SubmitError::Store(StoreError::Query(diesel::result::Error::RollbackTransaction))));
+                    let refused =
+                        Err(SubmitError::Store(StoreError::Query(diesel::result::Error::RollbackTransaction)));
+                    drop(job.reply.send(refused));
                 }
                 // The connection may be broken; take a fresh one for the next batch.
                 if let Ok(fresh) = store.dedicated() {

@@ -23,7 +23,6 @@ pub const MIN_TABLE_TOTAL: u64 = 30;
 /// A table fit for release. It holds released values only; the true counts never leave `control`.
 /// The private `_sealed` field means no other module can build one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[expect(clippy::manual_non_exhaustive, reason = "non_exhaustive would still let the rest of the crate build one")]
 pub struct ReleasedTable {
     pub rows: usize,
     pub cols: usize,

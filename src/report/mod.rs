@@ -2,9 +2,13 @@
 //! releases what is safe, and only released tables are stored, in an immutable snapshot.
 
 pub mod catalogue;
-pub mod disclosure;
+pub(crate) mod disclosure;
+pub mod page;
+mod publication;
 pub mod render;
-pub mod stats;
+pub(crate) mod stats;
+
+pub use publication::{PublicationError, SnapshotStatus, change_status};
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -14,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::{
-    intake::Surveys,
-    keyring::{Keyring, KeyringError, OpenedAnswer, random_id},
+    keyring::{Keyring, KeyringError, OpenedAnswer},
     month::Month,
+    seal::random_id,
+    staff::Accounts,
     store::{DbConn, StoreError, snapshots},
-    survey::{RawAnswers, Survey, ValidAnswers},
+    survey::{RawAnswers, Survey, Surveys, ValidAnswers},
 };
 use catalogue::{Catalogue, Tally};
 use disclosure::{K_FLOOR, ReleasedTable, Rules};
@@ -161,9 +166,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn from_row(row: snapshots::SnapshotRow) -> Result<Self, StoreError> {
-        let spec = serde_json::from_str(&row.spec).map_err(|e| StoreError::Pool(format!("snapshot spec: {e}")))?;
-        let tables =
-            serde_json::from_str(&row.tables).map_err(|e| StoreError::Pool(format!("snapshot tables: {e}")))?;
+        let spec = serde_json::from_str(&row.spec).map_err(|e| StoreError::corrupt("snapshot spec", e))?;
+        let tables = serde_json::from_str(&row.tables).map_err(|e| StoreError::corrupt("snapshot tables", e))?;
         Ok(Self { row, spec, tables })
     }
 }
@@ -199,6 +203,25 @@ fn release(catalogue: &Catalogue, tally: &Tally, rules: &Rules) -> Vec<StoredTab
             StoredTable::from_released(table, catalogue, released)
         })
         .collect()
+}
+
+/// Run a snapshot and record in the audit trail that it ran, or why it was refused: the one entry
+/// point for the staff pages and `chorus report`.
+pub fn run_and_audit(
+    conn: &mut DbConn,
+    surveys: &Surveys,
+    accounts: &Accounts,
+    passphrase: &SecretString,
+    spec: &SnapshotSpec,
+    actor: &str,
+) -> Result<Snapshot, ReportError> {
+    let result = run_snapshot(conn, surveys, passphrase, spec, actor, accounts.clock.now());
+    let target = match &result {
+        Ok(s) => format!("{} through {} ({})", spec.survey, spec.through, s.row.id),
+        Err(e) => format!("{} through {}: refused ({e})", spec.survey, spec.through),
+    };
+    accounts.audit(conn, actor, "snapshot_run", &target)?;
+    result
 }
 
 /// Run a snapshot: unseal with the passphrase, stream every answer through the month, tally, apply
@@ -308,7 +331,7 @@ pub fn run_snapshot(
         created_by: actor.to_owned(),
         tables: serde_json::to_string(&tables).unwrap_or_default(),
         members: members.iter().flat_map(|m| m.to_be_bytes()).collect(),
-        status: "private".into(),
+        status: SnapshotStatus::Private,
         published: None,
         retracted: None,
     };
@@ -407,7 +430,7 @@ options = [{ id = "big", label = "Big" }, { id = "small", label = "Small" }]
                 created_by: String::new(),
                 tables: String::new(),
                 members: vec![],
-                status: "private".into(),
+                status: SnapshotStatus::Private,
                 published: None,
                 retracted: None,
             },

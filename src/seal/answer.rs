@@ -92,7 +92,7 @@ pub fn open_answer(key: &EpochKey, aad: &AnswerAad<'_>, sealed: &[u8]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::KdfCost, seal::*};
+    use crate::seal::*;
     use secrecy::SecretString;
 
     fn aad<'a>(id: &'a str, slug: &'a str) -> AnswerAad<'a> {

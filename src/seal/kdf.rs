@@ -2,7 +2,40 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox, SecretString};
 
 use super::{KEY_LEN, SealError, random};
-use crate::config::KdfCost;
+
+/// Argon2id cost for sealing the report key under the steward's passphrase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl KdfCost {
+    /// About one second on a 2-core machine (see docs/crypto.md).
+    pub const DEFAULT: Self = Self { memory_kib: 256 * 1024, iterations: 4, parallelism: 1 };
+    /// RFC 9106's second recommended setting: the floor outside tests.
+    pub const FLOOR: Self = Self { memory_kib: 64 * 1024, iterations: 3, parallelism: 4 };
+    /// Only for tests; refused by configuration.
+    pub const TESTING: Self = Self { memory_kib: 1024, iterations: 1, parallelism: 1 };
+
+    /// The most a report run will spend on one derivation. A cost read back from the database above
+    /// this is refused before any work, so a database writer cannot exhaust the server's memory.
+    pub const CEILING: Self = Self { memory_kib: 1024 * 1024, iterations: 16, parallelism: 8 };
+
+    pub fn within_ceiling(&self) -> bool {
+        self.memory_kib <= Self::CEILING.memory_kib
+            && self.iterations <= Self::CEILING.iterations
+            && (1..=Self::CEILING.parallelism).contains(&self.parallelism)
+    }
+
+    pub fn meets_floor(&self) -> bool {
+        // Memory is what makes guessing expensive; time and lanes may trade against each other.
+        self.memory_kib >= Self::FLOOR.memory_kib
+            && u64::from(self.memory_kib) * u64::from(self.iterations)
+                >= u64::from(Self::FLOOR.memory_kib) * u64::from(Self::FLOOR.iterations)
+    }
+}
 
 /// Argon2id parameters and salt, stored beside the sealed key and bound into its associated data,
 /// so that weakening them in the database makes the key fail to open rather than open cheaply.
@@ -41,17 +74,21 @@ impl KdfParams {
         let parallelism = num(field("p=")?)?;
         let salt = hex::decode(field("salt=")?).map_err(|_| SealError::Format("salt"))?;
         let salt: [u8; 16] = salt.try_into().map_err(|_| SealError::Format("salt length"))?;
-        Ok(Self { cost: KdfCost { memory_kib, iterations, parallelism }, salt })
+        let cost = KdfCost { memory_kib, iterations, parallelism };
+        if !cost.within_ceiling() {
+            return Err(SealError::KdfTooCostly);
+        }
+        Ok(Self { cost, salt })
     }
 
     /// Derive the key-encryption key. Deliberately slow: run it off the async threads.
     pub fn derive(&self, passphrase: &SecretString) -> Result<SecretBox<[u8; KEY_LEN]>, SealError> {
         let params = Params::new(self.cost.memory_kib, self.cost.iterations, self.cost.parallelism, Some(KEY_LEN))
-            .map_err(|e| SealError::Kdf(e.to_string()))?;
+            .map_err(SealError::Kdf)?;
         let mut out = SecretBox::new(Box::new([0u8; KEY_LEN]));
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
             .hash_password_into(passphrase.expose_secret().as_bytes(), &self.salt, out.expose_secret_mut())
-            .map_err(|e| SealError::Kdf(e.to_string()))?;
+            .map_err(SealError::Kdf)?;
         Ok(out)
     }
 }

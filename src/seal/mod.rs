@@ -9,7 +9,7 @@ mod report_key;
 
 pub use answer::{AnswerAad, PLAINTEXT_LEN, Padded, Sealed, open_answer, seal_answer};
 pub use epoch::EpochKey;
-pub use kdf::{KdfParams, check_passphrase_strength, generate_passphrase};
+pub use kdf::{KdfCost, KdfParams, check_passphrase_strength, generate_passphrase};
 pub use report_key::{ReportKeypair, ReportPrivateKey, SealedPrivateKey};
 
 use chacha20poly1305::{
@@ -32,8 +32,10 @@ pub enum SealError {
     Tampered,
     #[error("malformed sealed data: {0}")]
     Format(&'static str),
-    #[error("key derivation failed: {0}")]
-    Kdf(String),
+    #[error("key derivation failed")]
+    Kdf(#[source] argon2::Error),
+    #[error("the stored key-derivation cost is above the ceiling this server accepts; it was altered")]
+    KdfTooCostly,
     #[error("the answer is too large to seal ({0} bytes)")]
     TooLarge(usize),
 }
@@ -43,6 +45,11 @@ pub fn random<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     rand::fill(&mut out[..]);
     out
+}
+
+/// A random 128-bit id, hex encoded: never sequential, never derived from time.
+pub fn random_id() -> String {
+    hex::encode(random::<16>())
 }
 
 /// XChaCha20-Poly1305 with a random 24-byte nonce; output is nonce ‖ ciphertext ‖ tag.

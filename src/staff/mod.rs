@@ -1,7 +1,8 @@
 //! Staff accounts: Argon2id passwords, sessions, CSRF tokens, per-account backoff and the audit trail.
 //! Staff never touch respondent data here; their accounts guard the keys and publications.
 
-pub mod password;
+pub(crate) mod password;
+mod setup;
 
 use std::sync::Arc;
 
@@ -10,10 +11,12 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 pub use password::Passwords;
+pub use setup::{SetupError, create_first_admin};
 
+pub use crate::store::staff::Role;
 use crate::{
     clock::Clock,
-    keyring::random_id,
+    seal::random_id,
     store::{
         DbConn, StoreError,
         staff::{self, AuditRow, SessionRow, UserRow},
@@ -24,28 +27,6 @@ pub const IDLE_TIMEOUT: i64 = 30 * 60;
 pub const ABSOLUTE_TIMEOUT: i64 = 12 * 3600;
 const FREE_FAILURES: i32 = 5;
 const MAX_BACKOFF: i64 = 3600;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Researcher,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "admin" => Some(Self::Admin),
-            "researcher" => Some(Self::Researcher),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Researcher => "researcher",
-        }
-    }
-}
 
 /// A signed-in staff member.
 #[derive(Clone, Debug)]
@@ -129,18 +110,17 @@ impl Accounts {
         &self,
         conn: &mut DbConn,
         name: &str,
-        role: &str,
+        role: Role,
         password: &SecretString,
     ) -> Result<UserRow, StaffError> {
         if !valid_name(name) {
             return Err(StaffError::BadName);
         }
-        let role = Role::parse(role).ok_or(StaffError::BadRole)?;
         let hash = self.passwords.hash(password)?;
         let row = UserRow {
             id: random_id(),
             name: name.to_owned(),
-            role: role.as_str().to_owned(),
+            role,
             password_hash: hash,
             disabled: false,
             failed_logins: 0,
@@ -197,8 +177,7 @@ impl Accounts {
             conn,
             &SessionRow { token_hash: token_hash(&token), user_id: user.id.clone(), created_at: now, last_seen: now },
         )?;
-        let role = Role::parse(&user.role).ok_or(LoginError::Refused)?;
-        let staff = Staff { id: user.id, name: user.name, role, csrf: csrf_for(&token) };
+        let staff = Staff { id: user.id, name: user.name, role: user.role, csrf: csrf_for(&token) };
         Ok((staff, SecretString::from(token)))
     }
 
@@ -212,10 +191,11 @@ impl Accounts {
             return Ok(None);
         }
         let Some(user) = staff::user_by_id(conn, &session.user_id)? else { return Ok(None) };
-        let Some(role) = Role::parse(&user.role).filter(|_| !user.disabled) else {
+        if user.disabled {
             staff::delete_session(conn, &hash)?;
             return Ok(None);
-        };
+        }
+        let role = user.role;
         staff::touch_session(conn, &hash, now)?;
         staff::delete_expired_sessions(conn, now - IDLE_TIMEOUT, now - ABSOLUTE_TIMEOUT)?;
         Ok(Some(Staff { id: user.id, name: user.name, role, csrf: csrf_for(token) }))

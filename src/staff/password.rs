@@ -7,23 +7,23 @@ use argon2::{
 use secrecy::{ExposeSecret, SecretString};
 
 use super::StaffError;
+use crate::config::PasswordCost;
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
 /// Argon2id PHC strings. The cost lives in each string, so raising it later keeps old hashes valid.
 pub struct Passwords {
-    memory_kib: u32,
-    iterations: u32,
+    cost: PasswordCost,
     dummy: OnceLock<String>,
 }
 
 impl Passwords {
-    pub fn new(memory_kib: u32, iterations: u32) -> Self {
-        Self { memory_kib, iterations, dummy: OnceLock::new() }
+    pub fn new(cost: PasswordCost) -> Self {
+        Self { cost, dummy: OnceLock::new() }
     }
 
     fn hasher(&self) -> Result<Argon2<'static>, StaffError> {
-        let params = Params::new(self.memory_kib, self.iterations, 1, None).map_err(|_| StaffError::Hash)?;
+        let params = Params::new(self.cost.memory_kib, self.cost.iterations, 1, None).map_err(|_| StaffError::Hash)?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
@@ -54,14 +54,19 @@ mod tests {
 
     #[test]
     fn hashes_are_argon2id_phc_at_the_configured_cost() {
-        let p = Passwords::new(19 * 1024, 2);
+        let p = Passwords::new(PasswordCost::FLOOR);
         let h = p.hash(&SecretString::from("a long enough password".to_owned())).unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert!(p.verify(&h, &SecretString::from("a long enough password".to_owned())));
         assert!(!p.verify(&h, &SecretString::from("a long enough passwore".to_owned())));
         assert!(matches!(p.hash(&SecretString::from("short".to_owned())), Err(StaffError::WeakPassword)));
         // A hash made at a lower cost still verifies: the cost travels in the string.
-        let old = Passwords::new(8 * 1024, 1).hasher().unwrap().hash_password(b"legacy password!").unwrap().to_string();
+        let old = Passwords::new(PasswordCost { memory_kib: 8 * 1024, iterations: 1 })
+            .hasher()
+            .unwrap()
+            .hash_password(b"legacy password!")
+            .unwrap()
+            .to_string();
         assert!(p.verify(&old, &SecretString::from("legacy password!".to_owned())));
     }
 }

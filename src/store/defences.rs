@@ -67,9 +67,38 @@ pub fn code_batches(conn: &mut DbConn, slug: &str) -> Result<Vec<(String, i64, i
     Ok(out)
 }
 
+/// Accepted and refused submissions over some period. Counts only: nothing identifies anyone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IntakeCounts {
+    pub accepted: u64,
+    pub rate_limited: u64,
+    pub honeypot: u64,
+    pub too_fast: u64,
+    pub bad_code: u64,
+}
+
+impl IntakeCounts {
+    fn as_i64(&self) -> [i64; 5] {
+        [self.accepted, self.rate_limited, self.honeypot, self.too_fast, self.bad_code]
+            .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+    }
+
+    fn from_i64((a, r, h, t, b): (i64, i64, i64, i64, i64)) -> Self {
+        let u = |v: i64| u64::try_from(v).unwrap_or(0);
+        Self { accepted: u(a), rate_limited: u(r), honeypot: u(h), too_fast: u(t), bad_code: u(b) }
+    }
+}
+
+/// One stored day of a survey's intake totals.
+#[derive(Clone, Debug)]
+pub struct DailyRow {
+    pub day: String,
+    pub counts: IntakeCounts,
+}
+
 /// Add a day's counts to its stored totals.
-pub fn add_daily(conn: &mut DbConn, slug: &str, day: &str, counts: [u64; 5]) -> Result<(), StoreError> {
-    let c: Vec<i64> = counts.iter().map(|v| *v as i64).collect();
+pub fn add_daily(conn: &mut DbConn, slug: &str, day: &str, counts: &IntakeCounts) -> Result<(), StoreError> {
+    let c = counts.as_i64();
     conn.transaction(|conn| {
         let existing: Option<(i64, i64, i64, i64, i64)> = daily_intake::table
             .find((slug, day))
@@ -112,11 +141,9 @@ pub fn add_daily(conn: &mut DbConn, slug: &str, day: &str, counts: [u64; 5]) -> 
     })
 }
 
-pub type DailyRow = (String, i64, i64, i64, i64, i64);
-
 /// The stored per-day totals of a survey, newest first.
 pub fn daily(conn: &mut DbConn, slug: &str, limit: i64) -> Result<Vec<DailyRow>, StoreError> {
-    Ok(daily_intake::table
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = daily_intake::table
         .filter(daily_intake::survey_slug.eq(slug))
         .order(daily_intake::day.desc())
         .limit(limit)
@@ -128,7 +155,11 @@ pub fn daily(conn: &mut DbConn, slug: &str, limit: i64) -> Result<Vec<DailyRow>,
             daily_intake::too_fast,
             daily_intake::bad_code,
         ))
-        .load(conn)?)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(day, a, r, h, t, b)| DailyRow { day, counts: IntakeCounts::from_i64((a, r, h, t, b)) })
+        .collect())
 }
 
 pub fn quarantined(conn: &mut DbConn, slug: &str) -> Result<Vec<String>, StoreError> {

@@ -6,7 +6,56 @@ use std::time::Duration;
 use diesel::{Connection, connection::SimpleConnection, pg::PgConnection, r2d2, sqlite::SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub use crate::config::Backend;
 use crate::config::{DatabaseUrl, SqliteSync};
+
+/// A closed set of states kept in a TEXT column (with a CHECK constraint in the migrations). Rows read
+/// an unknown value as a corrupt row, never as a guess.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &[Self] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::store::StoreError;
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                Self::parse(&text).ok_or_else(|| $crate::store::StoreError::corrupt(stringify!($name), text))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.as_str().to_owned()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
 
 pub mod defences;
 pub mod form_tokens;
@@ -26,40 +75,46 @@ pub enum DbConn {
     Postgres(PgConnection),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database URL: {0}")]
     Url(String),
-    #[error("database connection failed: {0}")]
-    Connect(String),
-    #[error("database migration failed: {0}")]
-    Migrate(String),
+    #[error("database connection failed")]
+    Connect(#[source] diesel::ConnectionError),
+    #[error("could not create the database's folder")]
+    Folder(#[source] std::io::Error),
+    #[error("could not set up the database connection")]
+    Setup(#[source] diesel::result::Error),
+    #[error("database migration failed")]
+    Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
     #[error("database pool: {0}")]
-    Pool(String),
-    #[error("blocking task failed")]
+    Pool(#[source] r2d2::PoolError),
+    /// A row that cannot be read back as it was written: the database was altered or damaged.
+    #[error("corrupt {what}: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("the group-commit writer has stopped")]
+    WriterStopped,
+    #[error("could not start {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("a blocking database task panicked or was cancelled")]
     Blocking,
 }
 
-impl Backend {
-    /// Dispatch on the scheme ourselves: diesel's MultiConnection would try SQLite, which takes any
-    /// string as a file name, so a mistyped URL would silently create an empty database.
-    pub fn from_url(url: &str) -> Result<Self, StoreError> {
-        let scheme = url.split_once("://").map(|(s, _)| s);
-        match scheme {
-            Some("sqlite") => Ok(Self::Sqlite),
-            Some("postgres" | "postgresql") => Ok(Self::Postgres),
-            Some(other) => Err(StoreError::Url(format!(
-                "unsupported scheme `{other}://`; use sqlite://PATH or postgres://USER@HOST/DB"
-            ))),
-            None => Err(StoreError::Url("no scheme; use sqlite://PATH or postgres://USER@HOST/DB".into())),
+impl StoreError {
+    pub fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self::Corrupt { what, detail: detail.to_string() }
+    }
+}
+
+impl DbConn {
+    /// Whether the connection's transport or transaction state is unusable (diesel's own check).
+    pub fn is_broken(&mut self) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        match self {
+            Self::Sqlite(c) => c.is_broken(),
+            Self::Postgres(c) => c.is_broken(),
         }
     }
 }
@@ -75,7 +130,7 @@ impl Manager {
         match self.backend {
             Backend::Sqlite => {
                 let path = self.url.expose().trim_start_matches("sqlite://");
-                let mut conn = SqliteConnection::establish(path).map_err(|e| StoreError::Connect(e.to_string()))?;
+                let mut conn = SqliteConnection::establish(path).map_err(StoreError::Connect)?;
                 let sync = match self.sync {
                     SqliteSync::Full => "FULL",
                     SqliteSync::Normal => "NORMAL",
@@ -89,13 +144,13 @@ impl Manager {
                     "PRAGMA page_size = 8192; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = {sync};
                      PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
                 ))
-                .map_err(|e| StoreError::Connect(e.to_string()))?;
+                .map_err(StoreError::Setup)?;
                 Ok(DbConn::Sqlite(conn))
             }
             // The error text of libpq can echo the URL's host but never its password.
-            Backend::Postgres => PgConnection::establish(self.url.expose())
-                .map(DbConn::Postgres)
-                .map_err(|e| StoreError::Connect(e.to_string())),
+            Backend::Postgres => {
+                PgConnection::establish(self.url.expose()).map(DbConn::Postgres).map_err(StoreError::Connect)
+            }
         }
     }
 }
@@ -110,8 +165,10 @@ impl r2d2::ManageConnection for Manager {
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         conn.batch_execute("SELECT 1").map_err(StoreError::Query)
     }
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection whose last use failed at the transport level is dropped, not pooled again: a dead
+    /// PostgreSQL socket would otherwise fail the next request too.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
     }
 }
 
@@ -128,11 +185,11 @@ pub type Conn = r2d2::PooledConnection<Manager>;
 
 impl Store {
     pub fn open(url: &DatabaseUrl, sync: SqliteSync) -> Result<Self, StoreError> {
-        let backend = Backend::from_url(url.expose())?;
+        let backend = Backend::from_url(url.expose()).map_err(StoreError::Url)?;
         if backend == Backend::Sqlite {
             let path = std::path::Path::new(url.expose().trim_start_matches("sqlite://"));
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| StoreError::Connect(e.to_string()))?;
+                std::fs::create_dir_all(parent).map_err(StoreError::Folder)?;
             }
         }
         let manager = Manager { url: url.clone(), backend, sync };
@@ -146,7 +203,7 @@ impl Store {
             // r2d2 logs connection errors itself; ours never hold the URL's password.
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
-            .map_err(|e| StoreError::Connect(e.to_string()))?;
+            .map_err(StoreError::Pool)?;
         Ok(Self { pool, backend, url: url.clone(), sync })
     }
 
@@ -161,7 +218,7 @@ impl Store {
     }
 
     pub fn conn(&self) -> Result<Conn, StoreError> {
-        self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
+        self.pool.get().map_err(StoreError::Pool)
     }
 
     /// Run pending migrations of this backend's tree; returns how many ran.
@@ -171,17 +228,18 @@ impl Store {
             DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
             DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
         };
-        ran.map_err(|e| StoreError::Migrate(e.to_string()))
+        ran.map_err(StoreError::Migrate)
     }
 
-    /// Run blocking database work on actix's blocking pool, never on a worker thread.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Run blocking database work on the runtime's blocking pool, never on an async worker thread.
+    pub async fn run<T, F, E>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         let store = self.clone();
-        actix_web::web::block(move || {
+        tokio::task::spawn_blocking(move || {
             let mut conn = store.conn()?;
             f(&mut conn)
         })
@@ -192,29 +250,11 @@ impl Store {
     /// A quick reachability check for /healthz: it waits two seconds at most for a connection.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
-            let mut conn = pool.get_timeout(Duration::from_secs(2)).map_err(|e| StoreError::Pool(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get_timeout(Duration::from_secs(2)).map_err(StoreError::Pool)?;
             conn.batch_execute("SELECT 1").map_err(StoreError::Query)
         })
         .await
         .map_err(|_| StoreError::Blocking)?
-    }
-
-    /// The SQLite integrity check, or a trivial query on PostgreSQL.
-    pub fn integrity_check(&self) -> Result<bool, StoreError> {
-        use diesel::{QueryableByName, RunQueryDsl, sql_query, sql_types::Text};
-        #[derive(QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = Text)]
-            integrity_check: String,
-        }
-        let mut conn = self.conn()?;
-        match &mut *conn {
-            DbConn::Sqlite(c) => {
-                let rows: Vec<Row> = sql_query("PRAGMA integrity_check").load(c)?;
-                Ok(rows.len() == 1 && rows[0].integrity_check == "ok")
-            }
-            DbConn::Postgres(c) => Ok(c.batch_execute("SELECT 1").is_ok()),
-        }
     }
 }

@@ -4,6 +4,11 @@ use diesel::prelude::*;
 
 use super::{DbConn, StoreError, schema::snapshots};
 
+text_enum! {
+    /// A snapshot is made private; an admin may publish it, and retract what was published.
+    SnapshotStatus { Private = "private", Published = "published", Retracted = "retracted" }
+}
+
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = snapshots)]
 pub struct SnapshotRow {
@@ -20,13 +25,14 @@ pub struct SnapshotRow {
     pub created_by: String,
     pub tables: String,
     pub members: Vec<u8>,
-    pub status: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: SnapshotStatus,
     pub published: Option<String>,
     pub retracted: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &SnapshotRow) -> Result<(), StoreError> {
-    diesel::insert_into(snapshots::table).values(row).execute(conn)?;
+    diesel::insert_into(snapshots::table).values(row.clone()).execute(conn)?;
     Ok(())
 }
 
@@ -34,34 +40,35 @@ pub fn get(conn: &mut DbConn, id: &str) -> Result<Option<SnapshotRow>, StoreErro
     Ok(snapshots::table.find(id).select(SnapshotRow::as_select()).first(conn).optional()?)
 }
 
-/// The latest snapshot of a survey: the one a new snapshot must differ from by at least k responses.
-pub fn latest(conn: &mut DbConn, slug: &str) -> Result<Option<SnapshotRow>, StoreError> {
-    Ok(snapshots::table
-        .filter(snapshots::survey_slug.eq(slug))
-        .order((snapshots::created_at.desc(), snapshots::id.desc()))
-        .select(SnapshotRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
 /// Every snapshot, newest first (`only_public`: published and retracted ones).
 pub fn list(conn: &mut DbConn, only_public: bool) -> Result<Vec<SnapshotRow>, StoreError> {
     let mut q = snapshots::table.into_boxed();
     if only_public {
-        q = q.filter(snapshots::status.ne("private"));
+        q = q.filter(snapshots::status.ne(SnapshotStatus::Private.as_str()));
     }
     Ok(q.order((snapshots::created_at.desc(), snapshots::id)).select(SnapshotRow::as_select()).load(conn)?)
 }
 
-pub fn set_status(conn: &mut DbConn, id: &str, status: &str, date: &str) -> Result<(), StoreError> {
-    let target = snapshots::table.find(id);
-    match status {
-        "published" => {
-            diesel::update(target).set((snapshots::status.eq(status), snapshots::published.eq(date))).execute(conn)?
-        }
-        _ => diesel::update(target).set((snapshots::status.eq(status), snapshots::retracted.eq(date))).execute(conn)?,
+/// Move a snapshot from `from` to `to`, stamping the day; false when it was not in `from` (so two
+/// admins acting at once cannot both win).
+pub fn set_status(
+    conn: &mut DbConn,
+    id: &str,
+    from: SnapshotStatus,
+    to: SnapshotStatus,
+    date: &str,
+) -> Result<bool, StoreError> {
+    let target = snapshots::table.find(id).filter(snapshots::status.eq(from.as_str()));
+    let n = match to {
+        SnapshotStatus::Published => diesel::update(target)
+            .set((snapshots::status.eq(to.as_str()), snapshots::published.eq(date)))
+            .execute(conn)?,
+        SnapshotStatus::Retracted => diesel::update(target)
+            .set((snapshots::status.eq(to.as_str()), snapshots::retracted.eq(date)))
+            .execute(conn)?,
+        SnapshotStatus::Private => diesel::update(target).set(snapshots::status.eq(to.as_str())).execute(conn)?,
     };
-    Ok(())
+    Ok(n == 1)
 }
 
 /// The membership hashes of every snapshot of a survey.

@@ -7,12 +7,18 @@ use super::{
     schema::{audit_log, staff_sessions, staff_users},
 };
 
+text_enum! {
+    /// What a staff member may do: admins manage accounts and publications; researchers run reports.
+    Role { Admin = "admin", Researcher = "researcher" }
+}
+
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = staff_users)]
 pub struct UserRow {
     pub id: String,
     pub name: String,
-    pub role: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub role: Role,
     pub password_hash: String,
     pub disabled: bool,
     pub failed_logins: i32,
@@ -51,12 +57,12 @@ pub fn users(conn: &mut DbConn) -> Result<Vec<UserRow>, StoreError> {
 }
 
 pub fn any_admin(conn: &mut DbConn) -> Result<bool, StoreError> {
-    let n: i64 = staff_users::table.filter(staff_users::role.eq("admin")).count().get_result(conn)?;
+    let n: i64 = staff_users::table.filter(staff_users::role.eq(Role::Admin.as_str())).count().get_result(conn)?;
     Ok(n > 0)
 }
 
 pub fn insert_user(conn: &mut DbConn, row: &UserRow) -> Result<bool, StoreError> {
-    match diesel::insert_into(staff_users::table).values(row).execute(conn) {
+    match diesel::insert_into(staff_users::table).values(row.clone()).execute(conn) {
         Ok(_) => Ok(true),
         Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
         Err(e) => Err(e.into()),

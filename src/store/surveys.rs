@@ -7,12 +7,18 @@ use super::{
     schema::{survey_versions, surveys},
 };
 
+text_enum! {
+    /// Whether a survey takes answers.
+    SurveyStatus { Open = "open", Closed = "closed" }
+}
+
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = surveys)]
 pub struct SurveyRow {
     pub slug: String,
     pub current_version: i32,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: SurveyStatus,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -50,8 +56,8 @@ pub fn definition(conn: &mut DbConn, slug: &str, version: i32) -> Result<Option<
     Ok(survey_versions::table.find((slug, version)).select(survey_versions::definition).first(conn).optional()?)
 }
 
-pub fn set_status(conn: &mut DbConn, slug: &str, status: &str) -> Result<bool, StoreError> {
-    let n = diesel::update(surveys::table.find(slug)).set(surveys::status.eq(status)).execute(conn)?;
+pub fn set_status(conn: &mut DbConn, slug: &str, status: SurveyStatus) -> Result<bool, StoreError> {
+    let n = diesel::update(surveys::table.find(slug)).set(surveys::status.eq(status.as_str())).execute(conn)?;
     Ok(n > 0)
 }
 
@@ -66,7 +72,11 @@ pub fn import(conn: &mut DbConn, slug: &str, version: i32, definition: &str) -> 
         let outcome = match existing {
             None => {
                 diesel::insert_into(surveys::table)
-                    .values((surveys::slug.eq(slug), surveys::current_version.eq(version), surveys::status.eq("open")))
+                    .values((
+                        surveys::slug.eq(slug),
+                        surveys::current_version.eq(version),
+                        surveys::status.eq(SurveyStatus::Open.as_str()),
+                    ))
                     .execute(conn)?;
                 Imported::New
             }

@@ -506,7 +506,7 @@ mod tests {
         let s = Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.slug, "harms");
         assert!(s.questions.len() >= 20);
-        for lang in crate::i18n::LANGUAGES {
+        for lang in LANGUAGES {
             assert!(s.languages.iter().any(|l| l == lang), "{lang} missing");
         }
         let (_, region) = s.question("region").unwrap();

@@ -2,10 +2,12 @@
 //! [`ValidAnswers`] can only come out of this module, already checked against its definition).
 
 mod answers;
+mod cache;
 mod codec;
 mod definition;
 
 pub use answers::{Answer, AnswerError, AnswerErrorKind, RawAnswers, ValidAnswers};
+pub use cache::Surveys;
 pub use definition::{CodesMode, DefinitionError, Kind, Opt, PNS, Question, Section, ShowIf, Survey};
 
 /// The bundled default survey, imported on first start.

@@ -4,10 +4,12 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, body};
+use super::{
+    AppState, body, client_address,
+    respond::{WebError, WebResult, language},
+};
 use crate::{
-    i18n::negotiate,
-    intake::{SubmitError, Via, limits},
+    intake::{SubmitError, Via},
     survey::{Kind, RawAnswers},
 };
 
@@ -17,21 +19,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/withdraw", web::post().to(withdraw));
 }
 
-fn error(status: StatusCode, message: &str, question: Option<&str>) -> HttpResponse {
+fn error(status: StatusCode, message: &str, question: Option<&str>) -> WebError {
     let mut body = json!({ "error": message });
     if let Some(q) = question {
         body["question"] = json!(q);
     }
-    HttpResponse::build(status).json(body)
+    WebError::json(status, &body)
 }
 
-fn internal(e: &dyn std::fmt::Display) -> HttpResponse {
+/// An internal failure, logged, answered with an opaque JSON 500.
+fn internal(e: &dyn std::fmt::Display) -> WebError {
     tracing::error!(error = %e, "api request failed");
     error(StatusCode::INTERNAL_SERVER_ERROR, "internal error", None)
 }
 
 /// Read a JSON body with our own errors: 413 over the limit, 400 for bad UTF-8 or JSON.
-async fn json_body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T, HttpResponse> {
+async fn json_body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T, WebError> {
     let bytes = body::read(payload).await.map_err(|e| match e {
         body::BodyError::TooLarge => error(StatusCode::PAYLOAD_TOO_LARGE, "the request body is over 64 KiB", None),
         body::BodyError::Malformed(m) => error(StatusCode::BAD_REQUEST, m, None),
@@ -41,20 +44,14 @@ async fn json_body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Res
     serde_json::from_str(text).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("malformed JSON: {e}"), None))
 }
 
-async fn survey(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<String>) -> HttpResponse {
-    let query = body::parse_form(req.query_string().as_bytes()).unwrap_or_default();
-    let requested = query.iter().find(|(k, _)| k == "lang").map(|(_, v)| v.as_str());
-    let accept = req.headers().get("accept-language").and_then(|v| v.to_str().ok());
-    let lang = negotiate(requested, accept);
+async fn survey(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<String>) -> WebResult {
+    let lang = language(&req, None);
     let st = state.clone().into_inner();
     let slug = slug.into_inner();
-    let found = match state.store.run(move |conn| st.intake.surveys.current(conn, &slug)).await {
-        Ok(found) => found,
-        Err(e) => return internal(&e),
-    };
-    let Some((s, open)) = found else { return error(StatusCode::NOT_FOUND, "no such survey", None) };
+    let found = state.store.run(move |conn| st.intake.surveys.current(conn, &slug)).await.map_err(|e| internal(&e))?;
+    let Some((s, open)) = found else { return Err(error(StatusCode::NOT_FOUND, "no such survey", None)) };
     if !open {
-        return error(StatusCode::GONE, "this survey is closed", None);
+        return Err(error(StatusCode::GONE, "this survey is closed", None));
     }
     let lang = s.language_for(lang);
     let questions: Vec<Value> = s
@@ -83,14 +80,14 @@ async fn survey(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<St
             v
         })
         .collect();
-    HttpResponse::Ok().json(json!({
+    Ok(HttpResponse::Ok().json(json!({
         "slug": s.slug,
         "version": s.version,
         "title": s.title(&lang),
         "language": lang,
         "languages": s.languages,
         "questions": questions,
-    }))
+    })))
 }
 
 #[derive(Deserialize)]
@@ -106,19 +103,14 @@ async fn respond(
     req: HttpRequest,
     slug: web::Path<String>,
     payload: web::Payload,
-) -> HttpResponse {
-    let body: ResponseBody = match json_body(payload).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let raw = match RawAnswers::from_json(&body.answers) {
-        Ok(raw) => raw,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.message(), Some(&e.question)),
-    };
-    let addr = limits::client_address(&req, state.intake.limits.trusted_header());
+) -> WebResult {
+    let body: ResponseBody = json_body(payload).await?;
+    let raw = RawAnswers::from_json(&body.answers)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, &e.message(), Some(&e.question)))?;
+    let addr = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
     let outcome = state.clone().into_inner().submit(slug.into_inner(), raw, Via::Api, body.code, addr).await;
-    match outcome {
-        Ok((receipt, _)) => HttpResponse::Created().json(json!({ "receipt": receipt.display() })),
+    let refusal = match outcome {
+        Ok((receipt, _)) => return Ok(HttpResponse::Created().json(json!({ "receipt": receipt.display() }))),
         Err(SubmitError::Invalid(errors)) => {
             let first = &errors[0];
             error(StatusCode::BAD_REQUEST, &first.message(), Some(&first.question))
@@ -128,8 +120,8 @@ async fn respond(
         Err(SubmitError::RateLimited) => {
             error(StatusCode::TOO_MANY_REQUESTS, "many answers are arriving; please try again later", None)
         }
-        Err(SubmitError::BadCode(message)) => {
-            HttpResponse::BadRequest().json(json!({ "error": message, "field": "code" }))
+        Err(SubmitError::BadCode(problem)) => {
+            WebError::json(StatusCode::BAD_REQUEST, &json!({ "error": problem.to_string(), "field": "code" }))
         }
         Err(SubmitError::NotReady) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "the survey cannot take answers yet", None)
@@ -139,8 +131,9 @@ async fn respond(
             error(StatusCode::BAD_REQUEST, "refused", None)
         }
         // Every other outcome is listed above, so a new kind of refusal cannot fall through to a 500.
-        Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_))) => internal(&e),
-    }
+        Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_) | SubmitError::Encode(_))) => internal(&e),
+    };
+    Err(refusal)
 }
 
 #[derive(Deserialize)]
@@ -149,15 +142,10 @@ struct WithdrawBody {
     receipt: String,
 }
 
-async fn withdraw(state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
-    let body: WithdrawBody = match json_body(payload).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
+async fn withdraw(state: web::Data<AppState>, payload: web::Payload) -> WebResult {
+    let body: WithdrawBody = json_body(payload).await?;
     let st = state.clone().into_inner();
-    match state.store.run(move |conn| st.intake.withdraw(conn, &body.receipt)).await {
-        // The same answer whether or not the receipt matched anything.
-        Ok(()) => HttpResponse::Accepted().json(json!({ "status": "accepted" })),
-        Err(e) => internal(&e),
-    }
+    state.store.run(move |conn| st.intake.withdraw(conn, &body.receipt)).await.map_err(|e| internal(&e))?;
+    // The same answer whether or not the receipt matched anything.
+    Ok(HttpResponse::Accepted().json(json!({ "status": "accepted" })))
 }

@@ -12,7 +12,9 @@ pub enum BodyError {
     Malformed(&'static str),
 }
 
-pub async fn read(mut payload: web::Payload) -> Result<web::BytesMut, BodyError> {
+pub async fn read(
+    mut payload: impl futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>> + Unpin,
+) -> Result<web::BytesMut, BodyError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| BodyError::Malformed("the request body could not be read"))?;

@@ -2,12 +2,14 @@
 //! middleware, and the embedded static files.
 
 mod api;
+mod auth;
 pub mod body;
 mod middleware;
-pub mod pages;
+mod pages;
 mod public;
-pub mod reports;
-pub mod staff;
+mod reports;
+mod respond;
+mod staff;
 
 use std::{
     net::{IpAddr, TcpListener},
@@ -19,6 +21,7 @@ use secrecy::SecretString;
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 
 use crate::{
+    assets,
     clock::Clock,
     config::Config,
     i18n::I18n,
@@ -39,8 +42,16 @@ pub struct AppState {
     pub setup_token: Mutex<Option<SecretString>>,
 }
 
-pub const STYLE: &str = include_str!("../../static/style.css");
-const SCRIPT: &str = include_str!("../../static/chorus.js");
+/// The address a request comes from: the peer, or the one configured proxy header. It goes to the
+/// in-memory rate limiter and nowhere else.
+fn client_address(req: &actix_web::HttpRequest, trusted_header: Option<&str>) -> Option<IpAddr> {
+    if let Some(name) = trusted_header {
+        // A proxy that appends to X-Forwarded-For puts the address it saw last.
+        let value = req.headers().get(name)?.to_str().ok()?;
+        return value.rsplit(',').next()?.trim().parse().ok();
+    }
+    req.peer_addr().map(|a| a.ip())
+}
 
 impl AppState {
     /// The submit path shared by the form and the API: checks and sealing on the blocking pool, then
@@ -54,11 +65,8 @@ impl AppState {
         addr: Option<IpAddr>,
     ) -> Result<(Receipt, Arc<Survey>), SubmitError> {
         let st = self.clone();
-        let prepared = self
-            .store
-            .run(move |conn| Ok(st.intake.prepare(conn, &slug, &raw, &via, code.as_deref(), addr)))
-            .await
-            .map_err(SubmitError::Store)??;
+        let prepared =
+            self.store.run(move |conn| st.intake.prepare(conn, &slug, &raw, &via, code.as_deref(), addr)).await?;
         let Prepared { row, token, code, receipt, survey } = prepared;
         let spent_token = token.is_some();
         self.intake.writer.commit(row, token, code).await?;
@@ -76,8 +84,8 @@ impl AppState {
 /// Every route of the application.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/static/style.css", web::get().to(|| async { asset(STYLE, "text/css; charset=utf-8") }))
-        .route("/static/chorus.js", web::get().to(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }))
+        .route("/static/style.css", web::get().to(|| async { asset(assets::STYLE, "text/css; charset=utf-8") }))
+        .route("/static/chorus.js", web::get().to(|| async { asset(assets::SCRIPT, "text/javascript; charset=utf-8") }))
         .configure(public::routes)
         .configure(api::routes)
         .configure(staff::routes)

@@ -2,33 +2,9 @@
 
 use askama::Template;
 
-use crate::{
-    i18n::{I18n, LANGUAGES},
-    survey::{AnswerError, Kind, RawAnswers, Survey},
-};
+use crate::survey::{AnswerError, Kind, RawAnswers, Survey};
 
-/// What every respondent page needs: the language, its strings, the neutral title.
-pub struct Ui<'a> {
-    pub i18n: &'a I18n,
-    pub lang: &'a str,
-    pub page_title: &'a str,
-}
-
-impl Ui<'_> {
-    pub fn t(&self, key: &str) -> &str {
-        self.i18n.t(self.lang, key)
-    }
-    pub fn tn(&self, key: &str, n: &usize) -> String {
-        self.i18n.tn(self.lang, key, *n)
-    }
-    /// Links to the same page in every language, labelled in that language.
-    pub fn languages(&self) -> Vec<(&'static str, &str, bool)> {
-        LANGUAGES.iter().map(|l| (*l, self.i18n.t(l, "language_name"), *l == self.lang)).collect()
-    }
-    pub fn dir(&self) -> &'static str {
-        "ltr"
-    }
-}
+pub use crate::i18n::Ui;
 
 #[derive(Template)]
 #[template(path = "landing.html")]

@@ -9,11 +9,12 @@ use askama::Template;
 use super::{
     AppState,
     body::{self, BodyError},
+    client_address,
     pages::{self, Ui},
+    respond::{Fields, WebError, WebResult, language},
 };
 use crate::{
-    i18n::negotiate,
-    intake::{SubmitError, Via, limits, token::TokenProblem},
+    intake::{CodeProblem, SubmitError, Via, token::TokenProblem},
     store::StoreError,
     survey::{AnswerError, CodesMode, RawAnswers, Survey},
 };
@@ -28,58 +29,46 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/exit", web::get().to(exit));
 }
 
-/// The language from `?lang=` (links) or a form's `lang` field, else Accept-Language.
-fn language(req: &HttpRequest, fields: Option<&[(String, String)]>) -> &'static str {
-    let query = body::parse_form(req.query_string().as_bytes()).unwrap_or_default();
-    let chosen = fields
-        .and_then(|f| f.iter().find(|(k, _)| k == "lang"))
-        .or_else(|| query.iter().find(|(k, _)| k == "lang"))
-        .map(|(_, v)| v.as_str());
-    let accept = req.headers().get("accept-language").and_then(|v| v.to_str().ok());
-    negotiate(chosen, accept)
-}
-
 fn ui<'a>(state: &'a AppState, lang: &'a str) -> Ui<'a> {
     Ui { i18n: &state.i18n, lang, page_title: &state.config.page_title }
 }
 
-pub(super) fn html(status: StatusCode, page: impl Template) -> HttpResponse {
-    match page.render() {
-        Ok(body) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("Internal error")
-        }
-    }
+/// A respondent page: a template that fails to render is an opaque 500, logged without content.
+fn html(status: StatusCode, page: impl Template) -> HttpResponse {
+    super::respond::html(status, page).unwrap_or_else(|e| actix_web::ResponseError::error_response(&e))
+}
+
+/// A short page in the respondent's language saying what happened (and what to do).
+fn refusal(state: &AppState, lang: &str, status: StatusCode, heading: &str, body: &str) -> WebError {
+    let ui = ui(state, lang);
+    WebError::page(status, pages::Message { heading: ui.t(heading).to_owned(), body: ui.t(body).to_owned(), ui })
 }
 
 fn message(state: &AppState, lang: &str, status: StatusCode, heading: &str, body: &str) -> HttpResponse {
-    let ui = ui(state, lang);
-    let page = pages::Message { heading: ui.t(heading).to_owned(), body: ui.t(body).to_owned(), ui };
-    html(status, page)
+    actix_web::ResponseError::error_response(&refusal(state, lang, status, heading, body))
 }
 
-fn internal(state: &AppState, lang: &str, e: &dyn std::fmt::Display) -> HttpResponse {
+/// An internal failure, logged, and answered in the respondent's language without detail.
+fn internal(state: &AppState, lang: &str, e: &dyn std::fmt::Display) -> WebError {
     // The error names a database or sealing failure, never a request's content or origin.
     tracing::error!(error = %e, "request failed");
-    message(state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error_heading", "error_internal")
+    refusal(state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error_heading", "error_internal")
 }
 
 pub async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     message(&state, language(&req, None), StatusCode::NOT_FOUND, "error_heading", "error_not_found")
 }
 
-async fn landing(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+async fn landing(state: web::Data<AppState>, req: HttpRequest) -> WebResult {
     let lang = language(&req, None);
     let st = state.clone().into_inner();
-    let open = state.store.run(move |conn| st.intake.surveys.open_surveys(conn)).await;
-    match open {
-        Ok(surveys) => {
-            let surveys = surveys.iter().map(|s| (s.slug.clone(), s.title(&s.language_for(lang)).to_owned())).collect();
-            html(StatusCode::OK, pages::Landing { ui: ui(&state, lang), surveys })
-        }
-        Err(e) => internal(&state, lang, &e),
-    }
+    let open = state
+        .store
+        .run(move |conn| st.intake.surveys.open_surveys(conn))
+        .await
+        .map_err(|e| internal(&state, lang, &e))?;
+    let surveys = open.iter().map(|s| (s.slug.clone(), s.title(&s.language_for(lang)).to_owned())).collect();
+    Ok(html(StatusCode::OK, pages::Landing { ui: ui(&state, lang), surveys }))
 }
 
 async fn safety(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -118,7 +107,7 @@ async fn render_form(
     let (survey, open, token) = match found {
         Ok(Some(found)) => found,
         Ok(None) => return message(state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"),
-        Err(e) => return internal(state, lang, &e),
+        Err(e) => return actix_web::ResponseError::error_response(&internal(state, lang, &e)),
     };
     if !open {
         return message(state, lang, StatusCode::GONE, "error_heading", "error_closed");
@@ -170,21 +159,17 @@ async fn submit(
     req: HttpRequest,
     slug: web::Path<String>,
     payload: web::Payload,
-) -> HttpResponse {
+) -> WebResult {
     let slug = slug.into_inner();
-    let fields = match read_form(&state, &req, payload).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
+    let fields = read_form(&state, &req, payload).await?;
     let lang = language(&req, Some(&fields));
-    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-    let via = Via::Form { token: get("token"), honeypot_filled: !get("website").is_empty() };
-    let code = get("code");
-    let raw = RawAnswers::from_form(&fields);
-    let addr = limits::client_address(&req, state.intake.limits.trusted_header());
+    let via = Via::Form { token: fields.get("token"), honeypot_filled: !fields.get("website").is_empty() };
+    let code = fields.get("code");
+    let raw = RawAnswers::from_form(&fields.0);
+    let addr = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
     let outcome =
-        state.clone().into_inner().submit(slug.clone(), RawAnswers::from_form(&fields), via, Some(code), addr).await;
-    match outcome {
+        state.clone().into_inner().submit(slug.clone(), RawAnswers::from_form(&fields.0), via, Some(code), addr).await;
+    Ok(match outcome {
         Ok((receipt, survey)) => {
             let survey_lang = survey.language_for(lang);
             let ui = ui(&state, lang);
@@ -199,8 +184,11 @@ async fn submit(
         Err(SubmitError::Token(TokenProblem::Expired | TokenProblem::Invalid)) => {
             render_form(&state, &slug, lang, &raw, &[], Some("form_token_expired")).await
         }
-        Err(SubmitError::BadCode(message)) => {
-            let key = if message.contains("needs") { "code_required" } else { "code_invalid" };
+        Err(SubmitError::BadCode(problem)) => {
+            let key = match problem {
+                CodeProblem::Required => "code_required",
+                CodeProblem::NotValid => "code_invalid",
+            };
             render_form(&state, &slug, lang, &raw, &[], Some(key)).await
         }
         Err(SubmitError::RateLimited) => {
@@ -220,22 +208,20 @@ async fn submit(
             message(&state, lang, StatusCode::SERVICE_UNAVAILABLE, "error_heading", "error_unavailable")
         }
         // Every other outcome is listed above, so a new kind of refusal cannot fall through to a 500.
-        Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_))) => internal(&state, lang, &e),
-    }
+        Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_) | SubmitError::Encode(_))) => {
+            return Err(internal(&state, lang, &e));
+        }
+    })
 }
 
 /// A respondent form's fields, or the page that says (in their language) why it could not be read.
-async fn read_form(
-    state: &AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<Vec<(String, String)>, HttpResponse> {
-    body::read(payload).await.and_then(|b| body::parse_form(&b)).map_err(|e| {
+async fn read_form(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Fields, WebError> {
+    body::read(payload).await.and_then(|b| body::parse_form(&b)).map(Fields).map_err(|e| {
         let (status, text) = match e {
             BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "error_too_large"),
             BodyError::Malformed(_) => (StatusCode::BAD_REQUEST, "error_bad_request"),
         };
-        message(state, language(req, None), status, "error_heading", text)
+        refusal(state, language(req, None), status, "error_heading", text)
     })
 }
 
@@ -243,17 +229,12 @@ async fn withdraw_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
     html(StatusCode::OK, pages::Withdraw { ui: ui(&state, language(&req, None)), done: false })
 }
 
-async fn withdraw(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let fields = match read_form(&state, &req, payload).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
+async fn withdraw(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> WebResult {
+    let fields = read_form(&state, &req, payload).await?;
     let lang = language(&req, Some(&fields));
-    let receipt = fields.iter().find(|(k, _)| k == "receipt").map(|(_, v)| v.clone()).unwrap_or_default();
+    let receipt = fields.get("receipt");
     let st = state.clone().into_inner();
-    match state.store.run(move |conn| st.intake.withdraw(conn, &receipt)).await {
-        // The same page whether or not the receipt matched.
-        Ok(()) => html(StatusCode::OK, pages::Withdraw { ui: ui(&state, lang), done: true }),
-        Err(e) => internal(&state, lang, &e),
-    }
+    state.store.run(move |conn| st.intake.withdraw(conn, &receipt)).await.map_err(|e| internal(&state, lang, &e))?;
+    // The same page whether or not the receipt matched.
+    Ok(html(StatusCode::OK, pages::Withdraw { ui: ui(&state, lang), done: true }))
 }

@@ -78,8 +78,8 @@ async fn api_from(app: &TestApp, ip: &str, code: Option<&str>) -> u16 {
 fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
     run(async {
         let app = TestApp::spawn_with(backend, |c| {
-            c.submit_limit_per_hour = 20;
-            c.trusted_proxy_header = Some("x-real-ip".into());
+            c.limits.per_address_per_hour = 20;
+            c.limits.trusted_proxy_header = Some("x-real-ip".into());
         })
         .await;
         app.init_keys();
@@ -136,7 +136,7 @@ fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
             "rate-limited count shown"
         );
         let daily = chorus::store::defences::daily(&mut app.conn(), "harms", 7).unwrap();
-        assert!(daily.iter().map(|d| d.2).sum::<i64>() >= 30, "{daily:?}");
+        assert!(daily.iter().map(|d| d.counts.rate_limited).sum::<u64>() >= 30, "{daily:?}");
         let bytes = app.database_bytes();
         for secret in [key.as_slice(), new_key.as_slice(), hex::encode(key).as_bytes(), flooder.as_bytes()] {
             assert!(!contains(&bytes, secret), "an address or limiter key reached the database");
@@ -147,7 +147,7 @@ fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
 
 fn proxy_headers_are_ignored_unless_trusted(backend: Backend) {
     run(async {
-        let app = TestApp::spawn_with(backend, |c| c.submit_limit_per_hour = 2).await;
+        let app = TestApp::spawn_with(backend, |c| c.limits.per_address_per_hour = 2).await;
         app.init_keys();
         // Without a trusted header, spoofed headers do not give a flooder new identities.
         assert_eq!(api_from(&app, "203.0.113.1", None).await, 201);
@@ -158,7 +158,7 @@ fn proxy_headers_are_ignored_unless_trusted(backend: Backend) {
 
 fn honeypot_and_too_fast_store_nothing(backend: Backend) {
     run(async {
-        let app = TestApp::spawn_with(backend, |c| c.min_fill_seconds = 3).await;
+        let app = TestApp::spawn_with(backend, |c| c.limits.min_fill_seconds = 3).await;
         app.init_keys();
         let (_, _, form) = app.get("/s/harms?lang=en").await;
         let token = hidden(&form, "token");
@@ -179,7 +179,9 @@ fn honeypot_and_too_fast_store_nothing(backend: Backend) {
         );
         assert_eq!(app.count("harms"), 1);
         let counts = app.state.intake.flood.recent("harms", 1)[0].counts;
-        assert_eq!(counts, [1, 0, 1, 1, 0], "accepted, honeypot and too fast are counted");
+        let expected =
+            chorus::store::defences::IntakeCounts { accepted: 1, honeypot: 1, too_fast: 1, ..Default::default() };
+        assert_eq!(counts, expected, "accepted, honeypot and too fast are counted");
     });
 }
 

@@ -71,10 +71,10 @@ fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) 
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let agent = format!("CanaryAgent/{}", chorus::keyring::random_id());
+        let agent = format!("CanaryAgent/{}", chorus::seal::random_id());
         let forwarded = "203.0.113.231";
-        let query = format!("canaryq{}", &chorus::keyring::random_id()[..12]);
-        let referer = format!("https://canary-referer-{}.example/", &chorus::keyring::random_id()[..8]);
+        let query = format!("canaryq{}", &chorus::seal::random_id()[..12]);
+        let referer = format!("https://canary-referer-{}.example/", &chorus::seal::random_id()[..8]);
         for path in [format!("/?lang=ko&x={query}"), format!("/s/harms?{query}=1"), format!("/nope?{query}")] {
             let res = app
                 .client

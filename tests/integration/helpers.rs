@@ -61,7 +61,7 @@ pub struct PgDatabase {
 impl PgDatabase {
     fn create() -> Self {
         let admin_url = std::env::var("CHORUS_TEST_POSTGRES_URL").expect("CHORUS_TEST_POSTGRES_URL");
-        let name = format!("chorus_test_{}", chorus::keyring::random_id());
+        let name = format!("chorus_test_{}", chorus::seal::random_id());
         let mut conn = diesel::PgConnection::establish(&admin_url).expect("connect to CHORUS_TEST_POSTGRES_URL");
         diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
         let (base, _) = admin_url.rsplit_once('/').expect("URL with a database name");

@@ -53,10 +53,10 @@ fn names_another_origin(text: &str) -> bool {
 
 fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backend) {
     run(async {
-        let app = TestApp::spawn_with(backend, |c| c.submit_limit_per_hour = 100).await;
+        let app = TestApp::spawn_with(backend, |c| c.limits.per_address_per_hour = 100).await;
         app.init_keys();
-        let agent = format!("CanaryBrowser/{}", &chorus::keyring::random_id()[..12]);
-        let canary = format!("canaryanswer{}", &chorus::keyring::random_id()[..12]);
+        let agent = format!("CanaryBrowser/{}", &chorus::seal::random_id()[..12]);
+        let canary = format!("canaryanswer{}", &chorus::seal::random_id()[..12]);
         let base = app.addr.clone();
         // A published report, so /reports/{id} is among the public routes checked.
         add(&app, "admin1", "admin", "admin password long enough");

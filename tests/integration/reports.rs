@@ -169,7 +169,7 @@ fn synthetic_snapshots_are_labelled_and_never_published(backend: Backend) {
         let survey = chorus::survey::Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap();
         let mut rng = rand::rng();
         let batch: Vec<_> = (0..50).map(|_| chorus::dev::synthetic_answers(&survey, &mut rng)).collect();
-        app.state.intake.store_synthetic(&mut app.conn(), &survey, &batch).unwrap();
+        chorus::intake::store_synthetic(&app.state.intake.keyring, &mut app.conn(), &survey, &batch).unwrap();
         let s = login(&app, "admin1", ADMIN_PW).await.unwrap();
         let (status, _, location) = snapshot(&app, &s.cookie, &s.csrf, PASSPHRASE).await;
         assert_eq!(status, 303);

@@ -317,8 +317,8 @@ fn closed_and_unknown_surveys(backend: Backend) {
         app.init_keys();
         let token = fresh_token(&app, "en").await;
         assert_eq!(app.get("/s/nope").await.0, 404);
-        app.with_conn(|c| chorus::store::surveys::set_status(c, "harms", "closed").unwrap());
-        app.state.intake.surveys.forget(); // as a second passing would
+        let closed = chorus::store::surveys::SurveyStatus::Closed;
+        app.with_conn(|c| app.state.intake.surveys.set_status(c, "harms", closed).unwrap());
         let (status, _, html) = app.get("/s/harms").await;
         assert_eq!(status, 410);
         assert!(html.contains("closed"));

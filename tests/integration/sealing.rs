@@ -121,7 +121,7 @@ fn canary_answer_and_private_key_are_nowhere_in_plaintext(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let canary = format!("zebracanary{}", &chorus::keyring::random_id()[..10]);
+        let canary = format!("zebracanary{}", &chorus::seal::random_id()[..10]);
         for i in 0..20 {
             let text = if i == 7 { canary.clone() } else { format!("ordinary words {i}") };
             let (status, _) = app

@@ -32,6 +32,7 @@ pub struct Session {
 }
 
 pub fn add(app: &TestApp, name: &str, role: &str, pw: &str) {
+    let role = chorus::staff::Role::parse(role).expect("admin or researcher");
     app.state.accounts.add_user(&mut app.conn(), name, role, &SecretString::from(pw.to_owned())).unwrap();
 }
 

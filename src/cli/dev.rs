@@ -1,0 +1,53 @@
+//! `chorus dev`: synthetic answers for development and the benchmark, and the decrypt-only loop.
+
+use anyhow::{Context, bail};
+
+use super::{Console, DevCommand, passphrase};
+use crate::{intake, keyring::Keyring, month::Month, store::responses, survey::Surveys, telemetry::say};
+
+pub(super) fn run(console: &Console, command: DevCommand) -> anyhow::Result<()> {
+    match command {
+        DevCommand::Seed { slug, count, force } => seed(console, &slug, count, force),
+        DevCommand::OpenAll { slug, passphrase_file } => {
+            let mut conn = console.conn()?;
+            let pass = passphrase(passphrase_file.as_ref(), "Steward passphrase: ")?;
+            let started = std::time::Instant::now();
+            let mut unsealed = Keyring::unseal(&mut conn, &pass)?;
+            let mut bytes = 0usize;
+            let n = unsealed.for_each_answer(&mut conn, &slug, Month::now(), &[], |a| {
+                bytes += a.plaintext.payload().len();
+                Ok(())
+            })?;
+            eprintln!("opened {n} answers ({bytes} payload bytes) in {:.2} s", started.elapsed().as_secs_f64());
+            Ok(())
+        }
+    }
+}
+
+/// Write synthetic answer sets through the normal sealing path, marked synthetic.
+fn seed(console: &Console, slug: &str, count: u64, force: bool) -> anyhow::Result<()> {
+    let mut conn = console.conn()?;
+    let (survey, _) = Surveys::default().current(&mut conn, slug)?.with_context(|| format!("no survey `{slug}`"))?;
+    let real = responses::count_real(&mut conn, slug)?;
+    if real > 0 && !force {
+        bail!("{slug} already holds {real} real responses; refusing to mix synthetic ones in (use --force to insist)");
+    }
+    let bar = indicatif::ProgressBar::new(count);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} synthetic responses ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut rng = rand::rng();
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(1_000);
+        let batch: Vec<_> = (0..n).map(|_| crate::dev::synthetic_answers(&survey, &mut rng)).collect();
+        intake::store_synthetic(&console.keyring, &mut conn, &survey, &batch)?;
+        bar.inc(n);
+        left -= n;
+    }
+    bar.finish();
+    console.audit(&mut conn, "dev_seed", &format!("{slug}: {count} synthetic responses"))?;
+    say(format!("Seeded {count} synthetic responses into {slug}."));
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! The `chorus` command line. Each subcommand is a thin call into the library's domain modules; only
+//! `serve` starts the web service, and console commands neither start the writer thread nor build
+//! web state. Console actions are audited as `cli`: the operating system knows who ran them.
+
+mod codes;
+mod dev;
+mod keys;
+mod report;
+mod serve;
+mod survey;
+mod user;
+
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    app,
+    clock::Clock,
+    config::Config,
+    keyring::Keyring,
+    staff::Accounts,
+    store::{Conn, Store},
+    telemetry::{self, say},
+};
+
+#[derive(Parser)]
+#[command(
+    name = "chorus",
+    version,
+    about = "Anonymous surveys whose answers are sealed and whose only output is safe aggregates"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web service.
+    Serve {
+        /// Address to listen on (overrides CHORUS_BIND).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Create or update the database tables, then exit.
+    Migrate,
+    /// Print the version.
+    Version,
+    /// The report key that seals answers.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Survey definitions.
+    Survey {
+        #[command(subcommand)]
+        command: SurveyCommand,
+    },
+    /// First run without a browser: create the first admin and the report key.
+    Init {
+        /// Name of the first admin.
+        #[arg(long)]
+        admin: Option<String>,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Run a disclosure-controlled snapshot of a survey and write it out (stored as a private snapshot).
+    Report {
+        slug: String,
+        /// The last month of receipt to include (YYYY-MM).
+        #[arg(long)]
+        through: String,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long, value_parser = ["json", "csv", "html"], default_value = "json")]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Smallest count released (never below the survey's k, never below 5).
+        #[arg(long)]
+        k: Option<u64>,
+        /// Round released counts randomly to base 5.
+        #[arg(long)]
+        rounding: bool,
+        /// Only responses given with a valid outreach code.
+        #[arg(long)]
+        verified_only: bool,
+        /// Language of labels.
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
+    /// Single-use outreach codes that mark responses as verified.
+    Codes {
+        #[command(subcommand)]
+        command: CodesCommand,
+    },
+    /// Developer tools.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub(super) enum CodesCommand {
+    /// Make N codes: CSV on standard output, and a printable page of cards.
+    Issue {
+        slug: String,
+        #[arg(long)]
+        count: u32,
+        /// A label for this batch (e.g. the outreach team or event).
+        #[arg(long)]
+        batch: String,
+        /// Where to write the printable cards (default: codes-BATCH.html).
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Codes issued and used, per batch.
+    List { slug: String },
+}
+
+#[derive(Subcommand)]
+pub(super) enum DevCommand {
+    /// Write N realistic synthetic responses through the normal sealing path (marked synthetic).
+    Seed {
+        slug: String,
+        #[arg(long)]
+        count: u64,
+        /// Seed even though the survey already holds real responses.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Open (decrypt) every answer of a survey and count them: the benchmark's decrypt-only loop.
+    OpenAll {
+        slug: String,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(super) enum UserCommand {
+    /// Add an account.
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["admin", "researcher"])]
+        role: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account (its sessions end at once).
+    Disable { name: String },
+    /// Set a new password (its sessions end at once).
+    ResetPassword {
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(super) enum KeysCommand {
+    /// Create the first report key, sealed under the steward's passphrase.
+    Init {
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Re-seal the report keys under a new passphrase (answers are untouched).
+    ChangePassphrase {
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+    },
+    /// Make a new report key for new answers; older answers stay readable with their key.
+    Rotate {
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Print a random diceware passphrase (7 words from the EFF long list).
+    GeneratePassphrase,
+}
+
+#[derive(Subcommand)]
+pub(super) enum SurveyCommand {
+    /// Validate and import a definition file (a higher version of a slug becomes current).
+    Import { file: PathBuf },
+    /// One line per survey: slug, version, status, stored responses.
+    List,
+    /// Open a survey for answers.
+    Open { slug: String },
+    /// Close a survey: its form answers 410 from then on.
+    Close { slug: String },
+    /// Print a survey's current definition (never any answers).
+    Export { slug: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Version = cli.command {
+        say(format!("chorus {}", env!("CARGO_PKG_VERSION")));
+        return Ok(());
+    }
+    if let Command::Keys { command: KeysCommand::GeneratePassphrase } = cli.command {
+        say(crate::seal::generate_passphrase(7).expose_secret());
+        return Ok(());
+    }
+    let mut config = Config::load()?;
+    telemetry::init_stderr(&config.log);
+    match cli.command {
+        Command::Serve { bind } => {
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            serve::serve(config)
+        }
+        Command::Migrate => {
+            let store = app::open_store(&config)?;
+            say(format!("database {} is up to date ({:?})", config.database_url, store.backend()));
+            Ok(())
+        }
+        Command::Keys { command } => keys::run(&Console::open(config)?, command),
+        Command::Survey { command } => survey::run(&Console::open(config)?, command),
+        Command::Init { admin, password_file, passphrase_file } => {
+            user::init(&Console::open(config)?, admin, password_file, passphrase_file)
+        }
+        Command::User { command } => user::run(&Console::open(config)?, command),
+        Command::Report { slug, through, passphrase_file, format, out, k, rounding, verified_only, lang } => {
+            let spec = crate::report::SnapshotSpec {
+                survey: slug,
+                through,
+                k: k.unwrap_or(0),
+                rounding,
+                verified_only,
+                excluded_months: vec![],
+            };
+            report::run(&Console::open(config)?, spec, passphrase_file, &format, out, &lang)
+        }
+        Command::Dev { command } => dev::run(&Console::open(config)?, command),
+        Command::Codes { command } => codes::run(&Console::open(config)?, command),
+        Command::Version => unreachable!("handled above"),
+    }
+}
+
+/// What a console command works with: the configuration, the migrated store, the staff accounts
+/// (for the audit trail) and the keyring. No web state, no writer thread.
+struct Console {
+    config: Config,
+    store: Store,
+    accounts: Accounts,
+    keyring: Arc<Keyring>,
+}
+
+impl Console {
+    fn open(config: Config) -> anyhow::Result<Self> {
+        let store = app::open_store(&config)?;
+        let accounts = app::accounts(&config, Arc::new(Clock::default()));
+        let keyring = app::keyring(&config);
+        Ok(Self { config, store, accounts, keyring })
+    }
+
+    fn conn(&self) -> anyhow::Result<Conn> {
+        Ok(self.store.conn()?)
+    }
+
+    /// Record a console action in the audit trail.
+    fn audit(&self, conn: &mut crate::store::DbConn, action: &str, target: &str) -> anyhow::Result<()> {
+        self.accounts.audit(conn, "cli", action, target)?;
+        Ok(())
+    }
+}
+
+/// A passphrase from a file (first line), or typed at a prompt without echo.
+fn passphrase(file: Option<&PathBuf>, prompt: &str) -> anyhow::Result<SecretString> {
+    let text = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))?;
+            text.lines().next().unwrap_or_default().to_owned()
+        }
+        None => rpassword::prompt_password(prompt).context("could not read the passphrase")?,
+    };
+    if text.trim().is_empty() {
+        bail!("the passphrase is empty");
+    }
+    Ok(SecretString::from(text))
+}
+
+/// A password from a file (first line), or typed twice at a prompt without echo.
+fn new_password(file: Option<&PathBuf>, what: &str) -> anyhow::Result<SecretString> {
+    let first = passphrase(file, &format!("{what}: "))?;
+    if file.is_none() {
+        let again = passphrase(None, "Again: ")?;
+        if again.expose_secret() != first.expose_secret() {
+            bail!("the two entries differ");
+        }
+    }
+    Ok(first)
+}

@@ -1,0 +1,46 @@
+//! `chorus serve`: the web service, until Ctrl-C.
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+
+use crate::{
+    app::Application,
+    config::Config,
+    keyring::{Keyring, KeyringError},
+    telemetry::say,
+};
+
+pub(super) fn serve(config: Config) -> anyhow::Result<()> {
+    let rt = actix_web::rt::System::new();
+    rt.block_on(async move {
+        let bind = config.bind.clone();
+        let app = Application::build(config)?;
+        let has_key = app.state.store.run(|c| -> Result<bool, KeyringError> { Keyring::has_key(c) }).await?;
+        let host = bind.rsplit_once(':').map_or(bind.as_str(), |(h, _)| h);
+        let host = if host == "0.0.0.0" || host == "[::]" { "127.0.0.1" } else { host };
+        say(format!("Chorus is listening on http://{host}:{}/", app.port));
+        let setup = app
+            .state
+            .setup_token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned());
+        if let Some(token) = setup {
+            say(format!(
+                "No admin exists yet. Finish setup in your browser (this link works once, until this process ends):\n\n    http://{host}:{}/setup?token={token}\n",
+                app.port
+            ));
+        } else if !has_key {
+            say("No report key exists yet, so answers cannot be accepted. Create one with `chorus keys init`.");
+        }
+        let handle = app.server.handle();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = actix_web::rt::signal::ctrl_c().await {
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C; stopping");
+            }
+            handle.stop(true).await;
+        });
+        app.server.await.context("server error")
+    })
+}
