@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub(crate) mod disclosure;
+pub(crate) mod mechanism;
 pub mod page;
 mod publication;
 pub mod render;
