@@ -3,22 +3,17 @@
 
 use diesel::{RunQueryDsl, connection::SimpleConnection};
 
-use crate::{
-    Test,
-    helpers::{Backend, TestApp, hidden, run},
-};
+use crate::helpers::{Backend, TestApp, page::hidden, run};
 
-pub const TESTS: &[Test] = &[
-    Test::Both(
-        "a_failed_insert_is_answered_with_an_error_not_a_receipt",
+tests! {
+    both: [
         a_failed_insert_is_answered_with_an_error_not_a_receipt,
-    ),
-    Test::Both("concurrent_submissions_are_all_committed", concurrent_submissions_are_all_committed),
-    Test::PostgresOnly(
-        "a_failed_commit_is_answered_with_an_error_not_a_receipt",
+        concurrent_submissions_are_all_committed,
+    ],
+    postgres_only: [
         a_failed_commit_is_answered_with_an_error_not_a_receipt,
-    ),
-];
+    ],
+}
 
 fn a_failed_insert_is_answered_with_an_error_not_a_receipt(backend: Backend) {
     run(async {

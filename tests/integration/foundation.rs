@@ -1,22 +1,22 @@
 //! The house: health, headers, the IP-free log, configuration failures.
 
-use crate::{
-    Test,
-    helpers::{Backend, TestApp, contains, logs, run},
-};
+use crate::helpers::{Backend, TestApp, cli, contains, logs, run};
 
-pub const TESTS: &[Test] = &[
-    Test::Both("healthz_answers_with_the_database_reachable", healthz_answers_with_the_database_reachable),
-    Test::Both("security_headers_on_every_response", security_headers_on_every_response),
-    Test::Both(
-        "address_and_agent_canaries_reach_neither_logs_nor_database",
+tests! {
+    both: [
+        healthz_answers_with_the_database_reachable,
+        security_headers_on_every_response,
         address_and_agent_canaries_reach_neither_logs_nor_database,
-    ),
-    Test::PostgresOnly("healthz_is_503_when_the_database_is_gone", healthz_is_503_when_the_database_is_gone),
-    Test::Once("a_bad_database_scheme_stops_the_start_clearly", a_bad_database_scheme_stops_the_start_clearly),
-    Test::Once("an_unknown_setting_stops_the_start_and_is_named", an_unknown_setting_stops_the_start_and_is_named),
-    Test::Once("serve_in_an_empty_folder_creates_its_database", serve_in_an_empty_folder_creates_its_database),
-];
+    ],
+    postgres_only: [
+        healthz_is_503_when_the_database_is_gone,
+    ],
+    once: [
+        a_bad_database_scheme_stops_the_start_clearly,
+        an_unknown_setting_stops_the_start_and_is_named,
+        serve_in_an_empty_folder_creates_its_database,
+    ],
+}
 
 fn healthz_answers_with_the_database_reachable(backend: Backend) {
     run(async {
@@ -109,13 +109,7 @@ fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) 
 }
 
 fn chorus(dir: &std::path::Path, envs: &[(&str, &str)], args: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"));
-    cmd.current_dir(dir).args(args);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CHORUS_")) {
-        cmd.env_remove(k);
-    }
-    cmd.envs(envs.iter().copied());
-    cmd.output().expect("chorus runs")
+    cli::chorus(dir).args(args).envs(envs.iter().copied()).output().expect("chorus runs")
 }
 
 fn a_bad_database_scheme_stops_the_start_clearly() {

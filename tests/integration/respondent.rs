@@ -2,35 +2,26 @@
 
 use chorus::{i18n::LANGUAGES, survey::Survey};
 
-use crate::{
-    Test,
-    helpers::{Backend, TestApp, hidden, receipt_in, run},
+use crate::helpers::{
+    Backend, TestApp,
+    page::{hidden, names_another_origin, receipt_in},
+    run,
 };
 
-pub const TESTS: &[Test] = &[
-    Test::Both("form_round_trip_gives_a_receipt_that_withdraws", form_round_trip_gives_a_receipt_that_withdraws),
-    Test::Both("a_form_token_stores_once", a_form_token_stores_once),
-    Test::Both("json_round_trip_and_withdrawal", json_round_trip_and_withdrawal),
-    Test::Both("bad_input_is_refused_and_stores_nothing", bad_input_is_refused_and_stores_nothing),
-    Test::Both(
-        "form_errors_sit_beside_the_question_and_keep_answers",
+tests! {
+    both: [
+        form_round_trip_gives_a_receipt_that_withdraws,
+        a_form_token_stores_once,
+        json_round_trip_and_withdrawal,
+        bad_input_is_refused_and_stores_nothing,
         form_errors_sit_beside_the_question_and_keep_answers,
-    ),
-    Test::Both(
-        "public_pages_set_no_cookie_and_name_no_other_origin",
         public_pages_set_no_cookie_and_name_no_other_origin,
-    ),
-    Test::Both("every_language_renders_its_own_title", every_language_renders_its_own_title),
-    Test::Both(
-        "skip_logic_renders_a_labelled_group_without_javascript",
+        every_language_renders_its_own_title,
         skip_logic_renders_a_labelled_group_without_javascript,
-    ),
-    Test::Both("closed_and_unknown_surveys", closed_and_unknown_surveys),
-    Test::Both(
-        "withdrawal_reads_the_same_whether_or_not_it_matched",
+        closed_and_unknown_surveys,
         withdrawal_reads_the_same_whether_or_not_it_matched,
-    ),
-];
+    ],
+}
 
 fn encode(s: &str) -> String {
     s.bytes()
@@ -210,20 +201,6 @@ fn form_errors_sit_beside_the_question_and_keep_answers(backend: Backend) {
         assert!(html.contains("href=\"#q-adult\""), "the error summary links to the question");
         assert_eq!(app.count("harms"), 0);
     });
-}
-
-/// Every `src=`, `href=` and `action=` in a page, and any `url(` or `@import` in CSS, must be local.
-fn names_another_origin(text: &str) -> Option<String> {
-    for attr in ["src=\"", "href=\"", "action=\"", "url(", "@import", "srcset=\""] {
-        for (i, _) in text.match_indices(attr) {
-            let value: String = text[i + attr.len()..].chars().take_while(|c| *c != '"' && *c != ')').collect();
-            let v = value.trim_matches(|c| c == '\'' || c == ' ');
-            if v.starts_with("//") || v.contains("://") {
-                return Some(value);
-            }
-        }
-    }
-    None
 }
 
 fn public_pages_set_no_cookie_and_name_no_other_origin(backend: Backend) {

@@ -1,4 +1,9 @@
 //! Spawning the real application for a test, with its own database, and looking inside afterwards.
+//! `staff` signs members in and acts as them; `page` reads what a page shows; `cli` runs the binary.
+
+pub mod cli;
+pub mod page;
+pub mod staff;
 
 use std::{
     io::Write,
@@ -233,18 +238,4 @@ pub fn files_under(dir: &Path) -> Vec<u8> {
 
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The value of a hidden input in an HTML page.
-pub fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in page")) + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-/// The receipt code shown on a receipt page.
-pub fn receipt_in(html: &str) -> String {
-    let start = html.find("class=\"code\" translate=\"no\">").expect("receipt on page")
-        + "class=\"code\" translate=\"no\">".len();
-    html[start..].split('<').next().unwrap().to_owned()
 }

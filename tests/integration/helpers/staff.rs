@@ -1,0 +1,53 @@
+//! Staff members: add one, sign in, and get or post as the signed-in member.
+
+use secrecy::SecretString;
+
+use super::{TestApp, page::hidden};
+
+pub const ADMIN_PW: &str = "admin password long enough";
+pub const RESEARCHER_PW: &str = "researcher password long";
+
+/// A signed-in member: the session cookie (`name=value`) and the CSRF token of its forms.
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// Add a staff account straight to the database (`role` is `admin` or `researcher`).
+pub fn add(app: &TestApp, name: &str, role: &str, pw: &str) {
+    app.state.accounts.add_user(&mut app.conn(), name, role, &SecretString::from(pw.to_owned())).unwrap();
+}
+
+/// Sign in through the login form; `None` when the sign-in is refused.
+pub async fn login(app: &TestApp, name: &str, pw: &str) -> Option<Session> {
+    let (status, headers, _) =
+        app.post_form("/staff/login", &format!("name={name}&password={}", pw.replace(' ', "+"))).await;
+    if status != 303 {
+        return None;
+    }
+    let set = headers.get("set-cookie")?.to_str().ok()?.to_owned();
+    let cookie = set.split(';').next()?.to_owned();
+    let (_, _, page) = get_as(app, "/staff", &cookie).await;
+    Some(Session { csrf: hidden(&page, "csrf"), cookie })
+}
+
+/// GET with a session cookie (`""` for none).
+pub async fn get_as(app: &TestApp, path: &str, cookie: &str) -> (u16, awc::http::header::HeaderMap, String) {
+    let mut res = app.client.get(app.url(path)).insert_header(("cookie", cookie)).send().await.unwrap();
+    let body = res.body().await.unwrap();
+    (res.status().as_u16(), res.headers().clone(), String::from_utf8_lossy(&body).into_owned())
+}
+
+/// POST a form with a session cookie (`""` for none) and, if given, an `Origin` header.
+pub async fn post_as(app: &TestApp, path: &str, cookie: &str, body: &str, origin: Option<&str>) -> (u16, String) {
+    let mut req = app.client.post(app.url(path)).insert_header(("content-type", "application/x-www-form-urlencoded"));
+    if !cookie.is_empty() {
+        req = req.insert_header(("cookie", cookie));
+    }
+    if let Some(o) = origin {
+        req = req.insert_header(("origin", o));
+    }
+    let mut res = req.send_body(body.to_owned()).await.unwrap();
+    let body = res.body().await.unwrap();
+    (res.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+}
