@@ -4,7 +4,7 @@
 use crate::helpers::{
     Backend, PASSPHRASE, TestApp, cli, contains, files_under, logs,
     page::hidden,
-    run,
+    read_response, run,
     staff::{ADMIN_PW, RESEARCHER_PW, add, get_as, login, post_as},
 };
 
@@ -59,16 +59,16 @@ async fn api_from(app: &TestApp, ip: &str, code: Option<&str>) -> u16 {
         Some(c) => format!(r#"{{"answers":{{"age":"25_34"}},"code":"{c}"}}"#),
         None => r#"{"answers":{"age":"25_34"}}"#.to_owned(),
     };
-    let mut res = app
+    let res = app
         .client
         .post(app.url("/api/v1/surveys/harms/responses"))
-        .insert_header(("content-type", "application/json"))
-        .insert_header(("x-real-ip", ip))
-        .send_body(body)
+        .header("content-type", "application/json")
+        .header("x-real-ip", ip)
+        .body(body)
+        .send()
         .await
         .unwrap();
-    let _ = res.body().await;
-    res.status().as_u16()
+    read_response(res).await.0
 }
 
 fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
@@ -103,16 +103,17 @@ fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
         // The form's 429 is a calm page in the respondent's language.
         let (_, _, form) = app.get("/s/harms?lang=ko").await;
         let token = hidden(&form, "token");
-        let mut res = app
+        let res = app
             .client
             .post(app.url("/s/harms"))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .insert_header(("x-real-ip", flooder))
-            .send_body(format!("token={token}&lang=ko&q.age=18_24"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-real-ip", flooder)
+            .body(format!("token={token}&lang=ko&q.age=18_24"))
+            .send()
             .await
             .unwrap();
-        let page = String::from_utf8_lossy(&res.body().await.unwrap()).into_owned();
-        assert_eq!(res.status().as_u16(), 429);
+        let (status, _, page) = read_response(res).await;
+        assert_eq!(status, 429);
         assert!(
             page.contains("lang=\"ko\"") && page.contains("여러분 때문이 아니에요"),
             "a calm page in Korean that accuses no one: {page}"

@@ -3,7 +3,7 @@
 
 use diesel::{RunQueryDsl, connection::SimpleConnection};
 
-use crate::helpers::{Backend, TestApp, page::hidden, run};
+use crate::helpers::{Backend, TestApp, page::hidden, read_response, run};
 
 tests! {
     both: [
@@ -79,14 +79,15 @@ fn concurrent_submissions_are_all_committed(backend: Backend) {
             let body = format!(r#"{{"answers":{{"age":"{}"}}}}"#, ["18_24", "25_34", "35_44"][i % 3]);
             app.client
                 .post(app.url("/api/v1/surveys/harms/responses"))
-                .insert_header(("content-type", "application/json"))
-                .send_body(body)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
         });
         let mut receipts = 0;
         for res in futures_util::future::join_all(requests).await {
-            let mut res = res.unwrap();
-            let body: serde_json::Value = serde_json::from_slice(&res.body().await.unwrap()).unwrap();
-            if res.status().as_u16() == 201 && body["receipt"].is_string() {
+            let (status, _, body) = read_response(res.unwrap()).await;
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if status == 201 && body["receipt"].is_string() {
                 receipts += 1;
             }
         }

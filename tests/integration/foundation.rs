@@ -79,11 +79,11 @@ fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) 
             let res = app
                 .client
                 .get(app.url(&path))
-                .insert_header(("user-agent", agent.as_str()))
-                .insert_header(("x-forwarded-for", forwarded))
-                .insert_header(("forwarded", format!("for={forwarded}")))
-                .insert_header(("x-real-ip", forwarded))
-                .insert_header(("referer", referer.as_str()))
+                .header("user-agent", agent.as_str())
+                .header("x-forwarded-for", forwarded)
+                .header("forwarded", format!("for={forwarded}"))
+                .header("x-real-ip", forwarded)
+                .header("referer", referer.as_str())
                 .send()
                 .await
                 .unwrap();
@@ -92,10 +92,11 @@ fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) 
         let res = app
             .client
             .post(app.url(&format!("/api/v1/surveys/harms/responses?{query}")))
-            .insert_header(("user-agent", agent.as_str()))
-            .insert_header(("x-forwarded-for", forwarded))
-            .insert_header(("content-type", "application/json"))
-            .send_body(r#"{"answers":{"age":"25_34"}}"#)
+            .header("user-agent", agent.as_str())
+            .header("x-forwarded-for", forwarded)
+            .header("content-type", "application/json")
+            .body(r#"{"answers":{"age":"25_34"}}"#)
+            .send()
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 201);

@@ -18,7 +18,8 @@ tests! {
     ],
 }
 
-/// curl, so the request really leaves from 127.0.0.77 (awc cannot choose its source address).
+/// curl, so the request really leaves from 127.0.0.77, from another program than the test's own
+/// client, and the raw response head can be read as a browser would receive it.
 fn curl(args: &[&str]) -> (u16, String, String) {
     let out = Command::new("curl")
         .args(["-s", "-i", "--interface", "127.0.0.77", "-w", "\n%{http_code}"])

@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    Backend, PASSPHRASE, TestApp, run,
+    Backend, PASSPHRASE, TestApp, read_response, run,
     staff::{ADMIN_PW, RESEARCHER_PW, add, get_as, login, post_as},
 };
 
@@ -39,17 +39,18 @@ fn month() -> String {
 
 async fn snapshot(app: &TestApp, cookie: &str, csrf: &str, passphrase: &str) -> (u16, String, Option<String>) {
     let body = format!("csrf={csrf}&survey=harms&through={}&k=10&passphrase={}", month(), passphrase.replace(' ', "+"));
-    let mut res = app
+    let res = app
         .client
         .post(app.url("/staff/reports"))
-        .insert_header(("cookie", cookie))
-        .insert_header(("content-type", "application/x-www-form-urlencoded"))
-        .send_body(body)
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
         .await
         .unwrap();
-    let page = String::from_utf8_lossy(&res.body().await.unwrap()).into_owned();
-    let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
-    (res.status().as_u16(), page, location)
+    let (status, headers, page) = read_response(res).await;
+    let location = headers.get("location").map(|l| l.to_str().unwrap().to_owned());
+    (status, page, location)
 }
 
 fn submit_snapshot_publish_and_read_logged_out(backend: Backend) {

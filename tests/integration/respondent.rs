@@ -5,7 +5,7 @@ use chorus::{i18n::LANGUAGES, survey::Survey};
 use crate::helpers::{
     Backend, TestApp,
     page::{hidden, names_another_origin, receipt_in},
-    run,
+    read_response, run,
 };
 
 tests! {
@@ -164,8 +164,9 @@ fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
         let res = app
             .client
             .post(app.url(api))
-            .insert_header(("content-type", "application/json"))
-            .send_body(vec![b'{', 0xff, 0xfe, b'}'])
+            .header("content-type", "application/json")
+            .body(vec![b'{', 0xff, 0xfe, b'}'])
+            .send()
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 400);
@@ -174,8 +175,9 @@ fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
         let res = app
             .client
             .post(app.url("/s/harms"))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .send_body(vec![b'q', b'.', b'a', b'=', 0xff])
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(vec![b'q', b'.', b'a', b'=', 0xff])
+            .send()
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 400);
@@ -258,14 +260,8 @@ fn every_language_renders_its_own_title(backend: Backend) {
             assert!(html.contains("<title>Survey</title>"));
         }
         // Accept-Language picks the language when no link chose one.
-        let mut res = app
-            .client
-            .get(app.url("/s/harms"))
-            .insert_header(("accept-language", "vi-VN,vi;q=0.9"))
-            .send()
-            .await
-            .unwrap();
-        let body = String::from_utf8_lossy(&res.body().await.unwrap()).into_owned();
+        let res = app.client.get(app.url("/s/harms")).header("accept-language", "vi-VN,vi;q=0.9").send().await.unwrap();
+        let (_, _, body) = read_response(res).await;
         assert!(body.contains("<html lang=\"vi\""));
     });
 }

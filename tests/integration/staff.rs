@@ -5,7 +5,7 @@ use secrecy::ExposeSecret;
 use crate::helpers::{
     Backend, TestApp, contains,
     page::hidden,
-    run,
+    read_response, run,
     staff::{ADMIN_PW, RESEARCHER_PW, add, get_as, login, post_as},
 };
 
@@ -110,16 +110,17 @@ fn session_cookie_attributes_and_logout(backend: Backend) {
         }
         assert!(!set.contains("Secure"), "served on loopback, so not Secure: {set}");
         // Off loopback the cookie is Secure.
-        let mut res = app
+        let res = app
             .client
             .post(app.url("/staff/login"))
-            .insert_header(("host", "survey.example.org"))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .send_body(format!("name=admin1&password={}", ADMIN_PW.replace(' ', "+")))
+            .header("host", "survey.example.org")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("name=admin1&password={}", ADMIN_PW.replace(' ', "+")))
+            .send()
             .await
             .unwrap();
-        let _ = res.body().await;
-        assert!(res.headers().get("set-cookie").unwrap().to_str().unwrap().contains("; Secure"));
+        let (_, headers, _) = read_response(res).await;
+        assert!(headers.get("set-cookie").unwrap().to_str().unwrap().contains("; Secure"));
         // Only a hash of the token is stored.
         assert!(!contains(&app.database_bytes(), token.as_bytes()));
         // No public route ever sets a cookie, even for a signed-in member.

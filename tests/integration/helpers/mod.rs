@@ -87,6 +87,9 @@ impl Drop for PgDatabase {
     }
 }
 
+/// The headers of a response.
+pub type Headers = reqwest::header::HeaderMap;
+
 pub struct TestApp {
     pub addr: String,
     pub state: Arc<AppState>,
@@ -94,8 +97,21 @@ pub struct TestApp {
     pub backend: Backend,
     pub dir: tempfile::TempDir,
     pub pg: Option<PgDatabase>,
-    pub client: awc::Client,
+    /// For requests with headers of their own (`read_response` takes the reply apart).
+    pub client: reqwest::Client,
     server: actix_web::dev::ServerHandle,
+}
+
+/// The client of every test: HTTP/1.1 only, redirects not followed (tests check the 303s), no proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().expect("HTTP client")
+}
+
+/// A response's status, headers and body (as text; invalid UTF-8 replaced).
+pub async fn read_response(res: reqwest::Response) -> (u16, Headers, String) {
+    let (status, headers) = (res.status().as_u16(), res.headers().clone());
+    let body = res.bytes().await.expect("body");
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Run an async test body on its own actix system.
@@ -138,7 +154,7 @@ impl TestApp {
             backend,
             dir,
             pg,
-            client: awc::Client::builder().disable_redirects().finish(),
+            client: client(),
             server,
         }
     }
@@ -170,34 +186,22 @@ impl TestApp {
         format!("{}{}", self.addr, path)
     }
 
-    pub async fn get(&self, path: &str) -> (u16, awc::http::header::HeaderMap, String) {
-        let mut res = self.client.get(self.url(path)).send().await.expect("GET");
-        let body = res.body().limit(4 << 20).await.expect("body");
-        (res.status().as_u16(), res.headers().clone(), String::from_utf8_lossy(&body).into_owned())
+    pub async fn get(&self, path: &str) -> (u16, Headers, String) {
+        read_response(self.client.get(self.url(path)).send().await.expect("GET")).await
     }
 
-    pub async fn post_form(&self, path: &str, body: &str) -> (u16, awc::http::header::HeaderMap, String) {
-        let mut res = self
-            .client
-            .post(self.url(path))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .send_body(body.to_owned())
-            .await
-            .expect("POST");
-        let body = res.body().limit(4 << 20).await.expect("body");
-        (res.status().as_u16(), res.headers().clone(), String::from_utf8_lossy(&body).into_owned())
+    pub async fn post_form(&self, path: &str, body: &str) -> (u16, Headers, String) {
+        let req = self.client.post(self.url(path)).header("content-type", "application/x-www-form-urlencoded");
+        read_response(req.body(body.to_owned()).send().await.expect("POST")).await
     }
 
+    /// POST a JSON body; the reply parsed, or `Null` when it is not JSON.
     pub async fn post_json(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
-        let mut res = self
-            .client
-            .post(self.url(path))
-            .insert_header(("content-type", "application/json"))
-            .send_body(body.to_owned())
-            .await
-            .expect("POST");
-        let bytes = res.body().limit(4 << 20).await.expect("body");
-        (res.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+        let req = self.client.post(self.url(path)).header("content-type", "application/json");
+        let res = req.body(body.to_owned()).send().await.expect("POST");
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }
 
     /// Every byte the database keeps: the SQLite file with its WAL and shared memory, or a pg_dump.

@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 
-use super::{TestApp, page::hidden};
+use super::{Headers, TestApp, page::hidden, read_response};
 
 pub const ADMIN_PW: &str = "admin password long enough";
 pub const RESEARCHER_PW: &str = "researcher password long";
@@ -32,22 +32,23 @@ pub async fn login(app: &TestApp, name: &str, pw: &str) -> Option<Session> {
 }
 
 /// GET with a session cookie (`""` for none).
-pub async fn get_as(app: &TestApp, path: &str, cookie: &str) -> (u16, awc::http::header::HeaderMap, String) {
-    let mut res = app.client.get(app.url(path)).insert_header(("cookie", cookie)).send().await.unwrap();
-    let body = res.body().await.unwrap();
-    (res.status().as_u16(), res.headers().clone(), String::from_utf8_lossy(&body).into_owned())
+pub async fn get_as(app: &TestApp, path: &str, cookie: &str) -> (u16, Headers, String) {
+    let mut req = app.client.get(app.url(path));
+    if !cookie.is_empty() {
+        req = req.header("cookie", cookie);
+    }
+    read_response(req.send().await.unwrap()).await
 }
 
 /// POST a form with a session cookie (`""` for none) and, if given, an `Origin` header.
 pub async fn post_as(app: &TestApp, path: &str, cookie: &str, body: &str, origin: Option<&str>) -> (u16, String) {
-    let mut req = app.client.post(app.url(path)).insert_header(("content-type", "application/x-www-form-urlencoded"));
+    let mut req = app.client.post(app.url(path)).header("content-type", "application/x-www-form-urlencoded");
     if !cookie.is_empty() {
-        req = req.insert_header(("cookie", cookie));
+        req = req.header("cookie", cookie);
     }
     if let Some(o) = origin {
-        req = req.insert_header(("origin", o));
+        req = req.header("origin", o);
     }
-    let mut res = req.send_body(body.to_owned()).await.unwrap();
-    let body = res.body().await.unwrap();
-    (res.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+    let (status, _, body) = read_response(req.body(body.to_owned()).send().await.unwrap()).await;
+    (status, body)
 }
