@@ -1,12 +1,14 @@
 //! The command line as an operator uses it, on a fresh SQLite folder: first-run init, staff accounts,
 //! survey import / close / open / export, and that export never carries answers.
 
-use crate::Test;
+use crate::helpers::cli;
 
-pub const TESTS: &[Test] = &[
-    Test::Once("init_then_user_commands", init_then_user_commands),
-    Test::Once("survey_import_close_open_export", survey_import_close_open_export),
-];
+tests! {
+    once: [
+        init_then_user_commands,
+        survey_import_close_open_export,
+    ],
+}
 
 struct Folder(tempfile::TempDir);
 
@@ -19,13 +21,12 @@ impl Folder {
     }
 
     fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"));
-        cmd.current_dir(self.0.path()).args(args);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CHORUS_")) {
-            cmd.env_remove(k);
-        }
-        cmd.env("CHORUS_KDF_MEMORY_MIB", "64").env("CHORUS_KDF_ITERATIONS", "3");
-        let out = cmd.output().unwrap();
+        let out = cli::chorus(self.0.path())
+            .args(args)
+            .env("CHORUS_KDF_MEMORY_MIB", "64")
+            .env("CHORUS_KDF_ITERATIONS", "3")
+            .output()
+            .unwrap();
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,47 +1,43 @@
 //! Keeping the figures clean without identifying anyone: in-memory rate limits, honeypot, minimum
 //! fill time, single-use outreach codes, flood counts and quarantine.
 
-use crate::{
-    Test,
-    helpers::{Backend, PASSPHRASE, TestApp, contains, hidden, logs, run},
-    staff::{add, get_as, login},
+use crate::helpers::{
+    Backend, PASSPHRASE, TestApp, cli, contains, files_under, logs,
+    page::hidden,
+    read_response, run,
+    staff::{ADMIN_PW, RESEARCHER_PW, add, get_as, login, post_as},
 };
 
-pub const TESTS: &[Test] = &[
-    Test::Both(
-        "one_address_is_limited_codes_and_other_addresses_are_not",
+tests! {
+    both: [
         one_address_is_limited_codes_and_other_addresses_are_not,
-    ),
-    Test::Both("proxy_headers_are_ignored_unless_trusted", proxy_headers_are_ignored_unless_trusted),
-    Test::Both("honeypot_and_too_fast_store_nothing", honeypot_and_too_fast_store_nothing),
-    Test::Both("a_code_works_once_and_required_codes_are_enforced", a_code_works_once_and_required_codes_are_enforced),
-    Test::Both("a_quarantined_month_drops_out_and_comes_back", a_quarantined_month_drops_out_and_comes_back),
-    Test::Once("codes_issue_prints_csv_and_cards", codes_issue_prints_csv_and_cards),
-    Test::Both(
-        "admins_quarantine_from_the_dashboard_and_it_is_audited",
+        proxy_headers_are_ignored_unless_trusted,
+        honeypot_and_too_fast_store_nothing,
+        a_code_works_once_and_required_codes_are_enforced,
+        a_quarantined_month_drops_out_and_comes_back,
         admins_quarantine_from_the_dashboard_and_it_is_audited,
-    ),
-];
+    ],
+    once: [
+        codes_issue_prints_csv_and_cards,
+    ],
+}
 
 fn admins_quarantine_from_the_dashboard_and_it_is_audited(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
-        add(&app, "admin1", "admin", "admin password long enough");
-        add(&app, "res1", "researcher", "researcher password long");
-        let admin = login(&app, "admin1", "admin password long enough").await.unwrap();
-        let res = login(&app, "res1", "researcher password long").await.unwrap();
+        add(&app, "admin1", "admin", ADMIN_PW);
+        add(&app, "res1", "researcher", RESEARCHER_PW);
+        let admin = login(&app, "admin1", ADMIN_PW).await.unwrap();
+        let res = login(&app, "res1", RESEARCHER_PW).await.unwrap();
         let path = "/staff/surveys/harms/quarantine";
         let body = |csrf: &str, action: &str| format!("csrf={csrf}&month=2026-10&action={action}");
-        assert_eq!(crate::staff::post_as(&app, path, &res.cookie, &body(&res.csrf, "quarantine"), None).await.0, 403);
-        assert_eq!(crate::staff::post_as(&app, path, &admin.cookie, "csrf=x&month=2026-10", None).await.0, 403);
-        assert_eq!(
-            crate::staff::post_as(&app, path, &admin.cookie, &body(&admin.csrf, "quarantine"), None).await.0,
-            303
-        );
+        assert_eq!(post_as(&app, path, &res.cookie, &body(&res.csrf, "quarantine"), None).await.0, 403);
+        assert_eq!(post_as(&app, path, &admin.cookie, "csrf=x&month=2026-10", None).await.0, 403);
+        assert_eq!(post_as(&app, path, &admin.cookie, &body(&admin.csrf, "quarantine"), None).await.0, 303);
         assert_eq!(chorus::store::defences::quarantined(&mut app.conn(), "harms").unwrap(), vec!["2026-10".to_owned()]);
         let (_, _, dash) = get_as(&app, "/staff", &admin.cookie).await;
         assert!(dash.contains("Left out of reports: 2026-10"));
-        assert_eq!(crate::staff::post_as(&app, path, &admin.cookie, &body(&admin.csrf, "release"), None).await.0, 303);
+        assert_eq!(post_as(&app, path, &admin.cookie, &body(&admin.csrf, "release"), None).await.0, 303);
         assert!(chorus::store::defences::quarantined(&mut app.conn(), "harms").unwrap().is_empty());
         let (_, _, audit) = get_as(&app, "/staff/audit", &admin.cookie).await;
         assert!(audit.contains("<td>quarantine</td>") && audit.contains("<td>quarantine_release</td>"));
@@ -63,16 +59,16 @@ async fn api_from(app: &TestApp, ip: &str, code: Option<&str>) -> u16 {
         Some(c) => format!(r#"{{"answers":{{"age":"25_34"}},"code":"{c}"}}"#),
         None => r#"{"answers":{"age":"25_34"}}"#.to_owned(),
     };
-    let mut res = app
+    let res = app
         .client
         .post(app.url("/api/v1/surveys/harms/responses"))
-        .insert_header(("content-type", "application/json"))
-        .insert_header(("x-real-ip", ip))
-        .send_body(body)
+        .header("content-type", "application/json")
+        .header("x-real-ip", ip)
+        .body(body)
+        .send()
         .await
         .unwrap();
-    let _ = res.body().await;
-    res.status().as_u16()
+    read_response(res).await.0
 }
 
 fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
@@ -83,7 +79,7 @@ fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
         })
         .await;
         app.init_keys();
-        add(&app, "admin1", "admin", "admin password long enough");
+        add(&app, "admin1", "admin", ADMIN_PW);
         let codes = issue_codes(&app, "harms", 3);
         let flooder = "192.0.2.77";
         let mut statuses = Vec::new();
@@ -107,16 +103,17 @@ fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
         // The form's 429 is a calm page in the respondent's language.
         let (_, _, form) = app.get("/s/harms?lang=ko").await;
         let token = hidden(&form, "token");
-        let mut res = app
+        let res = app
             .client
             .post(app.url("/s/harms"))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .insert_header(("x-real-ip", flooder))
-            .send_body(format!("token={token}&lang=ko&q.age=18_24"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-real-ip", flooder)
+            .body(format!("token={token}&lang=ko&q.age=18_24"))
+            .send()
             .await
             .unwrap();
-        let page = String::from_utf8_lossy(&res.body().await.unwrap()).into_owned();
-        assert_eq!(res.status().as_u16(), 429);
+        let (status, _, page) = read_response(res).await;
+        assert_eq!(status, 429);
         assert!(
             page.contains("lang=\"ko\"") && page.contains("여러분 때문이 아니에요"),
             "a calm page in Korean that accuses no one: {page}"
@@ -129,7 +126,7 @@ fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
         assert_ne!(key, new_key);
         // Flood counts reach the dashboard; per-day totals reach the database; nothing else does.
         chorus::intake::flush_daily(&app.state.intake, &mut app.conn()).unwrap();
-        let s = login(&app, "admin1", "admin password long enough").await.unwrap();
+        let s = login(&app, "admin1", ADMIN_PW).await.unwrap();
         let (_, _, dash) = get_as(&app, "/staff", &s.cookie).await;
         assert!(
             dash.contains("<td class=\"num\">30</td>") || dash.contains("<td class=\"num\">31</td>"),
@@ -257,14 +254,7 @@ fn a_quarantined_month_drops_out_and_comes_back(backend: Backend) {
 
 fn codes_issue_prints_csv_and_cards() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"));
-        cmd.current_dir(dir.path()).args(args);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CHORUS_")) {
-            cmd.env_remove(k);
-        }
-        cmd.output().unwrap()
-    };
+    let run = |args: &[&str]| cli::chorus(dir.path()).args(args).output().unwrap();
     let out = run(&["codes", "issue", "harms", "--count", "20", "--batch", "street team"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let csv = String::from_utf8_lossy(&out.stdout);
@@ -277,7 +267,7 @@ fn codes_issue_prints_csv_and_cards() {
     assert_eq!(cards.matches("class=\"card\"").count(), 20);
     assert!(cards.contains(code));
     // Only hashes are stored.
-    assert!(!contains(&crate::helpers::files_under(&dir.path().join("chorus-data")), code.as_bytes()));
+    assert!(!contains(&files_under(&dir.path().join("chorus-data")), code.as_bytes()));
     let out = run(&["codes", "list", "harms"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("street team\t20\t0"));
 }

@@ -3,22 +3,17 @@
 
 use diesel::{RunQueryDsl, connection::SimpleConnection};
 
-use crate::{
-    Test,
-    helpers::{Backend, TestApp, hidden, run},
-};
+use crate::helpers::{Backend, TestApp, page::hidden, read_response, run};
 
-pub const TESTS: &[Test] = &[
-    Test::Both(
-        "a_failed_insert_is_answered_with_an_error_not_a_receipt",
+tests! {
+    both: [
         a_failed_insert_is_answered_with_an_error_not_a_receipt,
-    ),
-    Test::Both("concurrent_submissions_are_all_committed", concurrent_submissions_are_all_committed),
-    Test::PostgresOnly(
-        "a_failed_commit_is_answered_with_an_error_not_a_receipt",
+        concurrent_submissions_are_all_committed,
+    ],
+    postgres_only: [
         a_failed_commit_is_answered_with_an_error_not_a_receipt,
-    ),
-];
+    ],
+}
 
 fn a_failed_insert_is_answered_with_an_error_not_a_receipt(backend: Backend) {
     run(async {
@@ -84,14 +79,15 @@ fn concurrent_submissions_are_all_committed(backend: Backend) {
             let body = format!(r#"{{"answers":{{"age":"{}"}}}}"#, ["18_24", "25_34", "35_44"][i % 3]);
             app.client
                 .post(app.url("/api/v1/surveys/harms/responses"))
-                .insert_header(("content-type", "application/json"))
-                .send_body(body)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
         });
         let mut receipts = 0;
         for res in futures_util::future::join_all(requests).await {
-            let mut res = res.unwrap();
-            let body: serde_json::Value = serde_json::from_slice(&res.body().await.unwrap()).unwrap();
-            if res.status().as_u16() == 201 && body["receipt"].is_string() {
+            let (status, _, body) = read_response(res.unwrap()).await;
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if status == 201 && body["receipt"].is_string() {
                 receipts += 1;
             }
         }

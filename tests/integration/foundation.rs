@@ -1,22 +1,22 @@
 //! The house: health, headers, the IP-free log, configuration failures.
 
-use crate::{
-    Test,
-    helpers::{Backend, TestApp, contains, logs, run},
-};
+use crate::helpers::{Backend, TestApp, cli, contains, logs, run};
 
-pub const TESTS: &[Test] = &[
-    Test::Both("healthz_answers_with_the_database_reachable", healthz_answers_with_the_database_reachable),
-    Test::Both("security_headers_on_every_response", security_headers_on_every_response),
-    Test::Both(
-        "address_and_agent_canaries_reach_neither_logs_nor_database",
+tests! {
+    both: [
+        healthz_answers_with_the_database_reachable,
+        security_headers_on_every_response,
         address_and_agent_canaries_reach_neither_logs_nor_database,
-    ),
-    Test::PostgresOnly("healthz_is_503_when_the_database_is_gone", healthz_is_503_when_the_database_is_gone),
-    Test::Once("a_bad_database_scheme_stops_the_start_clearly", a_bad_database_scheme_stops_the_start_clearly),
-    Test::Once("an_unknown_setting_stops_the_start_and_is_named", an_unknown_setting_stops_the_start_and_is_named),
-    Test::Once("serve_in_an_empty_folder_creates_its_database", serve_in_an_empty_folder_creates_its_database),
-];
+    ],
+    postgres_only: [
+        healthz_is_503_when_the_database_is_gone,
+    ],
+    once: [
+        a_bad_database_scheme_stops_the_start_clearly,
+        an_unknown_setting_stops_the_start_and_is_named,
+        serve_in_an_empty_folder_creates_its_database,
+    ],
+}
 
 fn healthz_answers_with_the_database_reachable(backend: Backend) {
     run(async {
@@ -79,11 +79,11 @@ fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) 
             let res = app
                 .client
                 .get(app.url(&path))
-                .insert_header(("user-agent", agent.as_str()))
-                .insert_header(("x-forwarded-for", forwarded))
-                .insert_header(("forwarded", format!("for={forwarded}")))
-                .insert_header(("x-real-ip", forwarded))
-                .insert_header(("referer", referer.as_str()))
+                .header("user-agent", agent.as_str())
+                .header("x-forwarded-for", forwarded)
+                .header("forwarded", format!("for={forwarded}"))
+                .header("x-real-ip", forwarded)
+                .header("referer", referer.as_str())
                 .send()
                 .await
                 .unwrap();
@@ -92,10 +92,11 @@ fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) 
         let res = app
             .client
             .post(app.url(&format!("/api/v1/surveys/harms/responses?{query}")))
-            .insert_header(("user-agent", agent.as_str()))
-            .insert_header(("x-forwarded-for", forwarded))
-            .insert_header(("content-type", "application/json"))
-            .send_body(r#"{"answers":{"age":"25_34"}}"#)
+            .header("user-agent", agent.as_str())
+            .header("x-forwarded-for", forwarded)
+            .header("content-type", "application/json")
+            .body(r#"{"answers":{"age":"25_34"}}"#)
+            .send()
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 201);
@@ -109,13 +110,7 @@ fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) 
 }
 
 fn chorus(dir: &std::path::Path, envs: &[(&str, &str)], args: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"));
-    cmd.current_dir(dir).args(args);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CHORUS_")) {
-        cmd.env_remove(k);
-    }
-    cmd.envs(envs.iter().copied());
-    cmd.output().expect("chorus runs")
+    cli::chorus(dir).args(args).envs(envs.iter().copied()).output().expect("chorus runs")
 }
 
 fn a_bad_database_scheme_stops_the_start_clearly() {

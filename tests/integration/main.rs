@@ -2,6 +2,27 @@
 //! database: a new SQLite file always, and a new PostgreSQL database when CHORUS_TEST_POSTGRES_URL is
 //! set. It uses libtest-mimic so that the PostgreSQL runs can be marked skipped at run time.
 
+/// A module's list of tests, each named once: `tests! { both: [a, b], once: [c], postgres_only: [d] }`
+/// becomes `pub const TESTS: &[Test]`, every entry named by `stringify!` of its function. The groups
+/// may come in any order, be repeated or left out; the order written is the order listed.
+macro_rules! tests {
+    ($($kind:ident: [$($test:ident),* $(,)?]),* $(,)?) => {
+        pub const TESTS: &[crate::Test] = &[$($(tests!(@one $kind $test),)*)*];
+    };
+    (@one both $test:ident) => {
+        crate::Test::Both(stringify!($test), $test)
+    };
+    (@one once $test:ident) => {
+        crate::Test::Once(stringify!($test), $test)
+    };
+    (@one postgres_only $test:ident) => {
+        crate::Test::PostgresOnly(stringify!($test), $test)
+    };
+    (@one $kind:ident $test:ident) => {
+        compile_error!(concat!("unknown kind of test `", stringify!($kind), "`: use both, once or postgres_only"))
+    };
+}
+
 mod helpers;
 
 mod cli;
@@ -11,13 +32,15 @@ mod foundation;
 mod privacy;
 mod reports;
 mod respondent;
+mod schema;
 mod sealing;
 mod staff;
 
 use helpers::Backend;
 use libtest_mimic::{Arguments, Trial};
 
-/// A test body, run once per backend (or once only, for checks that do not touch a database).
+/// A test body, run once per backend (or once only, for checks that do not touch a database). Each
+/// module lists its own with `tests!`, which names every entry after its function.
 pub enum Test {
     Both(&'static str, fn(Backend)),
     Once(&'static str, fn()),
@@ -44,7 +67,8 @@ fn main() {
         .chain(defences::TESTS)
         .chain(durability::TESTS)
         .chain(privacy::TESTS)
-        .chain(cli::TESTS);
+        .chain(cli::TESTS)
+        .chain(schema::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {

@@ -5,18 +5,21 @@
 
 use std::process::Command;
 
-use crate::{
-    Test,
-    helpers::{Backend, TestApp, contains, logs, run},
-    staff::{add, login, post_as},
+use crate::helpers::{
+    Backend, PASSPHRASE, TestApp, contains, logs,
+    page::names_another_origin,
+    run,
+    staff::{ADMIN_PW, add, login, post_as},
 };
 
-pub const TESTS: &[Test] = &[Test::Both(
-    "a_respondent_session_leaves_no_address_agent_or_answer_behind",
-    a_respondent_session_leaves_no_address_agent_or_answer_behind,
-)];
+tests! {
+    both: [
+        a_respondent_session_leaves_no_address_agent_or_answer_behind,
+    ],
+}
 
-/// curl, so the request really leaves from 127.0.0.77 (awc cannot choose its source address).
+/// curl, so the request really leaves from 127.0.0.77, from another program than the test's own
+/// client, and the raw response head can be read as a browser would receive it.
 fn curl(args: &[&str]) -> (u16, String, String) {
     let out = Command::new("curl")
         .args(["-s", "-i", "--interface", "127.0.0.77", "-w", "\n%{http_code}"])
@@ -41,16 +44,6 @@ fn headers_are_private(path: &str, head: &str, html: bool) {
     }
 }
 
-fn names_another_origin(text: &str) -> bool {
-    ["src=\"", "href=\"", "action=\"", "url(", "@import", "srcset=\""].iter().any(|attr| {
-        text.match_indices(attr).any(|(i, _)| {
-            let v: String = text[i + attr.len()..].chars().take_while(|c| *c != '"' && *c != ')').collect();
-            let v = v.trim_matches(|c| c == '\'' || c == ' ');
-            v.starts_with("//") || v.contains("://")
-        })
-    })
-}
-
 fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backend) {
     run(async {
         let app = TestApp::spawn_with(backend, |c| c.limits.per_address_per_hour = 100).await;
@@ -59,16 +52,16 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
         let canary = format!("canaryanswer{}", &chorus::seal::random_id()[..12]);
         let base = app.addr.clone();
         // A published report, so /reports/{id} is among the public routes checked.
-        add(&app, "admin1", "admin", "admin password long enough");
+        add(&app, "admin1", "admin", ADMIN_PW);
         for i in 0..40 {
             let body = format!(r#"{{"answers":{{"age":"{}"}}}}"#, ["18_24", "25_34"][i % 2]);
             assert_eq!(app.post_json("/api/v1/surveys/harms/responses", &body).await.0, 201);
         }
-        let s = login(&app, "admin1", "admin password long enough").await.unwrap();
+        let s = login(&app, "admin1", ADMIN_PW).await.unwrap();
         let snapshot = chorus::report::run_snapshot(
             &mut app.conn(),
             &app.state.intake.surveys,
-            &secrecy::SecretString::from(crate::helpers::PASSPHRASE),
+            &secrecy::SecretString::from(PASSPHRASE),
             &chorus::report::SnapshotSpec {
                 survey: "harms".into(),
                 through: chorus::month::Month::now().to_string(),
@@ -109,7 +102,7 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
             pages.push((path, body));
         }
         for (path, body) in &pages {
-            assert!(!names_another_origin(body), "{path} names another origin");
+            assert!(names_another_origin(body).is_none(), "{path} names another origin");
         }
         let form = &pages.iter().find(|(p, _)| p == "/s/harms").unwrap().1;
         let at = form.find("name=\"token\" value=\"").unwrap() + 20;

@@ -3,23 +3,19 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{
-    Test,
-    helpers::{Backend, PASSPHRASE, TestApp, run},
-    staff::{add, get_as, login, post_as},
+use crate::helpers::{
+    Backend, PASSPHRASE, TestApp, read_response, run,
+    staff::{ADMIN_PW, RESEARCHER_PW, add, get_as, login, post_as},
 };
 
-pub const TESTS: &[Test] = &[
-    Test::Both("submit_snapshot_publish_and_read_logged_out", submit_snapshot_publish_and_read_logged_out),
-    Test::Both("a_snapshot_is_refused_until_k_responses_changed", a_snapshot_is_refused_until_k_responses_changed),
-    Test::Both(
-        "synthetic_snapshots_are_labelled_and_never_published",
+tests! {
+    both: [
+        submit_snapshot_publish_and_read_logged_out,
+        a_snapshot_is_refused_until_k_responses_changed,
         synthetic_snapshots_are_labelled_and_never_published,
-    ),
-    Test::Both("a_wrong_passphrase_runs_no_snapshot", a_wrong_passphrase_runs_no_snapshot),
-];
-
-const ADMIN_PW: &str = "admin password long enough";
+        a_wrong_passphrase_runs_no_snapshot,
+    ],
+}
 
 async fn submit(app: &TestApp, n: usize) {
     let ages = ["18_24", "25_34", "25_34", "35_44", "45_54"];
@@ -43,17 +39,18 @@ fn month() -> String {
 
 async fn snapshot(app: &TestApp, cookie: &str, csrf: &str, passphrase: &str) -> (u16, String, Option<String>) {
     let body = format!("csrf={csrf}&survey=harms&through={}&k=10&passphrase={}", month(), passphrase.replace(' ', "+"));
-    let mut res = app
+    let res = app
         .client
         .post(app.url("/staff/reports"))
-        .insert_header(("cookie", cookie))
-        .insert_header(("content-type", "application/x-www-form-urlencoded"))
-        .send_body(body)
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
         .await
         .unwrap();
-    let page = String::from_utf8_lossy(&res.body().await.unwrap()).into_owned();
-    let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
-    (res.status().as_u16(), page, location)
+    let (status, headers, page) = read_response(res).await;
+    let location = headers.get("location").map(|l| l.to_str().unwrap().to_owned());
+    (status, page, location)
 }
 
 fn submit_snapshot_publish_and_read_logged_out(backend: Backend) {
@@ -191,9 +188,9 @@ fn a_wrong_passphrase_runs_no_snapshot(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        add(&app, "res1", "researcher", "researcher password long");
+        add(&app, "res1", "researcher", RESEARCHER_PW);
         submit(&app, 30).await;
-        let s = login(&app, "res1", "researcher password long").await.unwrap();
+        let s = login(&app, "res1", RESEARCHER_PW).await.unwrap();
         let (status, page, _) = snapshot(&app, &s.cookie, &s.csrf, "not the steward passphrase at all").await;
         assert_eq!(status, 400);
         assert!(page.contains("passphrase is wrong"));

@@ -2,35 +2,26 @@
 
 use chorus::{i18n::LANGUAGES, survey::Survey};
 
-use crate::{
-    Test,
-    helpers::{Backend, TestApp, hidden, receipt_in, run},
+use crate::helpers::{
+    Backend, TestApp,
+    page::{hidden, names_another_origin, receipt_in},
+    read_response, run,
 };
 
-pub const TESTS: &[Test] = &[
-    Test::Both("form_round_trip_gives_a_receipt_that_withdraws", form_round_trip_gives_a_receipt_that_withdraws),
-    Test::Both("a_form_token_stores_once", a_form_token_stores_once),
-    Test::Both("json_round_trip_and_withdrawal", json_round_trip_and_withdrawal),
-    Test::Both("bad_input_is_refused_and_stores_nothing", bad_input_is_refused_and_stores_nothing),
-    Test::Both(
-        "form_errors_sit_beside_the_question_and_keep_answers",
+tests! {
+    both: [
+        form_round_trip_gives_a_receipt_that_withdraws,
+        a_form_token_stores_once,
+        json_round_trip_and_withdrawal,
+        bad_input_is_refused_and_stores_nothing,
         form_errors_sit_beside_the_question_and_keep_answers,
-    ),
-    Test::Both(
-        "public_pages_set_no_cookie_and_name_no_other_origin",
         public_pages_set_no_cookie_and_name_no_other_origin,
-    ),
-    Test::Both("every_language_renders_its_own_title", every_language_renders_its_own_title),
-    Test::Both(
-        "skip_logic_renders_a_labelled_group_without_javascript",
+        every_language_renders_its_own_title,
         skip_logic_renders_a_labelled_group_without_javascript,
-    ),
-    Test::Both("closed_and_unknown_surveys", closed_and_unknown_surveys),
-    Test::Both(
-        "withdrawal_reads_the_same_whether_or_not_it_matched",
+        closed_and_unknown_surveys,
         withdrawal_reads_the_same_whether_or_not_it_matched,
-    ),
-];
+    ],
+}
 
 fn encode(s: &str) -> String {
     s.bytes()
@@ -173,8 +164,9 @@ fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
         let res = app
             .client
             .post(app.url(api))
-            .insert_header(("content-type", "application/json"))
-            .send_body(vec![b'{', 0xff, 0xfe, b'}'])
+            .header("content-type", "application/json")
+            .body(vec![b'{', 0xff, 0xfe, b'}'])
+            .send()
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 400);
@@ -183,8 +175,9 @@ fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
         let res = app
             .client
             .post(app.url("/s/harms"))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .send_body(vec![b'q', b'.', b'a', b'=', 0xff])
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(vec![b'q', b'.', b'a', b'=', 0xff])
+            .send()
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 400);
@@ -210,20 +203,6 @@ fn form_errors_sit_beside_the_question_and_keep_answers(backend: Backend) {
         assert!(html.contains("href=\"#q-adult\""), "the error summary links to the question");
         assert_eq!(app.count("harms"), 0);
     });
-}
-
-/// Every `src=`, `href=` and `action=` in a page, and any `url(` or `@import` in CSS, must be local.
-fn names_another_origin(text: &str) -> Option<String> {
-    for attr in ["src=\"", "href=\"", "action=\"", "url(", "@import", "srcset=\""] {
-        for (i, _) in text.match_indices(attr) {
-            let value: String = text[i + attr.len()..].chars().take_while(|c| *c != '"' && *c != ')').collect();
-            let v = value.trim_matches(|c| c == '\'' || c == ' ');
-            if v.starts_with("//") || v.contains("://") {
-                return Some(value);
-            }
-        }
-    }
-    None
 }
 
 fn public_pages_set_no_cookie_and_name_no_other_origin(backend: Backend) {
@@ -281,14 +260,8 @@ fn every_language_renders_its_own_title(backend: Backend) {
             assert!(html.contains("<title>Survey</title>"));
         }
         // Accept-Language picks the language when no link chose one.
-        let mut res = app
-            .client
-            .get(app.url("/s/harms"))
-            .insert_header(("accept-language", "vi-VN,vi;q=0.9"))
-            .send()
-            .await
-            .unwrap();
-        let body = String::from_utf8_lossy(&res.body().await.unwrap()).into_owned();
+        let res = app.client.get(app.url("/s/harms")).header("accept-language", "vi-VN,vi;q=0.9").send().await.unwrap();
+        let (_, _, body) = read_response(res).await;
         assert!(body.contains("<html lang=\"vi\""));
     });
 }

@@ -9,29 +9,19 @@ use chorus::{
 use diesel::RunQueryDsl;
 use secrecy::SecretString;
 
-use crate::{
-    Test,
-    helpers::{Backend, PASSPHRASE, TestApp, contains, logs, run},
-};
+use crate::helpers::{Backend, PASSPHRASE, TestApp, contains, logs, run};
 
-pub const TESTS: &[Test] = &[
-    Test::Both(
-        "answers_seal_without_the_passphrase_and_open_with_it",
+tests! {
+    both: [
         answers_seal_without_the_passphrase_and_open_with_it,
-    ),
-    Test::Both("a_wrong_passphrase_opens_nothing", a_wrong_passphrase_opens_nothing),
-    Test::Both("a_row_moved_to_another_survey_fails_to_open", a_row_moved_to_another_survey_fails_to_open),
-    Test::Both(
-        "canary_answer_and_private_key_are_nowhere_in_plaintext",
+        a_wrong_passphrase_opens_nothing,
+        a_row_moved_to_another_survey_fails_to_open,
         canary_answer_and_private_key_are_nowhere_in_plaintext,
-    ),
-    Test::Both("epochs_rotate_and_all_stay_readable", epochs_rotate_and_all_stay_readable),
-    Test::Both(
-        "passphrase_change_and_key_rotation_keep_old_answers_readable",
+        epochs_rotate_and_all_stay_readable,
         passphrase_change_and_key_rotation_keep_old_answers_readable,
-    ),
-    Test::Both("no_answers_are_accepted_before_a_key_exists", no_answers_are_accepted_before_a_key_exists),
-];
+        no_answers_are_accepted_before_a_key_exists,
+    ],
+}
 
 fn open_all(app: &TestApp, passphrase: &str) -> Result<Vec<(i32, Vec<u8>)>, KeyringError> {
     let mut conn = app.conn();

@@ -1,70 +1,24 @@
 //! Staff side: setup, sign-in, sessions, CSRF, backoff, roles and the audit trail.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
-use crate::{
-    Test,
-    helpers::{Backend, TestApp, hidden, run},
+use crate::helpers::{
+    Backend, TestApp, contains,
+    page::hidden,
+    read_response, run,
+    staff::{ADMIN_PW, RESEARCHER_PW, add, get_as, login, post_as},
 };
 
-pub const TESTS: &[Test] = &[
-    Test::Both(
-        "setup_link_creates_the_admin_and_key_then_disappears",
+tests! {
+    both: [
         setup_link_creates_the_admin_and_key_then_disappears,
-    ),
-    Test::Both("authorization_matrix", authorization_matrix),
-    Test::Both("session_cookie_attributes_and_logout", session_cookie_attributes_and_logout),
-    Test::Both("csrf_and_foreign_origin_are_refused", csrf_and_foreign_origin_are_refused),
-    Test::Both("backoff_and_disabled_accounts", backoff_and_disabled_accounts),
-    Test::Both("sessions_time_out", sessions_time_out),
-    Test::Both(
-        "admin_adds_a_researcher_and_the_audit_trail_records_it",
+        authorization_matrix,
+        session_cookie_attributes_and_logout,
+        csrf_and_foreign_origin_are_refused,
+        backoff_and_disabled_accounts,
+        sessions_time_out,
         admin_adds_a_researcher_and_the_audit_trail_records_it,
-    ),
-];
-
-const ADMIN_PW: &str = "admin password long enough";
-const RESEARCHER_PW: &str = "researcher password long";
-
-pub struct Session {
-    pub cookie: String,
-    pub csrf: String,
-}
-
-pub fn add(app: &TestApp, name: &str, role: &str, pw: &str) {
-    let role = chorus::staff::Role::parse(role).expect("admin or researcher");
-    app.state.accounts.add_user(&mut app.conn(), name, role, &SecretString::from(pw.to_owned())).unwrap();
-}
-
-pub async fn login(app: &TestApp, name: &str, pw: &str) -> Option<Session> {
-    let (status, headers, _) =
-        app.post_form("/staff/login", &format!("name={name}&password={}", pw.replace(' ', "+"))).await;
-    if status != 303 {
-        return None;
-    }
-    let set = headers.get("set-cookie")?.to_str().ok()?.to_owned();
-    let cookie = set.split(';').next()?.to_owned();
-    let (_, _, page) = get_as(app, "/staff", &cookie).await;
-    Some(Session { csrf: hidden(&page, "csrf"), cookie })
-}
-
-pub async fn get_as(app: &TestApp, path: &str, cookie: &str) -> (u16, awc::http::header::HeaderMap, String) {
-    let mut res = app.client.get(app.url(path)).insert_header(("cookie", cookie)).send().await.unwrap();
-    let body = res.body().await.unwrap();
-    (res.status().as_u16(), res.headers().clone(), String::from_utf8_lossy(&body).into_owned())
-}
-
-pub async fn post_as(app: &TestApp, path: &str, cookie: &str, body: &str, origin: Option<&str>) -> (u16, String) {
-    let mut req = app.client.post(app.url(path)).insert_header(("content-type", "application/x-www-form-urlencoded"));
-    if !cookie.is_empty() {
-        req = req.insert_header(("cookie", cookie));
-    }
-    if let Some(o) = origin {
-        req = req.insert_header(("origin", o));
-    }
-    let mut res = req.send_body(body.to_owned()).await.unwrap();
-    let body = res.body().await.unwrap();
-    (res.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+    ],
 }
 
 fn setup_link_creates_the_admin_and_key_then_disappears(backend: Backend) {
@@ -156,18 +110,19 @@ fn session_cookie_attributes_and_logout(backend: Backend) {
         }
         assert!(!set.contains("Secure"), "served on loopback, so not Secure: {set}");
         // Off loopback the cookie is Secure.
-        let mut res = app
+        let res = app
             .client
             .post(app.url("/staff/login"))
-            .insert_header(("host", "survey.example.org"))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .send_body(format!("name=admin1&password={}", ADMIN_PW.replace(' ', "+")))
+            .header("host", "survey.example.org")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("name=admin1&password={}", ADMIN_PW.replace(' ', "+")))
+            .send()
             .await
             .unwrap();
-        let _ = res.body().await;
-        assert!(res.headers().get("set-cookie").unwrap().to_str().unwrap().contains("; Secure"));
+        let (_, headers, _) = read_response(res).await;
+        assert!(headers.get("set-cookie").unwrap().to_str().unwrap().contains("; Secure"));
         // Only a hash of the token is stored.
-        assert!(!crate::helpers::contains(&app.database_bytes(), token.as_bytes()));
+        assert!(!contains(&app.database_bytes(), token.as_bytes()));
         // No public route ever sets a cookie, even for a signed-in member.
         let cookie = format!("chorus_staff={token}");
         for path in ["/", "/s/harms", "/withdraw", "/safety", "/api/v1/surveys/harms"] {

@@ -2,7 +2,8 @@
 //! The load benchmark: Chorus against a bare actix-web POST route, measured in the same run with the
 //! same load generator, so figures are ratios to this machine's own limits. See docs/benchmarks.md.
 //!
-//! `cargo run --release --bin chorus-bench` — submissions (API and form) on SQLite and PostgreSQL.
+//! `cargo build --release --bin chorus` first (this crate runs that binary but does not build it), then
+//! `cargo run --release -p chorus-bench` — submissions (API and form) on SQLite and PostgreSQL.
 //! `… -- --sustained` — 60 s at a fixed rate: errors and resident-memory growth.
 //! `… -- --report` — snapshot time and peak memory over 10,000 and 1,000,000 synthetic responses.
 
@@ -10,12 +11,20 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chorus::survey::{Answer, Survey};
 use diesel::{Connection, RunQueryDsl};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{
+    Method, Request, Response,
+    body::{Bytes, Incoming},
+    client::conn::http1::{self, SendRequest},
+    header::{CONTENT_TYPE, HOST},
+};
+use hyper_util::rt::TokioIo;
 
 const PASSPHRASE: &str = "benchmark passphrase with plenty of words";
 
@@ -83,8 +92,13 @@ struct Outcome {
     errors: u64,
 }
 
-/// Realistic answer sets from the default survey, as API bodies and form bodies.
-fn bodies() -> (Vec<String>, Vec<String>) {
+/// Realistic answer sets from the default survey, as API bodies and form fields.
+struct Answers {
+    json: Vec<Bytes>,
+    form: Vec<String>,
+}
+
+fn bodies() -> Answers {
     let survey = Survey::parse(chorus::survey::DEFAULT_SURVEY).expect("default survey");
     let mut rng = rand::rng();
     let mut json = Vec::new();
@@ -108,102 +122,162 @@ fn bodies() -> (Vec<String>, Vec<String>) {
                 _ => {}
             }
         }
-        json.push(serde_json::json!({ "answers": map }).to_string());
+        json.push(Bytes::from(serde_json::json!({ "answers": map }).to_string()));
         form.push(fields.join("&"));
     }
-    (json, form)
+    Answers { json, form }
+}
+
+/// A request or a body read that takes longer than this counts as an error.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A load-generating client: one HTTP/1.1 keep-alive connection of its own (hyper, HTTP/1 only),
+/// reopened when the server closes it. Each client has exactly one, so `--connections N` means N
+/// open connections, each carrying one request at a time, as a browser's would.
+struct Client {
+    addr: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Client {
+    fn new(addr: &str) -> Self {
+        Self { addr: addr.to_owned(), sender: None }
+    }
+
+    /// Send one request and wait for the response head; `None` (and the connection dropped) on error.
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Option<Response<Incoming>> {
+        let mut req = Request::builder().method(method).uri(path).header(HOST, &self.addr);
+        if let Some(ct) = content_type {
+            req = req.header(CONTENT_TYPE, ct);
+        }
+        let req = req.body(Full::new(body)).expect("a well-formed request");
+        let res = tokio::time::timeout(TIMEOUT, async {
+            if let Some(sender) = &mut self.sender
+                && sender.ready().await.is_err()
+            {
+                self.sender = None; // closed by the server (keep-alive ended): open a new one
+            }
+            if self.sender.is_none() {
+                let stream = tokio::net::TcpStream::connect(&self.addr).await.ok()?;
+                stream.set_nodelay(true).ok()?;
+                let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+                tokio::spawn(conn);
+                self.sender = Some(sender);
+            }
+            let sender = self.sender.as_mut()?;
+            sender.ready().await.ok()?;
+            sender.send_request(req).await.ok()
+        })
+        .await
+        .ok()
+        .flatten();
+        if res.is_none() {
+            self.sender = None;
+        }
+        res
+    }
+
+    /// Read a response body whole (at most 1 MiB); `None` (and the connection dropped) on error.
+    async fn body(&mut self, res: Response<Incoming>) -> Option<Bytes> {
+        match tokio::time::timeout(TIMEOUT, Limited::new(res.into_body(), 1 << 20).collect()).await {
+            Ok(Ok(collected)) => Some(collected.to_bytes()),
+            _ => {
+                self.sender = None;
+                None
+            }
+        }
+    }
+
+    /// One submission: for the form, fetch a form (and its single-use token) first. Only the
+    /// submission is timed, from sending it to its response head; its latency is noted even when
+    /// it fails. True when it was accepted (201 for the API, 200 for the form) and read whole.
+    async fn submit(&mut self, route: Route, path: &str, answers: &Answers, n: usize, tally: &mut Tally) -> bool {
+        let (content_type, body, accepted) = match route {
+            Route::Json => ("application/json", answers.json[n % answers.json.len()].clone(), 201),
+            Route::Form => {
+                let page = match self.send(Method::GET, path, None, Bytes::new()).await {
+                    Some(res) => self.body(res).await,
+                    None => None,
+                };
+                let Some(token) = page.and_then(|page| {
+                    let page = String::from_utf8_lossy(&page).into_owned();
+                    let at = page.find("name=\"token\" value=\"")? + 20;
+                    Some(page[at..].split('"').next()?.to_owned())
+                }) else {
+                    return false;
+                };
+                let body = format!("token={token}&{}", answers.form[n % answers.form.len()]);
+                ("application/x-www-form-urlencoded", Bytes::from(body), 200)
+            }
+        };
+        let begun = Instant::now();
+        let res = self.send(Method::POST, path, Some(content_type), body).await;
+        tally.latencies_us.push(begun.elapsed().as_micros() as u32);
+        match res {
+            Some(res) => res.status().as_u16() == accepted && self.body(res).await.is_some(),
+            None => false,
+        }
+    }
 }
 
 /// Drive `url` with `connections` concurrent clients for `seconds` (or at `rate` per second in all).
+/// The clients are shared between two threads, each running a single-threaded tokio runtime.
 fn drive(base: &str, path: &str, route: Route, connections: usize, seconds: u64, rate: Option<u64>) -> Outcome {
-    let (json, form) = bodies();
-    let (json, form) = (Arc::new(json), Arc::new(form));
+    let answers = Arc::new(bodies());
+    let addr = base.strip_prefix("http://").expect("an http:// address").to_owned();
     let threads = 2.min(connections);
+    // At a fixed rate, each client sends one request per `gap`.
+    let gap = rate.map(|r| Duration::from_secs_f64(connections as f64 / r as f64));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let handles: Vec<_> = (0..threads)
         .map(|t| {
-            let (json, form, tally) = (json.clone(), form.clone(), tally.clone());
-            let (base, path) = (base.to_owned(), path.to_owned());
+            let (answers, tally, addr, path) = (answers.clone(), tally.clone(), addr.clone(), path.to_owned());
             let per_thread = connections / threads + usize::from(t < connections % threads);
             std::thread::spawn(move || {
-                actix_web::rt::System::new().block_on(async move {
-                    let client = awc::Client::builder()
-                        .connector(awc::Connector::new().limit(per_thread * 2))
-                        .timeout(Duration::from_secs(30))
-                        .finish();
-                    let tasks = (0..per_thread).map(|c| {
-                        let (client, json, form, tally, base, path) =
-                            (client.clone(), json.clone(), form.clone(), tally.clone(), base.clone(), path.clone());
-                        async move {
-                            let mut local = Tally::default();
-                            let mut n = c * 7 + t * 131;
-                            // At a fixed rate, each client sends one request per `gap`.
-                            let gap = rate.map(|r| Duration::from_secs_f64(connections as f64 / r as f64));
-                            let mut next = Instant::now();
-                            while Instant::now() < deadline {
-                                if let Some(gap) = gap {
-                                    let now = Instant::now();
-                                    if next > now {
-                                        actix_web::rt::time::sleep(next - now).await;
+                let runtime =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+                runtime.block_on(async move {
+                    let tasks: Vec<_> = (0..per_thread)
+                        .map(|c| {
+                            let (answers, tally, path) = (answers.clone(), tally.clone(), path.clone());
+                            let mut client = Client::new(&addr);
+                            tokio::spawn(async move {
+                                let mut local = Tally::default();
+                                let mut n = c * 7 + t * 131;
+                                let mut next = Instant::now();
+                                while Instant::now() < deadline {
+                                    if let Some(gap) = gap {
+                                        let now = Instant::now();
+                                        if next > now {
+                                            tokio::time::sleep(next - now).await;
+                                        }
+                                        next += gap;
                                     }
-                                    next += gap;
+                                    n += 1;
+                                    if client.submit(route, &path, &answers, n, &mut local).await {
+                                        local.ok += 1;
+                                    } else {
+                                        local.errors += 1;
+                                    }
                                 }
-                                n += 1;
-                                let ok = match route {
-                                    Route::Json => {
-                                        let begun = Instant::now();
-                                        let res = client
-                                            .post(format!("{base}{path}"))
-                                            .insert_header(("content-type", "application/json"))
-                                            .send_body(json[n % json.len()].clone())
-                                            .await;
-                                        local.latencies_us.push(begun.elapsed().as_micros() as u32);
-                                        match res {
-                                            Ok(mut r) => r.status().as_u16() == 201 && r.body().await.is_ok(),
-                                            Err(_) => false,
-                                        }
-                                    }
-                                    Route::Form => {
-                                        let token = match client.get(format!("{base}{path}")).send().await {
-                                            Ok(mut r) => {
-                                                r.body().limit(1 << 20).await.ok().and_then(|b: web::Bytes| {
-                                                    let page = String::from_utf8_lossy(&b).into_owned();
-                                                    let at = page.find("name=\"token\" value=\"")? + 20;
-                                                    Some(page[at..].split('"').next()?.to_owned())
-                                                })
-                                            }
-                                            Err(_) => None,
-                                        };
-                                        let Some(token) = token else {
-                                            local.errors += 1;
-                                            continue;
-                                        };
-                                        let begun = Instant::now();
-                                        let res = client
-                                            .post(format!("{base}{path}"))
-                                            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-                                            .send_body(format!("token={token}&{}", form[n % form.len()]))
-                                            .await;
-                                        local.latencies_us.push(begun.elapsed().as_micros() as u32);
-                                        match res {
-                                            Ok(mut r) => {
-                                                r.status().as_u16() == 200 && r.body().limit(1 << 20).await.is_ok()
-                                            }
-                                            Err(_) => false,
-                                        }
-                                    }
-                                };
-                                if ok { local.ok += 1 } else { local.errors += 1 }
-                            }
-                            let mut all = tally.lock().unwrap();
-                            all.ok += local.ok;
-                            all.errors += local.errors;
-                            all.latencies_us.extend(local.latencies_us);
-                        }
-                    });
-                    futures_util::future::join_all(tasks).await;
+                                let mut all = tally.lock().unwrap();
+                                all.ok += local.ok;
+                                all.errors += local.errors;
+                                all.latencies_us.extend(local.latencies_us);
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.expect("load task");
+                    }
                 })
             })
         })
@@ -255,11 +329,40 @@ fn baseline() -> (String, std::thread::JoinHandle<()>) {
     (format!("http://127.0.0.1:{port}"), handle)
 }
 
+/// The `chorus` binary beside this one (same profile). This crate does not build it: see `warn_if_stale`.
 fn chorus_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
     let bin = exe.with_file_name("chorus");
-    assert!(bin.exists(), "build the chorus binary first: cargo build --release --bins");
+    assert!(bin.exists(), "build the chorus binary first: cargo build --release --bin chorus");
     bin
+}
+
+/// `cargo run -p chorus-bench` rebuilds this benchmark but not the `chorus` binary it measures: say so
+/// when the server's sources changed after that binary was built, or the figures are an older server's.
+fn warn_if_stale(bin: &Path) {
+    fn newest(path: &Path) -> Option<SystemTime> {
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_dir() {
+            return meta.modified().ok();
+        }
+        std::fs::read_dir(path).ok()?.flatten().filter_map(|e| newest(&e.path())).max()
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository");
+    // What is compiled into the binary (not Cargo.lock: a dependency of this crate alone changes it).
+    let sources = ["src", "templates", "static", "locales", "migrations", "surveys"]
+        .iter()
+        .filter_map(|p| newest(&root.join(p)))
+        .max();
+    if let (Some(sources), Some(built)) = (sources, newest(bin))
+        && sources > built
+    {
+        eprintln!(
+            "WARNING: {} is older than the sources under {}: run `cargo build --release --bin chorus` (or \
+             without --release for a debug run) first, or these figures are an older server's",
+            bin.display(),
+            root.display()
+        );
+    }
 }
 
 struct Server {
@@ -474,7 +577,7 @@ fn main() {
         rusage_child(&argv[1..]);
     }
     let a = args();
-    chorus_binary();
+    warn_if_stale(&chorus_binary());
     if a.sustained {
         sustained(&a);
     } else if a.report {

@@ -1,4 +1,9 @@
 //! Spawning the real application for a test, with its own database, and looking inside afterwards.
+//! `staff` signs members in and acts as them; `page` reads what a page shows; `cli` runs the binary.
+
+pub mod cli;
+pub mod page;
+pub mod staff;
 
 use std::{
     io::Write,
@@ -71,7 +76,12 @@ impl PgDatabase {
 
     pub fn drop_now(&self) {
         if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn);
+            // Best effort: a database left behind is dropped by the next run's cleanup or by hand.
+            if let Err(e) =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn)
+            {
+                eprintln!("could not drop test database {}: {e}", self.name);
+            }
         }
     }
 }
@@ -82,6 +92,9 @@ impl Drop for PgDatabase {
     }
 }
 
+/// The headers of a response.
+pub type Headers = reqwest::header::HeaderMap;
+
 pub struct TestApp {
     pub addr: String,
     pub state: Arc<AppState>,
@@ -89,12 +102,25 @@ pub struct TestApp {
     pub backend: Backend,
     pub dir: tempfile::TempDir,
     pub pg: Option<PgDatabase>,
-    pub client: awc::Client,
+    /// For requests with headers of their own (`read_response` takes the reply apart).
+    pub client: reqwest::Client,
     server: actix_web::dev::ServerHandle,
 }
 
+/// The client of every test: HTTP/1.1 only, redirects not followed (tests check the 303s), no proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().expect("HTTP client")
+}
+
+/// A response's status, headers and body (as text; invalid UTF-8 replaced).
+pub async fn read_response(res: reqwest::Response) -> (u16, Headers, String) {
+    let (status, headers) = (res.status().as_u16(), res.headers().clone());
+    let body = res.bytes().await.expect("body");
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
 /// Run an async test body on its own actix system.
-pub fn run<F: std::future::Future<Output = ()>>(f: F) {
+pub fn run<F: Future<Output = ()>>(f: F) {
     actix_web::rt::System::new().block_on(f);
 }
 
@@ -133,7 +159,7 @@ impl TestApp {
             backend,
             dir,
             pg,
-            client: awc::Client::builder().disable_redirects().finish(),
+            client: client(),
             server,
         }
     }
@@ -165,34 +191,22 @@ impl TestApp {
         format!("{}{}", self.addr, path)
     }
 
-    pub async fn get(&self, path: &str) -> (u16, awc::http::header::HeaderMap, String) {
-        let mut res = self.client.get(self.url(path)).send().await.expect("GET");
-        let body = res.body().limit(4 << 20).await.expect("body");
-        (res.status().as_u16(), res.headers().clone(), String::from_utf8_lossy(&body).into_owned())
+    pub async fn get(&self, path: &str) -> (u16, Headers, String) {
+        read_response(self.client.get(self.url(path)).send().await.expect("GET")).await
     }
 
-    pub async fn post_form(&self, path: &str, body: &str) -> (u16, awc::http::header::HeaderMap, String) {
-        let mut res = self
-            .client
-            .post(self.url(path))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .send_body(body.to_owned())
-            .await
-            .expect("POST");
-        let body = res.body().limit(4 << 20).await.expect("body");
-        (res.status().as_u16(), res.headers().clone(), String::from_utf8_lossy(&body).into_owned())
+    pub async fn post_form(&self, path: &str, body: &str) -> (u16, Headers, String) {
+        let req = self.client.post(self.url(path)).header("content-type", "application/x-www-form-urlencoded");
+        read_response(req.body(body.to_owned()).send().await.expect("POST")).await
     }
 
+    /// POST a JSON body; the reply parsed, or `Null` when it is not JSON.
     pub async fn post_json(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
-        let mut res = self
-            .client
-            .post(self.url(path))
-            .insert_header(("content-type", "application/json"))
-            .send_body(body.to_owned())
-            .await
-            .expect("POST");
-        let bytes = res.body().limit(4 << 20).await.expect("body");
-        (res.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+        let req = self.client.post(self.url(path)).header("content-type", "application/json");
+        let res = req.body(body.to_owned()).send().await.expect("POST");
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }
 
     /// Every byte the database keeps: the SQLite file with its WAL and shared memory, or a pg_dump.
@@ -233,18 +247,4 @@ pub fn files_under(dir: &Path) -> Vec<u8> {
 
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The value of a hidden input in an HTML page.
-pub fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in page")) + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-/// The receipt code shown on a receipt page.
-pub fn receipt_in(html: &str) -> String {
-    let start = html.find("class=\"code\" translate=\"no\">").expect("receipt on page")
-        + "class=\"code\" translate=\"no\">".len();
-    html[start..].split('<').next().unwrap().to_owned()
 }
