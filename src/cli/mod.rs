@@ -38,6 +38,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per process; boxing breaks clap's flatten of Option")]
 enum Command {
     /// Run the web service.
     Serve {
@@ -74,31 +75,21 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Run a disclosure-controlled snapshot of a survey and write it out (stored as a private snapshot).
+    /// Make a release of a survey under its privacy budget and write it out (stored as private), or
+    /// print a stored release again (`chorus report show ID`).
+    #[command(args_conflicts_with_subcommands = true)]
     Report {
+        #[command(subcommand)]
+        show: Option<ReportCommand>,
+        #[command(flatten)]
+        run: Option<ReportRun>,
+    },
+    /// A survey's privacy budget: what is spent and what remains; `--set` changes the total.
+    Budget {
         slug: String,
-        /// The last month of receipt to include (YYYY-MM).
+        /// The new total budget (rho, zCDP); never below what is already spent.
         #[arg(long)]
-        through: String,
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        #[arg(long, value_parser = ["json", "csv", "html"], default_value = "json")]
-        format: String,
-        /// Write here instead of standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Smallest count released (never below the survey's k, never below 5).
-        #[arg(long)]
-        k: Option<u64>,
-        /// Round released counts randomly to base 5.
-        #[arg(long)]
-        rounding: bool,
-        /// Only responses given with a valid outreach code.
-        #[arg(long)]
-        verified_only: bool,
-        /// Language of labels.
-        #[arg(long, default_value = "en")]
-        lang: String,
+        set: Option<f64>,
     },
     /// Single-use outreach codes that mark responses as verified.
     Codes {
@@ -110,6 +101,52 @@ enum Command {
         #[command(subcommand)]
         command: DevCommand,
     },
+}
+
+#[derive(Subcommand)]
+pub(super) enum ReportCommand {
+    /// Print a stored release again (the same numbers: never new noise).
+    Show {
+        id: String,
+        #[arg(long, value_parser = ["json", "csv", "html"], default_value = "json")]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Language of labels.
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub(super) struct ReportRun {
+    /// The survey's slug.
+    pub slug: String,
+    /// The last month of receipt to include (YYYY-MM).
+    #[arg(long)]
+    pub through: String,
+    /// The share of the survey's privacy budget this release spends (rho, zCDP).
+    #[arg(long, default_value_t = crate::report::DEFAULT_RELEASE_RHO)]
+    pub rho: f64,
+    /// Cross every question with these breakdowns (comma-separated: month and breakdown questions).
+    #[arg(long, value_delimiter = ',')]
+    pub by: Vec<String>,
+    /// Release only these catalogue tables (comma-separated ids, as a release JSON names them: age, officials~month …).
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Only responses given with a valid outreach code.
+    #[arg(long)]
+    pub verified_only: bool,
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    #[arg(long, value_parser = ["json", "csv", "html"], default_value = "json")]
+    pub format: String,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Language of labels.
+    #[arg(long, default_value = "en")]
+    pub lang: String,
 }
 
 #[derive(Subcommand)]
@@ -248,17 +285,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             user::init(&Console::open(config)?, admin, password_file, passphrase_file)
         }
         Command::User { command } => user::run(&Console::open(config)?, command),
-        Command::Report { slug, through, passphrase_file, format, out, k, rounding, verified_only, lang } => {
-            let spec = crate::report::SnapshotSpec {
-                survey: slug,
-                through,
-                k: k.unwrap_or(0),
-                rounding,
-                verified_only,
-                excluded_months: vec![],
-            };
-            report::run(&Console::open(config)?, spec, passphrase_file, &format, out, &lang)
+        Command::Report { show: Some(ReportCommand::Show { id, format, out, lang }), .. } => {
+            report::show(&Console::open(config)?, &id, &format, out, &lang)
         }
+        Command::Report { run: Some(run), .. } => report::run(&Console::open(config)?, run),
+        Command::Report { .. } => {
+            bail!("say which survey to release (chorus report SLUG --through YYYY-MM) or `show ID`")
+        }
+        Command::Budget { slug, set } => report::budget(&Console::open(config)?, &slug, set),
         Command::Dev { command } => dev::run(&Console::open(config)?, command),
         Command::Codes { command } => codes::run(&Console::open(config)?, command),
         Command::Version => unreachable!("handled above"),

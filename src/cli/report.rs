@@ -1,70 +1,123 @@
-//! `chorus report`: run a snapshot from the console and write it out (stored as a private snapshot).
+//! `chorus report` and `chorus budget`: releases from the console (stored as private releases),
+//! printing a stored release again, and the privacy budget.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use askama::Template;
 
-use super::{Console, passphrase};
+use super::{Console, ReportRun, passphrase};
 use crate::{
     assets,
     i18n::{I18n, LANGUAGES, Ui},
     report::{
-        self, SnapshotSpec,
+        self, Snapshot, SnapshotSpec,
         page::{self, Publisher, ReportFile},
         render,
     },
-    survey::Surveys,
+    store::snapshots,
+    survey::{Survey, Surveys},
+    telemetry::say,
 };
 
-pub(super) fn run(
+pub(super) fn run(console: &Console, run: ReportRun) -> anyhow::Result<()> {
+    let mut conn = console.conn()?;
+    let surveys = Surveys::default();
+    let budget = report::budget(&mut conn, &run.slug)?;
+    // Said before the passphrase is asked for, so nobody types it for a release the budget refuses.
+    eprintln!(
+        "privacy budget of {}: total rho {:.3}, spent {:.3}, remaining {:.3}; this release asks for {:.3}",
+        run.slug,
+        budget.total,
+        budget.spent,
+        budget.remaining(),
+        run.rho
+    );
+    let spec = SnapshotSpec {
+        verified_only: run.verified_only,
+        rho: run.rho,
+        tables: run.tables,
+        by: run.by,
+        ..SnapshotSpec::new(run.slug, run.through)
+    };
+    let pass = passphrase(run.passphrase_file.as_ref(), "Steward passphrase: ")?;
+    let started = std::time::Instant::now();
+    let snapshot = report::run_and_audit(&mut conn, &surveys, &console.accounts, &pass, &spec, "cli")?;
+    let survey = surveys.version(&mut conn, &spec.survey, snapshot.row.survey_version)?.context("survey version")?;
+    write(console, &snapshot, &survey, &run.format, run.out, &run.lang)?;
+    eprintln!(
+        "release {} of {} through {}: n = {}, {} tables, rho {:.3} spent, {:.3} of {:.3} now used, {:.2} s{}",
+        snapshot.row.id,
+        spec.survey,
+        spec.through,
+        snapshot.row.n,
+        snapshot.tables.len(),
+        snapshot.rho(),
+        snapshot.spec.budget_spent_micro as f64 / 1e6,
+        snapshot.spec.budget_total_micro as f64 / 1e6,
+        started.elapsed().as_secs_f64(),
+        if snapshot.row.synthetic { " (includes synthetic responses: never publishable)" } else { "" }
+    );
+    Ok(())
+}
+
+/// Print a stored release again: the same numbers, never new noise.
+pub(super) fn show(console: &Console, id: &str, format: &str, out: Option<PathBuf>, lang: &str) -> anyhow::Result<()> {
+    let mut conn = console.conn()?;
+    let row = snapshots::get(&mut conn, id)?.with_context(|| format!("no release `{id}`"))?;
+    let survey = Surveys::default()
+        .version(&mut conn, &row.survey_slug, row.survey_version)?
+        .context("the release's survey version is missing")?;
+    let snapshot = Snapshot::from_row(row)?;
+    write(console, &snapshot, &survey, format, out, lang)
+}
+
+pub(super) fn budget(console: &Console, slug: &str, set: Option<f64>) -> anyhow::Result<()> {
+    let mut conn = console.conn()?;
+    let budget = match set {
+        Some(total) => {
+            let b = report::set_budget(&mut conn, slug, total)?;
+            console.audit(&mut conn, "budget_set", &format!("{slug}: total rho {total:.3}"))?;
+            b
+        }
+        None => report::budget(&mut conn, slug)?,
+    };
+    say(format!(
+        "{slug}: total rho {:.3}, spent {:.3}, remaining {:.3} (zero-concentrated differential privacy)",
+        budget.total,
+        budget.spent,
+        budget.remaining()
+    ));
+    Ok(())
+}
+
+fn write(
     console: &Console,
-    mut spec: SnapshotSpec,
-    passphrase_file: Option<PathBuf>,
+    snapshot: &Snapshot,
+    survey: &Survey,
     format: &str,
     out: Option<PathBuf>,
     lang: &str,
 ) -> anyhow::Result<()> {
-    let mut conn = console.conn()?;
-    let surveys = Surveys::default();
-    let (survey, _) =
-        surveys.current(&mut conn, &spec.survey)?.with_context(|| format!("no survey `{}`", spec.survey))?;
-    if spec.k == 0 {
-        spec.k = u64::from(survey.k);
-    }
-    let pass = passphrase(passphrase_file.as_ref(), "Steward passphrase: ")?;
-    let started = std::time::Instant::now();
-    let snapshot = report::run_and_audit(&mut conn, &surveys, &console.accounts, &pass, &spec, "cli")?;
-    let survey = surveys.version(&mut conn, &spec.survey, snapshot.row.survey_version)?.context("survey version")?;
     let i18n = I18n::load();
     let lang = LANGUAGES.iter().copied().find(|l| *l == lang).unwrap_or("en");
     let text = match format {
-        "csv" => render::csv(&snapshot, &survey, &i18n, lang),
+        "csv" => render::csv(snapshot, survey, &i18n, lang),
         "html" => {
             let publisher = Publisher {
                 organisation: &console.config.organisation,
                 public_url: console.config.public_url.as_deref(),
             };
             let base = format!("/staff/reports/{}", snapshot.row.id);
-            let r = page::body(&snapshot, &survey, &i18n, &publisher, lang, base);
+            let r = page::body(snapshot, survey, &i18n, &publisher, lang, base);
             let ui = Ui { i18n: &i18n, lang, page_title: &survey.slug };
             ReportFile { ui, r, css: assets::STYLE }.render()?
         }
-        _ => serde_json::to_string_pretty(&render::json(&snapshot, &survey, &i18n, lang))?,
+        _ => serde_json::to_string_pretty(&render::json(snapshot, survey, &i18n, lang))?,
     };
     match out {
         Some(path) => std::fs::write(&path, text).with_context(|| format!("could not write {}", path.display()))?,
         None => print!("{text}"),
     }
-    eprintln!(
-        "snapshot {} of {} through {}: n = {}, {} tables, {:.2} s{}",
-        snapshot.row.id,
-        spec.survey,
-        spec.through,
-        snapshot.row.n,
-        snapshot.tables.len(),
-        started.elapsed().as_secs_f64(),
-        if snapshot.row.synthetic { " (includes synthetic responses: never publishable)" } else { "" }
-    );
     Ok(())
 }

@@ -1,179 +1,288 @@
-//! The fixed table catalogue of a survey, and the tally that fills it in one streaming pass.
+//! The table catalogue of a survey (the menu a release chooses from) and the tally that fills the
+//! chosen tables in one streaming pass.
 //!
-//! Every answer set is first reduced to one category per *dimension*: each one-choice question is a
-//! dimension (its options, "prefer not to say", then "not answered"); each option of a multiple-choice
-//! question is a dimension (chosen, not chosen, prefer not to say, not answered); the month of receipt
-//! is a dimension. A table counts one dimension, or one crossed with a breakdown dimension.
+//! Every response is reduced to one category per *dimension*, and every table is a partition of its
+//! population, so one respondent is in exactly one cell of each table: the L2 sensitivity of every
+//! table is 1, which is what the privacy mechanism is calibrated to (docs/privacy.md).
+//! - the release total `n` (one cell), `verified` (verified / not verified) and `month` of receipt;
+//! - each one-choice question: its options (prefer not to say included), `skipped`, and, for a
+//!   question shown only after some answers, `not_asked`;
+//! - each multiple-choice question as a whole: `answered`, prefer not to say, `skipped`, `not_asked`;
+//! - each option of a multiple-choice question, among those who answered it: `chosen`, `not_chosen`;
+//! - two-way tables: each question (or option) by each breakdown question and by month.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::survey::{Answer, Kind, Survey, ValidAnswers};
 
-pub const NOT_ANSWERED: &str = "not_answered";
+pub const SKIPPED: &str = "skipped";
+pub const NOT_ASKED: &str = "not_asked";
+pub const ANSWERED: &str = "answered";
 pub const CHOSEN: &str = "chosen";
 pub const NOT_CHOSEN: &str = "not_chosen";
-/// For one option of a multiple-choice question: "prefer not to say" and "not answered" together.
-/// Kept apart, those two rows would repeat in every option's table, each table hiding them with other
-/// complements, and one table could then undo another's suppression.
-pub const NO_ANSWER: &str = "no_answer";
+pub const VERIFIED: &str = "verified";
+pub const NOT_VERIFIED: &str = "not_verified";
 pub const PNS: &str = "pns";
+/// The id of the release total's table.
+pub const TOTAL: &str = "n";
 
-/// One dimension: a way of putting every response into exactly one category.
-#[derive(Clone, Debug)]
-pub struct Dimension {
-    /// The question id (or `month`).
-    pub question: String,
-    /// For one option of a multiple-choice question.
-    pub option: Option<String>,
-    /// Category ids in order; the last is always `not_answered` (except for months).
-    pub categories: Vec<String>,
-    /// Categories that are not an answer (prefer not to say, not answered): excluded from percentages.
-    pub non_answers: Vec<usize>,
+/// A response outside a dimension's population (an option of a question it did not answer).
+pub const OUTSIDE: u16 = u16::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DimKind {
+    Total,
+    Verified,
+    Month,
+    /// A one-choice question (single, scale, period, region).
+    Single,
+    /// A multiple-choice question as a whole.
+    Multiple,
+    /// One option of a multiple-choice question; its population is the parent's `answered` category.
+    Option {
+        parent: usize,
+    },
 }
 
+/// One way of putting every response of its population into exactly one category.
 #[derive(Clone, Debug)]
+pub struct Dimension {
+    /// `n`, `verified`, `month`, a question id, or `question.option`.
+    pub id: String,
+    /// The question id (or `n`, `verified`, `month`).
+    pub question: String,
+    pub option: Option<String>,
+    pub kind: DimKind,
+    pub categories: Vec<String>,
+    /// Categories that are not an answer (prefer not to say, skipped, not asked): left out of the
+    /// base of percentages.
+    pub non_answers: Vec<usize>,
+    /// The `not_asked` category, for questions shown only after some answers.
+    pub not_asked: Option<usize>,
+    pub breakdown: bool,
+    /// The question's index in the survey.
+    question_index: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableSpec {
     pub id: String,
     pub row: usize,
     pub col: Option<usize>,
 }
 
-/// The catalogue of one survey version over a list of months.
+/// The catalogue of one survey version over a list of months: every table a release may choose.
 pub struct Catalogue {
     pub dimensions: Vec<Dimension>,
     pub tables: Vec<TableSpec>,
-    /// For each question index of the survey: its first dimension.
-    question_dims: Vec<usize>,
-    month_dim: usize,
     months: HashMap<String, u16>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("no table `{0}` in this survey's catalogue")]
+pub struct UnknownTable(pub String);
+
+fn dim(id: String, question: String, kind: DimKind, categories: Vec<String>) -> Dimension {
+    Dimension {
+        id,
+        question,
+        option: None,
+        kind,
+        categories,
+        non_answers: vec![],
+        not_asked: None,
+        breakdown: false,
+        question_index: None,
+    }
 }
 
 impl Catalogue {
     pub fn new(survey: &Survey, months: &[String]) -> Self {
-        let mut dimensions = Vec::new();
-        let mut question_dims = Vec::new();
-        for q in &survey.questions {
-            question_dims.push(dimensions.len());
-            match q.kind {
-                Kind::Text => {}
-                Kind::Multiple => {
-                    for o in q.options.iter().filter(|o| o.id != PNS) {
-                        dimensions.push(Dimension {
-                            question: q.id.clone(),
-                            option: Some(o.id.clone()),
-                            categories: [CHOSEN, NOT_CHOSEN, NO_ANSWER].map(String::from).to_vec(),
-                            non_answers: vec![2],
-                        });
-                    }
-                }
-                _ => {
-                    let mut categories: Vec<String> = q.options.iter().map(|o| o.id.clone()).collect();
-                    categories.push(NOT_ANSWERED.into());
-                    let n = categories.len();
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let mut dimensions = vec![
+            dim(TOTAL.into(), TOTAL.into(), DimKind::Total, strings(&[TOTAL])),
+            dim(VERIFIED.into(), VERIFIED.into(), DimKind::Verified, strings(&[VERIFIED, NOT_VERIFIED])),
+            Dimension { breakdown: true, ..dim("month".into(), "month".into(), DimKind::Month, months.to_vec()) },
+        ];
+        for (qi, q) in survey.questions.iter().enumerate() {
+            if q.kind == Kind::Text {
+                continue; // free text is never tabulated
+            }
+            let conditional = q.show_if.is_some();
+            let mut categories: Vec<String> = match q.kind {
+                Kind::Multiple => strings(&[ANSWERED, PNS]),
+                _ => q.options.iter().map(|o| o.id.clone()).collect(),
+            };
+            let pns = categories.len() - 1;
+            categories.push(SKIPPED.into());
+            let mut non_answers = vec![pns, categories.len() - 1];
+            let not_asked = conditional.then(|| {
+                categories.push(NOT_ASKED.into());
+                non_answers.push(categories.len() - 1);
+                categories.len() - 1
+            });
+            let kind = if q.kind == Kind::Multiple { DimKind::Multiple } else { DimKind::Single };
+            let parent = dimensions.len();
+            dimensions.push(Dimension {
+                non_answers,
+                not_asked,
+                breakdown: q.breakdown && kind == DimKind::Single,
+                question_index: Some(qi),
+                ..dim(q.id.clone(), q.id.clone(), kind, categories)
+            });
+            if q.kind == Kind::Multiple {
+                for o in q.options.iter().filter(|o| o.id != PNS) {
                     dimensions.push(Dimension {
-                        question: q.id.clone(),
-                        option: None,
-                        categories,
-                        non_answers: vec![n - 2, n - 1],
+                        option: Some(o.id.clone()),
+                        question_index: Some(qi),
+                        ..dim(
+                            format!("{}.{}", q.id, o.id),
+                            q.id.clone(),
+                            DimKind::Option { parent },
+                            strings(&[CHOSEN, NOT_CHOSEN]),
+                        )
                     });
                 }
             }
         }
-        let month_dim = dimensions.len();
-        dimensions.push(Dimension {
-            question: "month".into(),
-            option: None,
-            categories: months.to_vec(),
-            non_answers: vec![],
-        });
-
-        let breakdowns: Vec<usize> = survey
-            .questions
-            .iter()
-            .enumerate()
-            .filter(|(_, q)| q.breakdown)
-            .map(|(i, _)| question_dims[i])
-            .chain(std::iter::once(month_dim))
-            .collect();
+        let breakdowns: Vec<usize> = (0..dimensions.len()).filter(|&d| dimensions[d].breakdown).collect();
         let mut tables = Vec::new();
-        for (d, dim) in dimensions.iter().enumerate() {
-            let base = match &dim.option {
-                Some(o) => format!("{}.{o}", dim.question),
-                None => dim.question.clone(),
-            };
-            // Every dimension has its one-way table (months included: responses by month of receipt);
-            // the two-way tables take their margins from these.
-            tables.push(TableSpec { id: base.clone(), row: d, col: None });
-            if d == month_dim {
+        for (d, dimension) in dimensions.iter().enumerate() {
+            tables.push(TableSpec { id: dimension.id.clone(), row: d, col: None });
+            if matches!(dimension.kind, DimKind::Total | DimKind::Verified | DimKind::Month) {
                 continue;
             }
             // A breakdown crossed with another breakdown appears once (region by status, not also
-            // status by region): two transposed tables suppressed apart could undo each other.
-            let is_breakdown = breakdowns.contains(&d);
-            for &b in breakdowns.iter().filter(|&&b| b != d && (!is_breakdown || b > d)) {
-                tables.push(TableSpec { id: format!("{base}~{}", dimensions[b].question), row: d, col: Some(b) });
+            // status by region): the transposed table would spend budget on the same numbers.
+            for &b in breakdowns.iter().filter(|&&b| b != d && (!dimension.breakdown || b > d)) {
+                tables.push(TableSpec { id: format!("{}~{}", dimension.id, dimensions[b].id), row: d, col: Some(b) });
             }
         }
         let months = months.iter().enumerate().map(|(i, m)| (m.clone(), i as u16)).collect();
-        Self { dimensions, tables, question_dims, month_dim, months }
+        Self { dimensions, tables, months }
     }
 
-    /// Put one response into its category on every dimension. `answers` must be of the catalogue's version.
-    pub fn categorise(&self, survey: &Survey, answers: &ValidAnswers, month: &str, out: &mut Vec<u16>) {
-        out.clear();
-        out.resize(self.dimensions.len(), 0);
-        for (qi, q) in survey.questions.iter().enumerate() {
-            let d = self.question_dims[qi];
-            match (q.kind, answers.get(qi)) {
-                (Kind::Text, _) => {}
-                (Kind::Multiple, answer) => {
-                    let pns = q.pns_index().map(|p| p as u8);
-                    for (dim, (oi, _)) in (d..).zip(q.options.iter().enumerate().filter(|(_, o)| o.id != PNS)) {
-                        out[dim] = match answer {
-                            None => 2,
-                            Some(Answer::Many(os)) if os.len() == 1 && Some(os[0]) == pns => 2,
-                            Some(Answer::Many(os)) if os.contains(&(oi as u8)) => 0,
-                            Some(_) => 1,
-                        };
-                    }
+    pub fn table(&self, id: &str) -> Option<usize> {
+        self.tables.iter().position(|t| t.id == id)
+    }
+
+    /// The tables a release needs to publish `chosen` consistently: each chosen table, and the tables
+    /// its margins come from (a two-way table's one-way tables; an option's question; the total).
+    pub fn closure(&self, chosen: &[String]) -> Result<BTreeSet<usize>, UnknownTable> {
+        let mut out = BTreeSet::from([0, 1]); // n and verified: every release states both
+        let one_way = |d: usize| self.table(&self.dimensions[d].id).expect("every dimension has a one-way table");
+        for id in chosen {
+            let t = self.table(id).ok_or_else(|| UnknownTable(id.clone()))?;
+            let spec = &self.tables[t];
+            out.insert(t);
+            out.insert(one_way(spec.row));
+            if let Some(c) = spec.col {
+                out.insert(one_way(c));
+            }
+            if let DimKind::Option { parent } = self.dimensions[spec.row].kind {
+                out.insert(one_way(parent));
+                if let Some(c) = spec.col {
+                    let id = format!("{}~{}", self.dimensions[parent].id, self.dimensions[c].id);
+                    out.insert(self.table(&id).expect("the parent question has the same breakdowns"));
                 }
-                (_, Some(Answer::One(o))) => out[d] = u16::from(*o),
-                (_, _) => out[d] = (self.dimensions[d].categories.len() - 1) as u16,
             }
         }
-        out[self.month_dim] = self.months.get(month).copied().unwrap_or(0);
+        Ok(out)
+    }
+
+    /// Put one response into its category on every dimension (`OUTSIDE` where it is not in the
+    /// population). `answers` must be of the catalogue's survey version.
+    pub fn categorise(&self, survey: &Survey, answers: &ValidAnswers, month: &str, verified: bool, out: &mut Vec<u16>) {
+        out.clear();
+        out.resize(self.dimensions.len(), 0);
+        let mut answered_parent: Option<(usize, Option<&Answer>)> = None;
+        for (d, dimension) in self.dimensions.iter().enumerate() {
+            out[d] = match dimension.kind {
+                DimKind::Total => 0,
+                DimKind::Verified => u16::from(!verified),
+                DimKind::Month => self.months.get(month).copied().unwrap_or(0),
+                DimKind::Single | DimKind::Multiple => {
+                    let qi = dimension.question_index.expect("question dimension");
+                    let q = &survey.questions[qi];
+                    let answer = answers.get(qi);
+                    answered_parent = Some((d, answer));
+                    let skipped = (dimension.categories.len() - 1 - usize::from(dimension.not_asked.is_some())) as u16;
+                    if !asked(survey, qi, answers) {
+                        dimension.not_asked.map_or(skipped, |i| i as u16)
+                    } else {
+                        match (q.kind, answer) {
+                            (_, None) => skipped,
+                            (Kind::Multiple, Some(Answer::Many(os)))
+                                if os.len() == 1 && Some(usize::from(os[0])) == q.pns_index() =>
+                            {
+                                1
+                            }
+                            (Kind::Multiple, Some(_)) => 0,
+                            (_, Some(Answer::One(o))) => u16::from(*o),
+                            (_, Some(_)) => skipped,
+                        }
+                    }
+                }
+                DimKind::Option { parent } => match answered_parent {
+                    Some((p, Some(Answer::Many(os)))) if p == parent && out[parent] == 0 => {
+                        let q = &survey.questions[dimension.question_index.expect("option dimension")];
+                        let oi = q.option_index(dimension.option.as_deref().unwrap_or_default());
+                        if oi.is_some_and(|oi| os.contains(&(oi as u8))) { 0 } else { 1 }
+                    }
+                    _ => OUTSIDE,
+                },
+            };
+        }
     }
 }
 
-/// The true counts of every table, accumulated one response at a time (never all responses in memory).
+/// Whether a respondent was shown the question: always, or when an earlier answer meets its condition.
+fn asked(survey: &Survey, qi: usize, answers: &ValidAnswers) -> bool {
+    let Some(cond) = &survey.questions[qi].show_if else { return true };
+    if !asked(survey, cond.question, answers) {
+        return false;
+    }
+    match answers.get(cond.question) {
+        Some(Answer::One(o)) => cond.any_of.contains(&usize::from(*o)),
+        Some(Answer::Many(os)) => os.iter().any(|o| cond.any_of.contains(&usize::from(*o))),
+        _ => false,
+    }
+}
+
+/// The true counts of the chosen tables, accumulated one response at a time (never all responses in
+/// memory). They exist only inside a release run and never leave `report::release`.
 pub struct Tally {
+    pub tables: Vec<usize>,
     pub counts: Vec<Vec<u64>>,
     pub shapes: Vec<(usize, usize)>,
-    pub n: u64,
 }
 
 impl Tally {
-    pub fn new(catalogue: &Catalogue) -> Self {
-        let shapes: Vec<(usize, usize)> = catalogue
-            .tables
+    pub fn new(catalogue: &Catalogue, tables: &BTreeSet<usize>) -> Self {
+        let tables: Vec<usize> = tables.iter().copied().collect();
+        let shapes: Vec<(usize, usize)> = tables
             .iter()
-            .map(|t| {
-                let rows = catalogue.dimensions[t.row].categories.len();
-                let cols = t.col.map_or(1, |c| catalogue.dimensions[c].categories.len());
+            .map(|&t| {
+                let spec = &catalogue.tables[t];
+                let rows = catalogue.dimensions[spec.row].categories.len();
+                let cols = spec.col.map_or(1, |c| catalogue.dimensions[c].categories.len());
                 (rows, cols)
             })
             .collect();
         let counts = shapes.iter().map(|(r, c)| vec![0; r * c]).collect();
-        Self { counts, shapes, n: 0 }
+        Self { tables, counts, shapes }
     }
 
     pub fn add(&mut self, catalogue: &Catalogue, categories: &[u16]) {
-        self.n += 1;
-        for (t, spec) in catalogue.tables.iter().enumerate() {
-            let cols = self.shapes[t].1;
-            let r = usize::from(categories[spec.row]);
-            let c = spec.col.map_or(0, |c| usize::from(categories[c]));
-            self.counts[t][r * cols + c] += 1;
+        for (i, &t) in self.tables.iter().enumerate() {
+            let spec = &catalogue.tables[t];
+            let r = categories[spec.row];
+            let c = spec.col.map_or(0, |c| categories[c]);
+            if r == OUTSIDE || c == OUTSIDE {
+                continue;
+            }
+            let cols = self.shapes[i].1;
+            self.counts[i][usize::from(r) * cols + usize::from(c)] += 1;
         }
     }
 }
@@ -181,23 +290,78 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::survey::RawAnswers;
+
+    fn survey() -> Survey {
+        Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap()
+    }
 
     #[test]
-    fn the_catalogue_has_no_table_twice() {
-        let survey = Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap();
-        let cat = Catalogue::new(&survey, &["2026-11".to_owned()]);
+    fn every_table_of_the_default_survey_is_in_the_menu_once() {
+        let cat = Catalogue::new(&survey(), &["2026-11".to_owned()]);
         let pairs: Vec<(usize, Option<usize>)> = cat.tables.iter().map(|t| (t.row, t.col)).collect();
         for (row, col) in &pairs {
             if let Some(col) = col {
-                assert!(!pairs.contains(&(*col, Some(*row))), "a table and its transpose are both released");
+                assert!(!pairs.contains(&(*col, Some(*row))), "a table and its transpose are both listed");
             }
         }
-        let ids: std::collections::HashSet<&str> = cat.tables.iter().map(|t| t.id.as_str()).collect();
+        let ids: BTreeSet<&str> = cat.tables.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids.len(), cat.tables.len(), "table ids are unique");
         assert!(ids.contains("region~status") ^ ids.contains("status~region"));
-        assert!(ids.contains("month"), "responses by month of receipt");
-        // An option of a multiple-choice question: chosen, not chosen, and one row for no answer.
-        let gender_woman = cat.tables.iter().find(|t| t.id == "gender.woman").unwrap();
-        assert_eq!(cat.dimensions[gender_woman.row].categories, [CHOSEN, NOT_CHOSEN, NO_ANSWER]);
+        for id in ["n", "verified", "month", "officials", "officials.cbsa_immigration", "officials~month"] {
+            assert!(ids.contains(id), "{id}");
+        }
+        let what = &cat.dimensions[cat.tables[cat.table("what_happened").unwrap()].row];
+        assert_eq!(
+            what.categories.last().map(String::as_str),
+            Some(NOT_ASKED),
+            "a conditional question says who was not asked"
+        );
+    }
+
+    #[test]
+    fn every_response_is_in_one_cell_of_each_table_of_its_population() {
+        let s = survey();
+        let months = ["2026-10".to_owned(), "2026-11".to_owned()];
+        let cat = Catalogue::new(&s, &months);
+        let all: BTreeSet<usize> = (0..cat.tables.len()).collect();
+        let mut tally = Tally::new(&cat, &all);
+        let mut rng = rand::rng();
+        let mut categories = Vec::new();
+        let n = 200;
+        for i in 0..n {
+            let answers = crate::dev::synthetic_answers(&s, &mut rng);
+            cat.categorise(&s, &answers, &months[i % 2], i % 3 == 0, &mut categories);
+            tally.add(&cat, &categories);
+        }
+        for (i, &t) in tally.tables.iter().enumerate() {
+            let spec = &cat.tables[t];
+            let total: u64 = tally.counts[i].iter().sum();
+            match cat.dimensions[spec.row].kind {
+                DimKind::Option { parent } => {
+                    let answered = tally.counts
+                        [tally.tables.iter().position(|&x| cat.tables[x].id == cat.dimensions[parent].id).unwrap()][0];
+                    assert_eq!(total, answered, "{}: an option's population is those who answered", spec.id);
+                }
+                _ => assert_eq!(total, n as u64, "{}: every response in exactly one cell", spec.id),
+            }
+        }
+    }
+
+    #[test]
+    fn not_asked_and_skipped_are_told_apart() {
+        let s = survey();
+        let cat = Catalogue::new(&s, &["2026-11".to_owned()]);
+        let d = cat.dimensions.iter().position(|d| d.id == "targeted").unwrap();
+        let mut categories = Vec::new();
+        let mut raw = RawAnswers::default();
+        raw.0.insert("officials".into(), vec!["none".into()]);
+        let none = s.validate(&raw).unwrap();
+        cat.categorise(&s, &none, "2026-11", false, &mut categories);
+        assert_eq!(cat.dimensions[d].categories[usize::from(categories[d])], NOT_ASKED);
+        raw.0.insert("officials".into(), vec!["city_police".into()]);
+        let police = s.validate(&raw).unwrap();
+        cat.categorise(&s, &police, "2026-11", false, &mut categories);
+        assert_eq!(cat.dimensions[d].categories[usize::from(categories[d])], SKIPPED);
     }
 }

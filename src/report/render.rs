@@ -1,29 +1,46 @@
-//! Turning a snapshot's released tables into what people read: labelled views for HTML (with bar
-//! charts), CSV and JSON. Percentages and intervals come from released numbers only.
+//! Turning a release's tables into what people read: labelled views for HTML (with bar charts),
+//! CSV and JSON. Everything here is post-processing of released numbers: percentages, intervals
+//! that include the noise, and the display rule that shows small values as "fewer than 5".
 
 use serde_json::{Value, json};
 
-use super::{Snapshot, StoredTable, stats::wilson};
+use super::{
+    Snapshot, StoredTable,
+    catalogue::{ANSWERED, NOT_ASKED},
+    mechanism::{
+        accuracy::{Shown, proportion_interval, shown},
+        budget::{Rho, epsilon},
+    },
+};
 use crate::{i18n::I18n, survey::Survey};
 
-/// An interval wider than this (as a fraction) is flagged "E": use with caution.
-const WIDE: f64 = 0.20;
-/// No percentage interval under this denominator.
-const MIN_DENOMINATOR: u64 = 30;
+/// Released values under this are shown as "fewer than 5", so a released 0 reads like a released 3.
+pub const DISPLAY_THRESHOLD: u64 = 5;
+/// The delta at which the method statement quotes epsilon.
+pub const DELTA: f64 = 1e-6;
 
 pub struct CellView {
     pub row: String,
-    pub row_label: String,
     pub col: Option<String>,
-    pub count: Option<u64>,
+    pub shown: Shown,
     pub percent: Option<f64>,
     pub ci: Option<(f64, f64)>,
-    pub flags: Vec<&'static str>,
+}
+
+/// A released count as a reader sees it, in their language: the number, or "fewer than 5".
+pub fn count_text(i18n: &I18n, lang: &str, x: u64) -> String {
+    match shown(x, DISPLAY_THRESHOLD) {
+        Shown::Count(n) => n.to_string(),
+        Shown::FewerThan(t) => i18n.t(lang, "report_fewer_than").replace("{n}", &t.to_string()),
+    }
 }
 
 impl CellView {
-    pub fn shown(&self) -> String {
-        self.count.map_or_else(|| "x".to_owned(), |c| c.to_string())
+    pub fn count_text(&self, i18n: &I18n, lang: &str) -> String {
+        match self.shown {
+            Shown::Count(n) => n.to_string(),
+            Shown::FewerThan(t) => i18n.t(lang, "report_fewer_than").replace("{n}", &t.to_string()),
+        }
     }
     pub fn percent_text(&self) -> String {
         self.percent.map(|p| format!("{:.1}", p * 100.0)).unwrap_or_default()
@@ -37,22 +54,22 @@ impl CellView {
         let (lo, hi) = self.ci.unwrap_or((p, p));
         Some((format!("{:.2}", p * 100.0), format!("{:.2}", lo * 100.0), format!("{:.2}", hi * 100.0)))
     }
-    pub fn flags_text(&self) -> String {
-        self.flags.join(" ")
-    }
 }
 
 pub struct TableView {
     pub id: String,
     pub title: String,
-    pub question: String,
     pub by: Option<String>,
-    pub withheld: bool,
-    pub total: Option<u64>,
+    /// Who the table counts, in words ("those asked this question: 120").
+    pub base: String,
+    /// Said under a multiple-choice table: percentages can add up to more than 100.
+    pub note: Option<String>,
     pub col_labels: Vec<(String, String)>,
-    /// One-way tables: one cell per row. Two-way: rows of cells, one per column.
+    /// Row label and its cells (one for a one-way table, one per column for a two-way table).
     pub rows: Vec<(String, Vec<CellView>)>,
     pub col_totals: Vec<String>,
+    /// The standard deviation of the noise on each count, rounded up for print.
+    pub noise_sd: String,
 }
 
 impl TableView {
@@ -63,10 +80,10 @@ impl TableView {
 
 fn category_label(survey: &Survey, i18n: &I18n, lang: &str, question: &str, id: &str) -> String {
     match id {
-        "not_answered" => i18n.t(lang, "report_not_answered").to_owned(),
-        "chosen" => i18n.t(lang, "report_chosen").to_owned(),
-        "not_chosen" => i18n.t(lang, "report_not_chosen").to_owned(),
-        "no_answer" => i18n.t(lang, "report_no_answer").to_owned(),
+        "n" => i18n.t(lang, "report_total").to_owned(),
+        "skipped" | "not_asked" | "answered" | "chosen" | "not_chosen" | "verified" | "not_verified" => {
+            i18n.t(lang, &format!("report_{id}")).to_owned()
+        }
         _ if question == "month" => id.to_owned(),
         _ => match survey.question(question) {
             Some((_, q)) => q
@@ -81,10 +98,12 @@ fn category_label(survey: &Survey, i18n: &I18n, lang: &str, question: &str, id: 
 }
 
 fn question_label(survey: &Survey, i18n: &I18n, lang: &str, question: &str) -> String {
-    if question == "month" {
-        return i18n.t(lang, "report_month").to_owned();
+    match question {
+        "month" => i18n.t(lang, "report_month").to_owned(),
+        "verified" => i18n.t(lang, "report_verified_heading").to_owned(),
+        "n" => i18n.t(lang, "report_total").to_owned(),
+        _ => survey.text(lang, &format!("q.{question}")).unwrap_or(question).to_owned(),
     }
-    survey.text(lang, &format!("q.{question}")).unwrap_or(question).to_owned()
 }
 
 pub fn title(t: &StoredTable, survey: &Survey, i18n: &I18n, lang: &str) -> String {
@@ -98,190 +117,248 @@ pub fn title(t: &StoredTable, survey: &Survey, i18n: &I18n, lang: &str) -> Strin
     title
 }
 
-/// Released denominators: per column (two-way) or for the table, those who gave an answer. `None`
-/// when any part of it is suppressed, so no percentage can leak a hidden count.
-fn denominators(t: &StoredTable) -> Vec<Option<u64>> {
-    let cols = t.cols.len().max(1);
-    (0..cols)
-        .map(|c| {
-            let total = if t.cols.is_empty() { t.total } else { t.col_totals.get(c).copied().flatten() }?;
-            let non: Option<u64> = t.non_answer_rows.iter().map(|&r| t.cells[r * cols + c]).sum();
-            total.checked_sub(non?)
-        })
-        .collect()
+/// Rounded up to two significant figures: a printed noise level is never smaller than the real one.
+fn sd_text(sd: f64) -> String {
+    super::mechanism::accuracy::printed_sd(sd).to_string()
 }
 
-pub fn table_view(t: &StoredTable, survey: &Survey, i18n: &I18n, lang: &str) -> TableView {
-    let cols = t.cols.len().max(1);
-    let denominators = denominators(t);
-    let rows = t
-        .rows
-        .iter()
-        .enumerate()
-        .map(|(r, row)| {
-            let cells = (0..cols)
-                .map(|c| {
-                    let count = t.cells[r * cols + c];
-                    let answer = !t.non_answer_rows.contains(&r);
-                    let denom = denominators[c].filter(|_| answer && !t.withheld);
-                    let percent = match (count, denom) {
-                        (Some(x), Some(n)) if n > 0 && x <= n => Some(x as f64 / n as f64),
-                        _ => None,
-                    };
-                    let ci = match (count, denom) {
-                        (Some(x), Some(n)) if n >= MIN_DENOMINATOR => wilson(x, n),
-                        _ => None,
-                    };
-                    let mut flags = Vec::new();
-                    if ci.is_some_and(|(l, h)| h - l > WIDE) {
-                        flags.push("E");
-                    }
-                    if percent.is_some() && ci.is_none() {
-                        flags.push("n<30");
-                    }
-                    CellView {
-                        row: row.clone(),
-                        row_label: category_label(survey, i18n, lang, &t.question, row),
-                        col: t.cols.get(c).cloned(),
-                        count,
-                        percent,
-                        ci,
-                        flags,
-                    }
-                })
-                .collect();
-            (category_label(survey, i18n, lang, &t.question, row), cells)
-        })
-        .collect();
+fn cols(t: &StoredTable) -> usize {
+    t.cols.len().max(1)
+}
+
+fn cell(t: &StoredTable, r: usize, c: usize) -> u64 {
+    t.cells[r * cols(t) + c]
+}
+
+/// Those who gave an answer, per column: the column's population less prefer-not-to-say, skipped
+/// and not asked.
+fn answered(t: &StoredTable, c: usize) -> u64 {
+    let total = if t.cols.is_empty() { t.total } else { t.col_totals[c] };
+    total - t.non_answer_rows.iter().map(|&r| cell(t, r, c)).sum::<u64>()
+}
+
+/// Those who were asked, per table.
+fn asked(t: &StoredTable) -> u64 {
+    t.total - t.not_asked_row.map_or(0, |r| t.row_totals[r])
+}
+
+/// A cell with its percentage of `base` and an interval that covers sampling and noise.
+fn cell_view(t: &StoredTable, row: &str, c: usize, x: u64, base: Option<(u64, f64)>) -> CellView {
+    let shown = shown(x, DISPLAY_THRESHOLD);
+    let (percent, ci) = match base {
+        Some((m, sm)) if matches!(shown, Shown::Count(_)) && m >= DISPLAY_THRESHOLD && x <= m => {
+            let i = proportion_interval(x, m, t.noise_sd, sm);
+            (Some(x as f64 / m as f64), Some((i.low, i.high)))
+        }
+        _ => (None, None),
+    };
+    CellView { row: row.to_owned(), col: t.cols.get(c).cloned(), shown, percent, ci }
+}
+
+fn base_text(i18n: &I18n, lang: &str, t: &StoredTable, answered_all: u64) -> String {
+    let (asked_n, answered_n) = (count_text(i18n, lang, asked(t)), count_text(i18n, lang, answered_all));
+    let key = if t.not_asked_row.is_some() { "report_base_asked" } else { "report_base_all" };
+    i18n.t(lang, key).replace("{asked}", &asked_n).replace("{answered}", &answered_n)
+}
+
+/// The view of one stored table; a multiple-choice question's table takes its options' tables in.
+fn view(t: &StoredTable, all: &[StoredTable], survey: &Survey, i18n: &I18n, lang: &str) -> TableView {
     let by = t.by.clone();
+    let col_labels: Vec<(String, String)> = t
+        .cols
+        .iter()
+        .map(|c| (c.clone(), category_label(survey, i18n, lang, by.as_deref().unwrap_or_default(), c)))
+        .collect();
+    let multiple = t.rows.first().map(String::as_str) == Some(ANSWERED);
+    let mut rows = Vec::new();
+    let answer_sd = t.noise_sd * ((t.rows.len() - t.non_answer_rows.len()).max(1) as f64).sqrt();
+    if multiple {
+        // One row per option: those who chose it, as a share of those who answered (in each column).
+        let options = all.iter().filter(|o| o.question == t.question && o.option.is_some() && o.by == t.by);
+        for o in options {
+            let label = category_label(survey, i18n, lang, &t.question, o.option.as_deref().unwrap_or_default());
+            let cells = (0..cols(t))
+                .map(|c| cell_view(o, "chosen", c, cell(o, 0, c), Some((answered(t, c), t.noise_sd))))
+                .collect();
+            rows.push((label, cells));
+        }
+    } else {
+        for (r, row) in t.rows.iter().enumerate().filter(|(r, _)| !t.non_answer_rows.contains(r)) {
+            let label = category_label(survey, i18n, lang, &t.question, row);
+            let cells =
+                (0..cols(t)).map(|c| cell_view(t, row, c, cell(t, r, c), Some((answered(t, c), answer_sd)))).collect();
+            rows.push((label, cells));
+        }
+    }
+    for &r in &t.non_answer_rows {
+        let row = &t.rows[r];
+        let label = category_label(survey, i18n, lang, &t.question, row);
+        rows.push((label, (0..cols(t)).map(|c| cell_view(t, row, c, cell(t, r, c), None)).collect()));
+    }
+    let answered_all = (0..cols(t)).map(|c| answered(t, c)).sum();
     TableView {
         id: t.id.clone(),
         title: title(t, survey, i18n, lang),
-        question: t.question.clone(),
-        col_labels: t
-            .cols
-            .iter()
-            .map(|c| (c.clone(), category_label(survey, i18n, lang, by.as_deref().unwrap_or_default(), c)))
-            .collect(),
         by,
-        withheld: t.withheld,
-        total: t.total,
+        base: base_text(i18n, lang, t, answered_all),
+        note: multiple.then(|| i18n.t(lang, "report_multiple_note").to_owned()),
+        col_labels,
         rows,
-        col_totals: t.col_totals.iter().map(|v| v.map_or_else(|| "x".to_owned(), |v| v.to_string())).collect(),
+        col_totals: t.col_totals.iter().map(|&v| count_text(i18n, lang, v)).collect(),
+        noise_sd: sd_text(t.noise_sd),
     }
 }
 
-/// The share of verified responses, published only when both the verified and the unverified counts
-/// reach k: otherwise the share would reveal a count below k.
+/// The tables as readers see them: options of a multiple-choice question inside their question's
+/// table, the release total and the verified count in the method statement instead.
+pub fn table_views(s: &Snapshot, survey: &Survey, i18n: &I18n, lang: &str) -> Vec<TableView> {
+    s.tables
+        .iter()
+        .filter(|t| t.option.is_none() && t.question != "n" && t.question != "verified")
+        .map(|t| view(t, &s.tables, survey, i18n, lang))
+        .collect()
+}
+
+/// The share of verified responses, from the released verified count (post-processing, so shown
+/// whatever its size, but only when both parts reach the display threshold).
 pub fn verified_share(s: &Snapshot) -> Option<f64> {
-    let (n, v, k) = (s.row.n.max(0) as u64, s.row.verified_n.max(0) as u64, s.spec.k);
-    (v >= k && n - v >= k).then(|| 100.0 * v as f64 / n as f64)
+    let (n, v) = (s.row.n.max(0) as u64, s.row.verified_n.max(0) as u64);
+    (v >= DISPLAY_THRESHOLD && n.saturating_sub(v) >= DISPLAY_THRESHOLD).then(|| 100.0 * v as f64 / n as f64)
+}
+
+/// epsilon at `DELTA` for a rho, for the method statement.
+pub fn epsilon_at_delta(rho: f64) -> f64 {
+    Rho::new(rho).ok().and_then(|r| epsilon(r, DELTA).ok()).unwrap_or(f64::INFINITY)
+}
+
+/// The largest per-cell noise standard deviation of the release's tables.
+pub fn noise_sd(s: &Snapshot) -> f64 {
+    s.tables.iter().map(|t| t.noise_sd).fold(0.0, f64::max)
 }
 
 fn round1(v: f64) -> f64 {
     (v * 1000.0).round() / 10.0
 }
 
-/// The JSON document of a snapshot. Its SHA-256 is quoted in the citation line.
+fn count_json(x: u64) -> (Value, Value) {
+    match shown(x, DISPLAY_THRESHOLD) {
+        Shown::Count(n) => (json!(n), Value::Null),
+        Shown::FewerThan(t) => (Value::Null, json!(t)),
+    }
+}
+
+/// The JSON document of a release. Its SHA-256 is quoted in the citation line.
 pub fn json(s: &Snapshot, survey: &Survey, i18n: &I18n, lang: &str) -> Value {
     let tables: Vec<Value> = s
         .tables
         .iter()
         .map(|t| {
-            let view = table_view(t, survey, i18n, lang);
-            let cells: Vec<Value> = view
-                .rows
-                .iter()
-                .flat_map(|(_, cells)| cells)
-                .map(|c| {
-                    let mut v = json!({
-                        "row": c.row,
-                        "col": c.col,
-                        "count": c.count,
-                        "suppressed": c.count.is_none(),
-                        "flags": c.flags,
+            let percentages = t.rows.first().map(String::as_str) != Some(ANSWERED) && t.question != "n";
+            let answer_sd = t.noise_sd * ((t.rows.len() - t.non_answer_rows.len()).max(1) as f64).sqrt();
+            let mut cells = Vec::new();
+            for (r, row) in t.rows.iter().enumerate() {
+                for c in 0..cols(t) {
+                    let base = (percentages && !t.non_answer_rows.contains(&r)).then(|| (answered(t, c), answer_sd));
+                    let v = cell_view(t, row, c, cell(t, r, c), base);
+                    let (count, fewer_than) = count_json(cell(t, r, c));
+                    let mut out = json!({
+                        "row": row,
+                        "col": v.col,
+                        "count": count,
+                        "fewer_than": fewer_than,
+                        "noise_sd": super::mechanism::accuracy::printed_sd(t.noise_sd),
                     });
-                    if let Some(p) = c.percent {
-                        v["percent"] = json!(round1(p));
+                    if let Some(p) = v.percent {
+                        out["percent"] = json!(round1(p));
                     }
-                    if let Some((l, h)) = c.ci {
-                        v["ci_low"] = json!(round1(l));
-                        v["ci_high"] = json!(round1(h));
+                    if let Some((l, h)) = v.ci {
+                        out["ci_low"] = json!(round1(l));
+                        out["ci_high"] = json!(round1(h));
                     }
-                    v
-                })
-                .collect();
+                    cells.push(out);
+                }
+            }
             json!({
                 "id": t.id,
-                "title": view.title,
+                "title": title(t, survey, i18n, lang),
                 "question": t.question,
                 "option": t.option,
                 "by": t.by,
-                "withheld": t.withheld,
-                "total": t.total,
+                "population": count_json(t.total).0,
+                "asked": count_json(asked(t)).0,
+                "not_asked_counted": t.not_asked_row.is_some(),
                 "cells": cells,
             })
         })
         .collect();
+    let rho = s.rho();
     json!({
         "snapshot": {
             "id": s.row.id,
             "survey": s.row.survey_slug,
             "version": s.row.survey_version,
             "through": s.row.through_month,
-            "n": s.row.n,
-            "k": s.spec.k,
-            "rounding": if s.spec.rounding { "random base 5" } else { "none" },
+            "n": count_json(s.row.n.max(0) as u64).0,
             "verified_only": s.spec.verified_only,
-            "verified_share": verified_share(s).map(round_share),
+            "verified_share": verified_share(s).map(|p| (p * 10.0).round() / 10.0),
             "synthetic": s.row.synthetic,
             "created": s.row.created,
             "language": lang,
+            "excluded_months": s.spec.excluded_months,
+            "left_out": s.spec.left_out,
+            "privacy": {
+                "mechanism": "discrete Gaussian noise (Canonne, Kamath and Steinke 2020, OpenDP's exact sampler) on every cell of every table, then consistent post-processing",
+                "guarantee": "zero-concentrated differential privacy",
+                "unit": "one respondent: a whole answer set, added or removed",
+                "rho_this_release": rho,
+                "epsilon_this_release": (epsilon_at_delta(rho) * 1000.0).round() / 1000.0,
+                "delta": DELTA,
+                "budget_total": s.spec.budget_total_micro as f64 / 1e6,
+                "budget_spent": s.spec.budget_spent_micro as f64 / 1e6,
+                "budget_remaining": ((s.spec.budget_total_micro - s.spec.budget_spent_micro).max(0)) as f64 / 1e6,
+                "tables": s.tables.len(),
+                "noise_sd_per_count": super::mechanism::accuracy::printed_sd(noise_sd(s)),
+                "display_threshold": DISPLAY_THRESHOLD,
+            },
         },
         "tables": tables,
     })
 }
 
-fn round_share(p: f64) -> f64 {
-    (p * 10.0).round() / 10.0
-}
-
-/// One CSV row per cell: table, row, column, count (blank when suppressed), suppressed, percent,
-/// ci_low, ci_high, flags.
+/// One CSV row per cell: table, title, row, column, count (blank when under the display threshold),
+/// fewer_than, noise_sd, percent, ci_low, ci_high.
 pub fn csv(s: &Snapshot, survey: &Survey, i18n: &I18n, lang: &str) -> String {
-    let mut out = String::from("table,title,row,column,count,suppressed,percent,ci_low,ci_high,flags\n");
+    let mut out = String::from("table,title,row,column,count,fewer_than,noise_sd,percent,ci_low,ci_high\n");
     let field = |s: &str| {
         if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
     };
-    for t in &s.tables {
-        let view = table_view(t, survey, i18n, lang);
-        for (_, cells) in &view.rows {
-            for c in cells {
-                let (lo, hi) = c
-                    .ci
-                    .map_or((String::new(), String::new()), |(l, h)| (round1(l).to_string(), round1(h).to_string()));
-                out.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{},{}\n",
-                    field(&t.id),
-                    field(&view.title),
-                    field(&c.row),
-                    field(c.col.as_deref().unwrap_or("")),
-                    c.count.map(|v| v.to_string()).unwrap_or_default(),
-                    c.count.is_none(),
-                    c.percent.map(|p| round1(p).to_string()).unwrap_or_default(),
-                    lo,
-                    hi,
-                    c.flags.join(" "),
-                ));
-            }
+    let doc = json(s, survey, i18n, lang);
+    for t in doc["tables"].as_array().into_iter().flatten() {
+        for c in t["cells"].as_array().into_iter().flatten() {
+            let text = |v: &Value| match v {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{}\n",
+                field(&text(&t["id"])),
+                field(&text(&t["title"])),
+                field(&text(&c["row"])),
+                field(&text(&c["col"])),
+                text(&c["count"]),
+                text(&c["fewer_than"]),
+                text(&c["noise_sd"]),
+                text(&c["percent"]),
+                text(&c["ci_low"]),
+                text(&c["ci_high"]),
+            ));
         }
-        out.push_str(&format!(
-            "{},{},total,,{},{},,,,\n",
-            field(&t.id),
-            field(&view.title),
-            t.total.map(|v| v.to_string()).unwrap_or_default(),
-            t.total.is_none()
-        ));
     }
     out
+}
+
+/// Whether a stored table counts those not asked (for tests and readers of the JSON).
+pub fn counts_not_asked(t: &StoredTable) -> bool {
+    t.rows.iter().any(|r| r == NOT_ASKED)
 }

@@ -57,6 +57,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod budgets;
 pub mod defences;
 pub mod form_tokens;
 pub mod keys;

@@ -110,7 +110,7 @@ diesel::table! {
 }
 
 diesel::joinable!(staff_sessions -> staff_users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(staff_users, staff_sessions, audit_log, snapshots);
+diesel::allow_tables_to_appear_in_same_query!(staff_users, staff_sessions, audit_log, snapshots, privacy_budgets);
 
 diesel::table! {
     snapshots (id) {
@@ -126,10 +126,19 @@ diesel::table! {
         created_at -> BigInt,
         created_by -> Text,
         tables -> Text,
-        members -> Binary,
         status -> Text,
         published -> Nullable<Text>,
         retracted -> Nullable<Text>,
+        rho_micro -> BigInt,
+        fingerprint -> Binary,
+    }
+}
+
+diesel::table! {
+    privacy_budgets (survey_slug) {
+        survey_slug -> Text,
+        total_micro -> BigInt,
+        spent_micro -> BigInt,
     }
 }
 

@@ -24,11 +24,12 @@ pub struct SnapshotRow {
     pub created_at: i64,
     pub created_by: String,
     pub tables: String,
-    pub members: Vec<u8>,
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub status: SnapshotStatus,
     pub published: Option<String>,
     pub retracted: Option<String>,
+    pub rho_micro: i64,
+    pub fingerprint: Vec<u8>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &SnapshotRow) -> Result<(), StoreError> {
@@ -71,7 +72,12 @@ pub fn set_status(
     Ok(n == 1)
 }
 
-/// The membership hashes of every snapshot of a survey.
-pub fn members_of(conn: &mut DbConn, slug: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-    Ok(snapshots::table.filter(snapshots::survey_slug.eq(slug)).select(snapshots::members).load(conn)?)
+/// A stored release of the same request over the same answers, if there is one.
+pub fn same_as(conn: &mut DbConn, slug: &str, fingerprint: &[u8]) -> Result<Option<SnapshotRow>, StoreError> {
+    Ok(snapshots::table
+        .filter(snapshots::survey_slug.eq(slug))
+        .filter(snapshots::fingerprint.eq(fingerprint))
+        .select(SnapshotRow::as_select())
+        .first(conn)
+        .optional()?)
 }

@@ -31,7 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/staff/reports", web::post().to(run))
         .route("/staff/reports/{file}", web::get().to(staff_report))
         .route("/staff/reports/{id}/publish", web::post().to(publish))
-        .route("/staff/reports/{id}/retract", web::post().to(retract));
+        .route("/staff/reports/{id}/retract", web::post().to(retract))
+        .route("/staff/surveys/{slug}/budget", web::post().to(set_budget));
 }
 
 #[derive(Template)]
@@ -58,25 +59,36 @@ struct StaffReport<'a> {
     created_by: String,
 }
 
-/// One snapshot in the staff list: what it covers and who made it, never its member hashes.
+/// One release in the staff list: what it covers, what it cost and who made it.
 struct SnapshotView {
     id: String,
     survey_slug: String,
     through_month: String,
     n: i64,
+    rho: String,
     created: String,
     created_by: String,
     status: SnapshotStatus,
     synthetic: bool,
 }
 
+/// A survey's privacy budget, formatted.
+struct BudgetView {
+    slug: String,
+    total: String,
+    spent: String,
+    remaining: String,
+}
+
 #[derive(Template)]
 #[template(path = "staff/reports.html")]
 struct StaffList {
     me: Staff,
-    surveys: Vec<String>,
+    budgets: Vec<BudgetView>,
+    breakdowns: Vec<String>,
     snapshots: Vec<SnapshotView>,
     month: String,
+    default_rho: f64,
     error: Option<String>,
 }
 
@@ -106,13 +118,24 @@ async fn load(state: &web::Data<AppState>, id: &str, public: bool) -> Result<(Sn
             if public && row.status == SnapshotStatus::Private {
                 return Ok(None);
             }
+            if public && row.status == SnapshotStatus::Retracted {
+                return Ok(Some(Err(row.retracted.unwrap_or_default())));
+            }
             let Some(survey) = st.intake.surveys.version(c, &row.survey_slug, row.survey_version)? else {
                 return Ok(None);
             };
-            Ok(Some((Snapshot::from_row(row)?, survey)))
+            Ok(Some(Ok((Snapshot::from_row(row)?, survey))))
         })
         .await?;
-    found.ok_or_else(|| WebError::plain(StatusCode::NOT_FOUND, "No such report."))
+    match found {
+        Some(Ok(found)) => Ok(found),
+        // A retracted release is gone, in every format: its numbers must not keep circulating.
+        Some(Err(date)) => Err(WebError::plain(
+            StatusCode::GONE,
+            format!("This report was retracted on {date} and is no longer available."),
+        )),
+        None => Err(WebError::plain(StatusCode::NOT_FOUND, "No such report.")),
+    }
 }
 
 fn download(s: &Snapshot, survey: &Survey, state: &AppState, lang: &str, ext: &str) -> HttpResponse {
@@ -136,7 +159,7 @@ async fn public_list(state: web::Data<AppState>, req: HttpRequest) -> WebResult 
         .store
         .run(move |c| -> Result<_, StoreError> {
             let mut out = Vec::new();
-            for row in snapshots::list(c, true)? {
+            for row in snapshots::list(c, true)?.into_iter().filter(|r| r.status == SnapshotStatus::Published) {
                 let title = match st.intake.surveys.version(c, &row.survey_slug, row.survey_version)? {
                     Some(s) => s.title(&s.language_for(lang)).to_owned(),
                     None => row.survey_slug.clone(),
@@ -166,8 +189,32 @@ async fn public_report(state: web::Data<AppState>, req: HttpRequest, file: web::
 // ---- staff -----------------------------------------------------------------------------------------
 
 async fn staff_list_view(state: &web::Data<AppState>, me: Staff, error: Option<String>) -> WebResult {
-    let (surveys, rows) =
-        state.store.run(|c| Ok::<_, StoreError>((surveys::list(c)?, snapshots::list(c, false)?))).await?;
+    let st = state.clone().into_inner();
+    let (budgets, breakdowns, rows) = state
+        .store
+        .run(move |c| -> Result<_, ReportError> {
+            let mut budgets = Vec::new();
+            let mut breakdowns = vec!["month".to_owned()];
+            for row in surveys::list(c)? {
+                let b = report::budget(c, &row.slug)?;
+                budgets.push(BudgetView {
+                    total: format!("{:.3}", b.total),
+                    spent: format!("{:.3}", b.spent),
+                    remaining: format!("{:.3}", b.remaining()),
+                    slug: row.slug.clone(),
+                });
+                if let Some(s) = st.intake.surveys.version(c, &row.slug, row.current_version)? {
+                    for q in s.questions.iter().filter(|q| q.breakdown) {
+                        if !breakdowns.contains(&q.id) {
+                            breakdowns.push(q.id.clone());
+                        }
+                    }
+                }
+            }
+            Ok((budgets, breakdowns, snapshots::list(c, false)?))
+        })
+        .await
+        .map_err(WebError::internal)?;
     let snapshots = rows
         .into_iter()
         .map(|s| SnapshotView {
@@ -175,6 +222,7 @@ async fn staff_list_view(state: &web::Data<AppState>, me: Staff, error: Option<S
             survey_slug: s.survey_slug,
             through_month: s.through_month,
             n: s.n,
+            rho: format!("{:.3}", s.rho_micro as f64 / 1e6),
             created: s.created,
             created_by: s.created_by,
             status: s.status,
@@ -183,7 +231,8 @@ async fn staff_list_view(state: &web::Data<AppState>, me: Staff, error: Option<S
         .collect();
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let month = crate::month::Month::now().to_string();
-    html(status, StaffList { me, surveys: surveys.into_iter().map(|s| s.slug).collect(), snapshots, month, error })
+    let default_rho = report::DEFAULT_RELEASE_RHO;
+    html(status, StaffList { me, budgets, breakdowns, snapshots, month, default_rho, error })
 }
 
 async fn staff_list(state: web::Data<AppState>, Member(me): Member) -> WebResult {
@@ -193,12 +242,11 @@ async fn staff_list(state: web::Data<AppState>, Member(me): Member) -> WebResult
 async fn run(state: web::Data<AppState>, form: MemberForm) -> WebResult {
     let fields = &form.fields;
     let spec = SnapshotSpec {
-        survey: fields.get("survey"),
-        through: fields.get("through"),
-        k: fields.get("k").parse().unwrap_or(10),
-        rounding: fields.get("rounding") == "on",
         verified_only: fields.get("verified_only") == "on",
-        excluded_months: vec![],
+        // An unreadable number is refused by the run with a message naming the rule.
+        rho: fields.get("rho").trim().parse().unwrap_or(f64::NAN),
+        by: fields.all("by"),
+        ..SnapshotSpec::new(fields.get("survey"), fields.get("through"))
     };
     let passphrase = SecretString::from(fields.get("passphrase"));
     let st = state.clone().into_inner();
@@ -266,4 +314,27 @@ async fn publish(state: web::Data<AppState>, id: web::Path<String>, form: AdminF
 
 async fn retract(state: web::Data<AppState>, id: web::Path<String>, form: AdminForm) -> WebResult {
     change_status(state, id.into_inner(), form, SnapshotStatus::Retracted).await
+}
+
+/// An admin sets a survey's total privacy budget (never below what is spent); audited.
+async fn set_budget(state: web::Data<AppState>, slug: web::Path<String>, form: AdminForm) -> WebResult {
+    let total: f64 = form.fields.get("total").trim().parse().unwrap_or(f64::NAN);
+    let slug = slug.into_inner();
+    let st = state.clone().into_inner();
+    let actor = form.me.name.clone();
+    let outcome = state
+        .store
+        .run(move |c| -> Result<_, StoreError> {
+            let result = report::set_budget(c, &slug, total);
+            if result.is_ok() {
+                st.accounts.audit(c, &actor, "budget_set", &format!("{slug}: total rho {total:.3}"))?;
+            }
+            Ok(result)
+        })
+        .await?;
+    match outcome {
+        Ok(_) => Ok(redirect("/staff/reports")),
+        Err(ReportError::Store(e)) => Err(e.into()),
+        Err(e) => staff_list_view(&state, form.me, Some(e.to_string())).await,
+    }
 }

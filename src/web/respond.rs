@@ -107,6 +107,11 @@ impl Fields {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
     }
 
+    /// Every value of a repeated field (checkboxes sharing a name).
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+    }
+
     pub fn query(req: &HttpRequest) -> Self {
         Self(body::parse_form(req.query_string().as_bytes()).unwrap_or_default())
     }

@@ -32,6 +32,7 @@ pub fn printed_sd(s: f64) -> f64 {
 }
 
 /// Half-width of the 95% noise interval of a released count (±1.96 s).
+#[cfg(test)]
 pub fn count_margin95(s: f64) -> f64 {
     Z95 * s
 }
@@ -104,6 +105,7 @@ pub fn shown(released: u64, threshold: u64) -> Shown {
 
 /// A proportion x/m, or `None` when its numerator or denominator is displayed
 /// as "fewer than": printing x/m next to m would reveal the hidden x.
+#[cfg(test)]
 pub fn shown_proportion(x: u64, m: u64, threshold: u64) -> Option<f64> {
     (x >= threshold && m >= threshold && m > 0).then(|| x as f64 / m as f64)
 }

@@ -1,4 +1,3 @@
-#![allow(dead_code, unused_imports)] // wired into the release pipeline in the next commits (issue 13)
 //! Numerical core of Chorus's differentially private release (rho-zCDP,
 //! add-or-remove-one-respondent neighbours).
 //!
