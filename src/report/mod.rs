@@ -2,6 +2,8 @@
 //! `release` adds differentially private noise and makes the tables agree, the survey's privacy
 //! budget pays for it in the same transaction that stores it, and only released numbers are kept.
 
+#[cfg(test)]
+mod attacks;
 pub mod catalogue;
 pub(crate) mod mechanism;
 pub mod page;

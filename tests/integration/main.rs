@@ -25,6 +25,7 @@ macro_rules! tests {
 
 mod helpers;
 
+mod attacks;
 mod cli;
 mod defences;
 mod durability;
@@ -68,7 +69,8 @@ fn main() {
         .chain(durability::TESTS)
         .chain(privacy::TESTS)
         .chain(cli::TESTS)
-        .chain(schema::TESTS);
+        .chain(schema::TESTS)
+        .chain(attacks::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {
