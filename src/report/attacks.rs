@@ -205,3 +205,56 @@ fn the_bound_is_computed_right() {
     assert!((phi(1.959_964) - 0.975).abs() < 1e-6);
     assert!((phi((0.5f64 / 2.0).sqrt()) - 0.691_462).abs() < 1e-5);
 }
+
+/// The accuracy a reader gets, measured: run with
+/// `cargo test --lib accuracy_figures -- --ignored --nocapture` (figures quoted in docs/reports.md).
+#[test]
+#[ignore = "prints figures for the docs; not a check"]
+fn accuracy_figures() {
+    let s = survey();
+    let mut rng = rand::rng();
+    for n in [300usize, 3000] {
+        let rows: Vec<Row> = (0..n)
+            .map(|i| Row {
+                answers: crate::dev::synthetic_answers(&s, &mut rng),
+                month: if i % 2 == 0 { "2026-10" } else { "2026-11" },
+                verified: false,
+            })
+            .collect();
+        let refs: Vec<&Row> = rows.iter().collect();
+        for (label, by) in [("one-way tables only", vec![]), ("and every question by status", vec!["status"])] {
+            let cat = Catalogue::new(&s, &["2026-10".to_owned(), "2026-11".to_owned()]);
+            let mut asked: Vec<String> = cat.tables.iter().filter(|t| t.col.is_none()).map(|t| t.id.clone()).collect();
+            for b in &by {
+                asked.extend(cat.tables.iter().filter(|t| t.col.is_some_and(|c| cat.dimensions[c].id == *b)).map(|t| t.id.clone()));
+            }
+            let chosen = cat.closure(&asked).unwrap();
+            let mut truth = Tally::new(&cat, &chosen);
+            let mut noisy = Tally::new(&cat, &chosen);
+            let mut categories = Vec::new();
+            for row in &refs {
+                cat.categorise(&s, &row.answers, row.month, row.verified, &mut categories);
+                truth.add(&cat, &categories);
+                noisy.add(&cat, &categories);
+            }
+            let released = release(&cat, noisy, Rho::new(RHO).unwrap()).unwrap();
+            let (mut one, mut two) = (Vec::new(), Vec::new());
+            for (i, &t) in truth.tables.iter().enumerate() {
+                let out = released.tables.iter().find(|r| r.id == cat.tables[t].id).unwrap();
+                let errs = truth.counts[i].iter().zip(&out.cells).map(|(a, b)| (*a as f64 - *b as f64).abs());
+                if cat.tables[t].col.is_none() { one.extend(errs) } else { two.extend(errs) }
+            }
+            let q95 = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v.get(v.len() * 95 / 100).copied().unwrap_or(0.0)
+            };
+            eprintln!(
+                "n = {n}, {label}: {} tables, noise sd per cell {:.1}; 95% of one-way counts within ±{:.0}, of two-way counts within ±{:.0}",
+                released.tables.len(),
+                released.tables[0].noise_sd,
+                q95(&mut one),
+                q95(&mut two)
+            );
+        }
+    }
+}
