@@ -226,7 +226,12 @@ fn accuracy_figures() {
             let cat = Catalogue::new(&s, &["2026-10".to_owned(), "2026-11".to_owned()]);
             let mut asked: Vec<String> = cat.tables.iter().filter(|t| t.col.is_none()).map(|t| t.id.clone()).collect();
             for b in &by {
-                asked.extend(cat.tables.iter().filter(|t| t.col.is_some_and(|c| cat.dimensions[c].id == *b)).map(|t| t.id.clone()));
+                asked.extend(
+                    cat.tables
+                        .iter()
+                        .filter(|t| t.col.is_some_and(|c| cat.dimensions[c].id == *b))
+                        .map(|t| t.id.clone()),
+                );
             }
             let chosen = cat.closure(&asked).unwrap();
             let mut truth = Tally::new(&cat, &chosen);

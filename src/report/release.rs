@@ -49,6 +49,35 @@ pub struct StoredTable {
     _released: (),
 }
 
+#[cfg(test)]
+impl StoredTable {
+    /// A one-way table with given released cells, for rendering tests.
+    pub(crate) fn for_test(
+        id: &str,
+        rows: &[&str],
+        cells: Vec<u64>,
+        non_answer_rows: Vec<usize>,
+        noise_sd: f64,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            question: id.into(),
+            option: None,
+            by: None,
+            rows: rows.iter().map(|r| (*r).to_owned()).collect(),
+            cols: vec![],
+            non_answer_rows,
+            not_asked_row: None,
+            total: cells.iter().sum(),
+            row_totals: cells.clone(),
+            cells,
+            col_totals: vec![],
+            noise_sd,
+            _released: (),
+        }
+    }
+}
+
 /// What a release publishes besides its tables.
 pub struct Released {
     pub tables: Vec<StoredTable>,

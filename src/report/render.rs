@@ -362,3 +362,80 @@ pub fn csv(s: &Snapshot, survey: &Survey, i18n: &I18n, lang: &str) -> String {
 pub fn counts_not_asked(t: &StoredTable) -> bool {
     t.rows.iter().any(|r| r == NOT_ASKED)
 }
+
+/// A golden test: released numbers turned into CSV, with the interval worked out by hand.
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use crate::{report::SnapshotSpec, store::snapshots::SnapshotRow};
+
+    const SURVEY: &str = r#"
+format = 1
+slug = "golden"
+version = 1
+languages = ["en"]
+title = "Golden"
+[[sections]]
+id = "s"
+title = "S"
+[[sections.questions]]
+id = "colour"
+type = "single"
+label = "Colour"
+options = [{ id = "red", label = "Red" }, { id = "blue", label = "Blue" }, { id = "green", label = "Green" }]
+"#;
+
+    fn snapshot(tables: Vec<StoredTable>) -> Snapshot {
+        Snapshot {
+            row: SnapshotRow {
+                id: "g".into(),
+                survey_slug: "golden".into(),
+                survey_version: 1,
+                through_month: "2026-11".into(),
+                spec: String::new(),
+                n: 95,
+                verified_n: 0,
+                synthetic: false,
+                created: String::new(),
+                created_at: 0,
+                created_by: String::new(),
+                tables: String::new(),
+                status: crate::report::SnapshotStatus::Private,
+                published: None,
+                retracted: None,
+                rho_micro: 500_000,
+                fingerprint: vec![],
+            },
+            spec: SnapshotSpec::new("golden", "2026-11"),
+            tables,
+        }
+    }
+
+    #[test]
+    fn percentages_intervals_and_fewer_than_five() {
+        let survey = Survey::parse(SURVEY).unwrap();
+        // Released: red 50, blue 30, green 12, prefer not to say 3, skipped 0; noise sd 2 per count.
+        let t = StoredTable::for_test(
+            "colour",
+            &["red", "blue", "green", "pns", "skipped"],
+            vec![50, 30, 12, 3, 0],
+            vec![3, 4],
+            2.0,
+        );
+        let csv = csv(&snapshot(vec![t]), &survey, &I18n::load(), "en");
+        // Red, by hand: p = 50/92 = 0.5435; Wilson centre (p + z²/2m)/(1 + z²/m) = 0.5417, half-width
+        // z/(1 + z²/m)·sqrt(p(1-p)/m + z²/4m²) = 0.0998; noise variance (2² + p²·(2·√3)²)/92² = 0.000891,
+        // times z² = 0.003424; half = sqrt(0.0998² + 0.003424) = 0.1157: 42.6 to 65.7. The same by hand
+        // for blue (centre 0.3331, Wilson 0.0941, noise 0.002395: 22.7 to 43.9) and green (centre
+        // 0.1453, Wilson 0.0690, noise 0.001908: 6.4 to 22.7). Under 5: shown as "fewer than 5".
+        let expected = "\
+table,title,row,column,count,fewer_than,noise_sd,percent,ci_low,ci_high
+colour,Colour,red,,50,,2.0,54.3,42.6,65.7
+colour,Colour,blue,,30,,2.0,32.6,22.7,43.9
+colour,Colour,green,,12,,2.0,13.0,6.4,22.7
+colour,Colour,pns,,,5,2.0,,,
+colour,Colour,skipped,,,5,2.0,,,
+";
+        assert_eq!(csv, expected);
+    }
+}
