@@ -7,6 +7,7 @@ tests! {
     once: [
         init_then_user_commands,
         survey_import_close_open_export,
+        report_budget_and_show_from_the_console,
     ],
 }
 
@@ -83,4 +84,35 @@ fn survey_import_close_open_export() {
     assert_eq!(exported, v2, "export writes the definition, exactly");
     let (ok, _, err) = f.run(&["survey", "close", "nope"]);
     assert!(!ok && err.contains("no survey"));
+}
+
+fn report_budget_and_show_from_the_console() {
+    let f = Folder::new();
+    assert!(f.run(&["keys", "init", "--passphrase-file", "pp"]).0);
+    assert!(f.run(&["dev", "seed", "harms", "--count", "120"]).0);
+    let (ok, out, _) = f.run(&["budget", "harms"]);
+    assert!(ok && out.contains("total rho 1.000, spent 0.000, remaining 1.000"), "{out}");
+    let month = chorus::month::Month::now().to_string();
+    let args = ["report", "harms", "--through", &month, "--rho", "0.4", "--tables", "age", "--passphrase-file", "pp"];
+    let (ok, json, err) = f.run(&args);
+    assert!(ok, "{err}");
+    assert!(err.contains("remaining 1.000; this release asks for 0.400"), "the budget is shown first: {err}");
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let id = doc["snapshot"]["id"].as_str().unwrap().to_owned();
+    // Printed again: the same numbers, nothing more spent.
+    let (ok, again, err) = f.run(&["report", "show", &id, "--format", "json"]);
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&again).unwrap(), doc);
+    let (_, csv, _) = f.run(&["report", "show", &id, "--format", "csv"]);
+    assert!(csv.starts_with("table,title,row,column,count,fewer_than,noise_sd"), "{csv}");
+    let (_, out, _) = f.run(&["budget", "harms"]);
+    assert!(out.contains("spent 0.400"), "{out}");
+    // Over budget: refused, naming the numbers.
+    let args = ["report", "harms", "--through", &month, "--rho", "0.7", "--tables", "age", "--passphrase-file", "pp"];
+    let (ok, _, err) = f.run(&args);
+    assert!(!ok && err.contains("cannot carry") && err.contains("remaining 0.600"), "{err}");
+    // An admin's console sets a larger total; never below what is spent.
+    assert!(f.run(&["budget", "harms", "--set", "2"]).1.contains("total rho 2.000"));
+    let (ok, _, err) = f.run(&["budget", "harms", "--set", "0.1"]);
+    assert!(!ok && err.contains("already spent"), "{err}");
 }
