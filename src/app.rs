@@ -37,6 +37,9 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     store.migrate().context("could not migrate the database")?;
     let mut conn = store.conn()?;
     intake::ensure_default_survey(&mut conn).context("could not import the default survey")?;
+    // The release-signing key is made on the first start that has a report key to seal it to.
+    crate::report::signing::ensure_key(&mut conn, &crate::month::today())
+        .context("could not make the release-signing key")?;
     Ok(store)
 }
 

@@ -94,6 +94,9 @@ pub enum SqliteSync {
     Normal,
 }
 
+/// The organisation named in citations until one is configured (a start-up warning says so).
+pub const DEFAULT_ORGANISATION: &str = "Chorus";
+
 /// A neutral page that a quick exit can land on without drawing attention.
 pub const DEFAULT_EXIT_URL: &str = "https://weather.gc.ca/";
 
@@ -197,7 +200,7 @@ impl Default for Raw {
             password_iterations: u64::from(PasswordCost::FLOOR.iterations),
             public_url: None,
             exit_url: DEFAULT_EXIT_URL.into(),
-            organisation: "Chorus".into(),
+            organisation: DEFAULT_ORGANISATION.into(),
             submit_limit_per_hour: 20,
             submit_limit_global_per_minute: 600,
             min_fill_seconds: 3,

@@ -223,6 +223,11 @@ impl Unsealed {
         mac.finalize().into_bytes().into()
     }
 
+    /// An opened report private key, for unwrapping what is sealed to it (the release-signing key).
+    pub(crate) fn report_key(&self, id: &str) -> Option<&ReportPrivateKey> {
+        self.keys.get(id)
+    }
+
     fn epoch_key(&mut self, conn: &mut DbConn, epoch_id: &str) -> Result<&EpochKey, KeyringError> {
         if !self.epochs.contains_key(epoch_id) {
             let row = keys::epoch(conn, epoch_id)?.ok_or(SealError::Format("answer names an unknown epoch"))?;

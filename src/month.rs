@@ -30,6 +30,18 @@ impl Month {
     }
 }
 
+/// `YYYY-MM-DD` (UTC) of a time in seconds: for staff records (publication, key validity), never
+/// for anything about a respondent.
+pub fn date(unix_secs: i64) -> String {
+    let (y, m, d) = civil_from_days(unix_secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Today's `YYYY-MM-DD` (UTC), for staff records.
+pub fn today() -> String {
+    date(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
+}
+
 /// Civil date (year, month, day) from days since 1970-01-01 (Howard Hinnant's algorithm).
 pub fn civil_from_days(days: i64) -> (i32, u8, u8) {
     let z = days + 719_468;

@@ -11,6 +11,7 @@ pub(super) fn run(console: &Console, command: KeysCommand) -> anyhow::Result<()>
             let pass = new_password(passphrase_file.as_ref(), "Steward passphrase")?;
             let id = keyring.init(&mut conn, &pass)?;
             console.audit(&mut conn, "keys_init", &id)?;
+            crate::report::signing::ensure_key(&mut conn, &crate::month::today())?;
             say(format!(
                 "Report key {id} created. Answers can now be accepted; keep the passphrase safe — without it no report can be made."
             ));
@@ -28,6 +29,21 @@ pub(super) fn run(console: &Console, command: KeysCommand) -> anyhow::Result<()>
             console.audit(&mut conn, "keys_rotate", &id)?;
             say(format!(
                 "New report key {id} is active; a running server starts using it at its next epoch or restart."
+            ));
+        }
+        KeysCommand::RotateSigningKey { import } => {
+            let imported = match import {
+                Some(path) => {
+                    let pem = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("could not read {}: {e}", path.display()))?;
+                    Some(crate::seal::SigningKey::from_openssh(&pem)?)
+                }
+                None => None,
+            };
+            let id = crate::report::signing::rotate(&mut conn, imported, &crate::month::today())?;
+            console.audit(&mut conn, "signing_key_rotate", &id)?;
+            say(format!(
+                "Release-signing key {id} is active; the previous public key stays listed at /reports/signing-key."
             ));
         }
         KeysCommand::GeneratePassphrase => unreachable!("answered before the configuration is read"),

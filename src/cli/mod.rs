@@ -229,6 +229,13 @@ pub(super) enum KeysCommand {
     },
     /// Print a random diceware passphrase (7 words from the EFF long list).
     GeneratePassphrase,
+    /// Replace the release-signing key (the old public key stays listed with its dates), optionally
+    /// with an existing unencrypted OpenSSH Ed25519 private key.
+    RotateSigningKey {
+        /// An OpenSSH Ed25519 private key file to use instead of a new key.
+        #[arg(long)]
+        import: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

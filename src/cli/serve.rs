@@ -19,6 +19,14 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
         let host = bind.rsplit_once(':').map_or(bind.as_str(), |(h, _)| h);
         let host = if host == "0.0.0.0" || host == "[::]" { "127.0.0.1" } else { host };
         say(format!("Chorus is listening on http://{host}:{}/", app.port));
+        // Citations and fact sheets name these; without them a citation has no address and names
+        // the software as the publisher.
+        if app.state.config.public_url.is_none() {
+            tracing::warn!("public_url is not set: citation lines and fact sheets will carry no web address");
+        }
+        if app.state.config.organisation == crate::config::DEFAULT_ORGANISATION {
+            tracing::warn!("organisation is not set: citation lines will name the software, not your organisation");
+        }
         let setup = app
             .state
             .setup_token

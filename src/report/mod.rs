@@ -10,6 +10,7 @@ pub mod page;
 mod publication;
 pub mod release;
 pub mod render;
+pub mod signing;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -18,7 +19,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use publication::{PublicationError, SnapshotStatus, change_status};
+pub use publication::{Notes, PublicationError, SnapshotStatus, change_status};
 pub use release::StoredTable;
 
 use crate::{
@@ -350,6 +351,11 @@ pub fn run_snapshot(
         Ok(())
     };
     unsealed.for_each_answer(conn, &spec.survey, through, &spec.excluded_months, each)?;
+    let signer = {
+        let today = today(now);
+        signing::ensure_key(conn, &today)?;
+        signing::open_active(conn, &unsealed)?
+    };
     drop(unsealed);
     if let Some(e) = decode_error {
         return Err(ReportError::Decode(e));
@@ -363,7 +369,6 @@ pub fn run_snapshot(
     let released = release::release(&catalogue, tally, rho)?;
     let tables_n = released.tables.len().max(1) as f64;
     let cost = micro(released.spent);
-    let (y, m, d) = crate::month::civil_from_days(now.div_euclid(86_400));
     if released.n < MIN_RELEASE_N {
         // Only the released total decided this, and it is one table of the release: that share is
         // charged (it was measured and its effect is told), the rest of the noise is thrown away
@@ -386,7 +391,7 @@ pub fn run_snapshot(
         let after = budget_now(conn, &spec.survey)?;
         spec.budget_total_micro = micro(after.total);
         spec.budget_spent_micro = micro(after.spent);
-        let row = snapshots::SnapshotRow {
+        let mut row = snapshots::SnapshotRow {
             id: random_id(),
             survey_slug: spec.survey.clone(),
             survey_version: survey.version,
@@ -395,7 +400,7 @@ pub fn run_snapshot(
             n: released.n as i64,
             verified_n: released.verified as i64,
             synthetic,
-            created: format!("{y:04}-{m:02}-{d:02}"),
+            created: today(now),
             created_at: now,
             created_by: actor.to_owned(),
             tables: serde_json::to_string(&released.tables).unwrap_or_default(),
@@ -404,10 +409,49 @@ pub fn run_snapshot(
             retracted: None,
             rho_micro: cost,
             fingerprint: fingerprint.clone(),
+            doc_json: String::new(),
+            doc_csv: String::new(),
+            json_sha256: String::new(),
+            csv_sha256: String::new(),
+            sig_json: String::new(),
+            sig_csv: String::new(),
+            signing_key_id: String::new(),
+            retract_reason: None,
+            replaced_by: None,
+            headlines: "[]".into(),
         };
+        let mut snapshot = Snapshot { row: row.clone(), spec: spec.clone(), tables: released.tables.clone() };
+        seal_documents(&mut snapshot, &survey, signer.as_ref())?;
+        row = snapshot.row.clone();
         snapshots::insert(conn, &row)?;
-        Ok(Snapshot { row, spec: spec.clone(), tables: released.tables.clone() })
+        Ok(snapshot)
     })
+}
+
+fn today(now: i64) -> String {
+    crate::month::date(now)
+}
+
+/// Render the release's English JSON and CSV once, hash and sign them: these bytes are what is
+/// served, cited and verified, whatever later versions of the renderer would make of the tables.
+fn seal_documents(
+    s: &mut Snapshot,
+    survey: &Survey,
+    signer: Option<&(String, crate::seal::SigningKey)>,
+) -> Result<(), ReportError> {
+    let i18n = crate::i18n::I18n::load();
+    let json = render::json(s, survey, &i18n, "en").to_string();
+    let csv = render::csv(s, survey, &i18n, "en");
+    s.row.json_sha256 = hex::encode(Sha256::digest(json.as_bytes()));
+    s.row.csv_sha256 = hex::encode(Sha256::digest(csv.as_bytes()));
+    if let Some((id, key)) = signer {
+        s.row.sig_json = key.sign(json.as_bytes()).map_err(KeyringError::from)?;
+        s.row.sig_csv = key.sign(csv.as_bytes()).map_err(KeyringError::from)?;
+        s.row.signing_key_id = id.clone();
+    }
+    s.row.doc_json = json;
+    s.row.doc_csv = csv;
+    Ok(())
 }
 
 fn budget_now(conn: &mut DbConn, slug: &str) -> Result<Budget, StoreError> {

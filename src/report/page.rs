@@ -26,6 +26,9 @@ pub struct ReportBody {
     pub created: String,
     pub published: Option<String>,
     pub retracted: Option<String>,
+    pub retract_reason: Option<String>,
+    /// The release that replaces a retracted one.
+    pub replaced_by: Option<String>,
     pub synthetic: bool,
     pub verified_share: Option<String>,
     /// The method statement's numbers, formatted.
@@ -65,7 +68,11 @@ pub fn json_bytes(s: &Snapshot, survey: &Survey, i18n: &I18n, lang: &str) -> Str
 pub fn citation(s: &Snapshot, survey: &Survey, i18n: &I18n, publisher: &Publisher<'_>) -> Option<String> {
     let date = s.row.published.as_ref()?;
     let url = format!("{}/reports/{}", publisher.public_url.unwrap_or(""), s.row.id);
-    let hash = hex::encode(Sha256::digest(json_bytes(s, survey, i18n, "en").as_bytes()));
+    let hash = if s.row.json_sha256.is_empty() {
+        hex::encode(Sha256::digest(json_bytes(s, survey, i18n, "en").as_bytes()))
+    } else {
+        s.row.json_sha256.clone()
+    };
     Some(format!(
         "{}. “{}”, {}; n = {}. {} {}. {} SHA-256 (JSON, en): {}",
         publisher.organisation,
@@ -102,6 +109,8 @@ pub fn body(
         created: s.row.created.clone(),
         published: s.row.published.clone(),
         retracted: s.row.retracted.clone(),
+        retract_reason: s.row.retract_reason.clone(),
+        replaced_by: s.row.replaced_by.clone(),
         synthetic: s.row.synthetic,
         verified_share: render::verified_share(s).map(|p| format!("{p:.0}")),
         rho: format!("{:.3}", s.rho()),

@@ -20,6 +20,8 @@ pub const DISPLAY_THRESHOLD: u64 = 5;
 pub const DELTA: f64 = 1e-6;
 
 pub struct CellView {
+    /// The stored table the count comes from (an option's own table inside a question's view).
+    pub table: String,
     pub row: String,
     pub col: Option<String>,
     pub shown: Shown,
@@ -152,7 +154,7 @@ fn cell_view(t: &StoredTable, row: &str, c: usize, x: u64, base: Option<(u64, f6
         }
         _ => (None, None),
     };
-    CellView { row: row.to_owned(), col: t.cols.get(c).cloned(), shown, percent, ci }
+    CellView { table: t.id.clone(), row: row.to_owned(), col: t.cols.get(c).cloned(), shown, percent, ci }
 }
 
 fn base_text(i18n: &I18n, lang: &str, t: &StoredTable, answered_all: u64) -> String {
@@ -325,27 +327,59 @@ pub fn json(s: &Snapshot, survey: &Survey, i18n: &I18n, lang: &str) -> Value {
     })
 }
 
-/// One CSV row per cell: table, title, row, column, count (blank when under the display threshold),
+/// The CSV of a release: a metadata header (lines starting with `#`: release, period, base, method,
+/// privacy, how to cite), then one row per cell with codes and their labels in the chosen language:
+/// table, title, row, row_label, column, column_label, count (blank under the display threshold),
 /// fewer_than, noise_sd, percent, ci_low, ci_high.
 pub fn csv(s: &Snapshot, survey: &Survey, i18n: &I18n, lang: &str) -> String {
-    let mut out = String::from("table,title,row,column,count,fewer_than,noise_sd,percent,ci_low,ci_high\n");
     let field = |s: &str| {
         if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
     };
     let doc = json(s, survey, i18n, lang);
-    for t in doc["tables"].as_array().into_iter().flatten() {
+    let snap = &doc["snapshot"];
+    let privacy = &snap["privacy"];
+    let mut out = format!(
+        "# release: {}\n# survey: {} (version {})\n# responses received through: {}\n# respondents (after noise): {}\n\
+         # method: {}; {} ({}); rho {} for this release, budget {} of {} spent\n\
+         # each count has noise with a standard deviation of about {}; counts under {} are left blank (fewer_than)\n\
+         # percentages are of those who answered; intervals are 95% and include the noise\n\
+         # cite the published report at /reports/{} with the SHA-256 of its JSON\n",
+        s.row.id,
+        s.row.survey_slug,
+        s.row.survey_version,
+        s.row.through_month,
+        snap["n"],
+        privacy["mechanism"].as_str().unwrap_or_default(),
+        privacy["guarantee"].as_str().unwrap_or_default(),
+        privacy["unit"].as_str().unwrap_or_default(),
+        privacy["rho_this_release"],
+        privacy["budget_spent"],
+        privacy["budget_total"],
+        privacy["noise_sd_per_count"],
+        DISPLAY_THRESHOLD,
+        s.row.id,
+    );
+    out.push_str("table,title,row,row_label,column,column_label,count,fewer_than,noise_sd,percent,ci_low,ci_high\n");
+    for (t, stored) in doc["tables"].as_array().into_iter().flatten().zip(&s.tables) {
         for c in t["cells"].as_array().into_iter().flatten() {
             let text = |v: &Value| match v {
                 Value::Null => String::new(),
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
+            let row = text(&c["row"]);
+            let col = text(&c["col"]);
+            let row_label = category_label(survey, i18n, lang, &stored.question, &row);
+            let col_label =
+                stored.by.as_deref().map(|b| category_label(survey, i18n, lang, b, &col)).unwrap_or_default();
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 field(&text(&t["id"])),
                 field(&text(&t["title"])),
-                field(&text(&c["row"])),
-                field(&text(&c["col"])),
+                field(&row),
+                field(&row_label),
+                field(&col),
+                field(&col_label),
                 text(&c["count"]),
                 text(&c["fewer_than"]),
                 text(&c["noise_sd"]),
@@ -405,6 +439,16 @@ options = [{ id = "red", label = "Red" }, { id = "blue", label = "Blue" }, { id 
                 retracted: None,
                 rho_micro: 500_000,
                 fingerprint: vec![],
+                doc_json: String::new(),
+                doc_csv: String::new(),
+                json_sha256: String::new(),
+                csv_sha256: String::new(),
+                sig_json: String::new(),
+                sig_csv: String::new(),
+                signing_key_id: String::new(),
+                retract_reason: None,
+                replaced_by: None,
+                headlines: "[]".into(),
             },
             spec: SnapshotSpec::new("golden", "2026-11"),
             tables,
@@ -429,13 +473,15 @@ options = [{ id = "red", label = "Red" }, { id = "blue", label = "Blue" }, { id 
         // for blue (centre 0.3331, Wilson 0.0941, noise 0.002395: 22.7 to 43.9) and green (centre
         // 0.1453, Wilson 0.0690, noise 0.001908: 6.4 to 22.7). Under 5: shown as "fewer than 5".
         let expected = "\
-table,title,row,column,count,fewer_than,noise_sd,percent,ci_low,ci_high
-colour,Colour,red,,50,,2.0,54.3,42.6,65.7
-colour,Colour,blue,,30,,2.0,32.6,22.7,43.9
-colour,Colour,green,,12,,2.0,13.0,6.4,22.7
-colour,Colour,pns,,,5,2.0,,,
-colour,Colour,skipped,,,5,2.0,,,
+table,title,row,row_label,column,column_label,count,fewer_than,noise_sd,percent,ci_low,ci_high
+colour,Colour,red,Red,,,50,,2.0,54.3,42.6,65.7
+colour,Colour,blue,Blue,,,30,,2.0,32.6,22.7,43.9
+colour,Colour,green,Green,,,12,,2.0,13.0,6.4,22.7
+colour,Colour,pns,Prefer not to say,,,,5,2.0,,,
+colour,Colour,skipped,Skipped,,,,5,2.0,,,
 ";
-        assert_eq!(csv, expected);
+        let body = csv.lines().skip_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n") + "\n";
+        assert_eq!(body, expected);
+        assert!(csv.starts_with("# release: g\n") && csv.contains("# method: discrete Gaussian"), "{csv}");
     }
 }

@@ -30,41 +30,59 @@ impl EpochKey {
     /// HPKE base mode (X25519-HKDF-SHA256, ChaCha20-Poly1305) to the report public key; the epoch id is
     /// the associated data, so a wrapped key cannot be attached to another epoch. Output: enc ‖ ct.
     pub fn wrap(&self, report_public: &[u8; 32], epoch_id: &str) -> Result<Vec<u8>, SealError> {
-        let pk = <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(report_public)
-            .map_err(|_| SealError::Format("report public key"))?;
-        let aad = bind("chorus/epoch/v1", &[epoch_id.as_bytes()]);
-        let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-            &OpModeS::Base,
-            &pk,
-            INFO,
-            self.bytes(),
-            &aad,
-        )
-        .map_err(|_| SealError::Format("HPKE seal"))?;
-        let mut out = enc.to_bytes().to_vec();
-        out.extend_from_slice(&ct);
-        Ok(out)
+        wrap_key(report_public, INFO, &bind("chorus/epoch/v1", &[epoch_id.as_bytes()]), self.bytes())
     }
 
     pub fn unwrap(private: &ReportPrivateKey, wrapped: &[u8], epoch_id: &str) -> Result<Self, SealError> {
-        if wrapped.len() <= ENC_LEN {
-            return Err(SealError::Format("wrapped epoch key too short"));
-        }
-        let (enc, ct) = wrapped.split_at(ENC_LEN);
-        let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc)
-            .map_err(|_| SealError::Format("encapsulated key"))?;
         let aad = bind("chorus/epoch/v1", &[epoch_id.as_bytes()]);
-        let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-            &OpModeR::Base,
-            &private.hpke(),
-            &enc,
-            INFO,
-            ct,
-            &aad,
-        )
-        .map_err(|_| SealError::Tampered)?;
-        let plain = zeroize::Zeroizing::new(plain);
-        let bytes: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| SealError::Format("epoch key length"))?;
-        Ok(Self(SecretBox::new(Box::new(bytes))))
+        Ok(Self(SecretBox::new(Box::new(unwrap_key(private, wrapped, INFO, &aad)?))))
     }
+}
+
+/// A 256-bit secret HPKE-sealed to the report public key (base mode, X25519-HKDF-SHA256,
+/// ChaCha20-Poly1305) under `info` and `aad`: enc ‖ ct. Only the report private key opens it.
+pub(super) fn wrap_key(
+    report_public: &[u8; 32],
+    info: &[u8],
+    aad: &[u8],
+    secret: &[u8; KEY_LEN],
+) -> Result<Vec<u8>, SealError> {
+    let pk = <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(report_public)
+        .map_err(|_| SealError::Format("report public key"))?;
+    let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
+        &OpModeS::Base,
+        &pk,
+        info,
+        secret,
+        aad,
+    )
+    .map_err(|_| SealError::Format("HPKE seal"))?;
+    let mut out = enc.to_bytes().to_vec();
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+pub(super) fn unwrap_key(
+    private: &ReportPrivateKey,
+    wrapped: &[u8],
+    info: &[u8],
+    aad: &[u8],
+) -> Result<[u8; KEY_LEN], SealError> {
+    if wrapped.len() <= ENC_LEN {
+        return Err(SealError::Format("wrapped key too short"));
+    }
+    let (enc, ct) = wrapped.split_at(ENC_LEN);
+    let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc)
+        .map_err(|_| SealError::Format("encapsulated key"))?;
+    let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
+        &OpModeR::Base,
+        &private.hpke(),
+        &enc,
+        info,
+        ct,
+        aad,
+    )
+    .map_err(|_| SealError::Tampered)?;
+    let plain = zeroize::Zeroizing::new(plain);
+    plain.as_slice().try_into().map_err(|_| SealError::Format("wrapped key length"))
 }

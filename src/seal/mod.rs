@@ -6,11 +6,13 @@ mod answer;
 mod epoch;
 mod kdf;
 mod report_key;
+mod signing;
 
 pub use answer::{AnswerAad, PLAINTEXT_LEN, Padded, Sealed, open_answer, seal_answer};
 pub use epoch::EpochKey;
 pub use kdf::{KdfCost, KdfParams, check_passphrase_strength, generate_passphrase};
 pub use report_key::{ReportKeypair, ReportPrivateKey, SealedPrivateKey};
+pub use signing::{NAMESPACE as SIGNING_NAMESPACE, SigningKey, verify as verify_signature};
 
 use chacha20poly1305::{
     KeyInit, XChaCha20Poly1305, XNonce,

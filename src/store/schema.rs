@@ -131,6 +131,28 @@ diesel::table! {
         retracted -> Nullable<Text>,
         rho_micro -> BigInt,
         fingerprint -> Binary,
+        doc_json -> Text,
+        doc_csv -> Text,
+        json_sha256 -> Text,
+        csv_sha256 -> Text,
+        sig_json -> Text,
+        sig_csv -> Text,
+        signing_key_id -> Text,
+        retract_reason -> Nullable<Text>,
+        replaced_by -> Nullable<Text>,
+        headlines -> Text,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> Text,
+        public_key -> Text,
+        report_key_id -> Text,
+        wrapped_key -> Binary,
+        valid_from -> Text,
+        valid_until -> Nullable<Text>,
+        active -> Bool,
     }
 }
 

@@ -30,6 +30,18 @@ pub struct SnapshotRow {
     pub retracted: Option<String>,
     pub rho_micro: i64,
     pub fingerprint: Vec<u8>,
+    /// The English JSON and CSV as published and signed, byte for byte.
+    pub doc_json: String,
+    pub doc_csv: String,
+    pub json_sha256: String,
+    pub csv_sha256: String,
+    pub sig_json: String,
+    pub sig_csv: String,
+    pub signing_key_id: String,
+    pub retract_reason: Option<String>,
+    pub replaced_by: Option<String>,
+    /// The figures chosen for the fact sheet: JSON list of [table, row, column].
+    pub headlines: String,
 }
 
 pub fn insert(conn: &mut DbConn, row: &SnapshotRow) -> Result<(), StoreError> {
@@ -80,4 +92,34 @@ pub fn same_as(conn: &mut DbConn, slug: &str, fingerprint: &[u8]) -> Result<Opti
         .select(SnapshotRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// The release whose English JSON or CSV has this SHA-256 (hex), if any.
+pub fn by_hash(conn: &mut DbConn, sha256: &str) -> Result<Option<SnapshotRow>, StoreError> {
+    Ok(snapshots::table
+        .filter(snapshots::json_sha256.eq(sha256).or(snapshots::csv_sha256.eq(sha256)))
+        .filter(snapshots::json_sha256.ne(""))
+        .select(SnapshotRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Record a retraction's reason and replacement, and a publication's chosen headline figures.
+pub fn set_notes(
+    conn: &mut DbConn,
+    id: &str,
+    reason: Option<&str>,
+    replaced_by: Option<&str>,
+    headlines: Option<&str>,
+) -> Result<(), StoreError> {
+    let target = snapshots::table.find(id);
+    if reason.is_some() || replaced_by.is_some() {
+        diesel::update(target)
+            .set((snapshots::retract_reason.eq(reason), snapshots::replaced_by.eq(replaced_by)))
+            .execute(conn)?;
+    }
+    if let Some(h) = headlines {
+        diesel::update(target).set(snapshots::headlines.eq(h)).execute(conn)?;
+    }
+    Ok(())
 }

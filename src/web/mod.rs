@@ -4,12 +4,14 @@
 mod api;
 mod auth;
 pub mod body;
+mod explore;
 mod middleware;
 mod pages;
 mod public;
 mod reports;
 mod respond;
 mod staff;
+mod verify;
 
 use std::{
     net::{IpAddr, TcpListener},
@@ -89,6 +91,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(public::routes)
         .configure(api::routes)
         .configure(staff::routes)
+        // Before reports: /reports/{file} would otherwise take /reports/verify and the rest.
+        .configure(verify::routes)
+        .configure(explore::routes)
         .configure(reports::routes);
 }
 

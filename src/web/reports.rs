@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use super::{
     AppState,
     auth::{AdminForm, Member, MemberForm},
-    respond::{WebError, WebResult, html, language, redirect},
+    respond::{Fields, WebError, WebResult, html, language, redirect},
 };
 use crate::{
     i18n::Ui,
@@ -27,9 +27,11 @@ use crate::{
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/reports", web::get().to(public_list))
         .route("/reports/{file}", web::get().to(public_report))
+        .route("/reports/{id}/factsheet", web::get().to(factsheet))
         .route("/staff/reports", web::get().to(staff_list))
         .route("/staff/reports", web::post().to(run))
         .route("/staff/reports/{file}", web::get().to(staff_report))
+        .route("/staff/reports/{id}/publish", web::get().to(publish_preview))
         .route("/staff/reports/{id}/publish", web::post().to(publish))
         .route("/staff/reports/{id}/retract", web::post().to(retract))
         .route("/staff/surveys/{slug}/budget", web::post().to(set_budget));
@@ -100,12 +102,14 @@ fn ui<'a>(state: &'a AppState, lang: &'a str) -> Ui<'a> {
     Ui { i18n: &state.i18n, lang, page_title: &state.config.page_title }
 }
 
-/// `ID`, `ID.csv` or `ID.json`.
+/// `ID`, `ID.csv`, `ID.json`, or their signatures `ID.csv.sig`, `ID.json.sig`.
 fn split_file(file: &str) -> (&str, Option<&str>) {
-    match file.rsplit_once('.') {
-        Some((id, ext @ ("csv" | "json"))) => (id, Some(ext)),
-        _ => (file, None),
+    for ext in ["csv.sig", "json.sig", "csv", "json"] {
+        if let Some(id) = file.strip_suffix(ext).and_then(|f| f.strip_suffix('.')) {
+            return (id, Some(ext));
+        }
     }
+    (file, None)
 }
 
 async fn load(state: &web::Data<AppState>, id: &str, public: bool) -> Result<(Snapshot, Arc<Survey>), WebError> {
@@ -119,7 +123,17 @@ async fn load(state: &web::Data<AppState>, id: &str, public: bool) -> Result<(Sn
                 return Ok(None);
             }
             if public && row.status == SnapshotStatus::Retracted {
-                return Ok(Some(Err(row.retracted.unwrap_or_default())));
+                let mut notice = format!(
+                    "This report was retracted on {} and is no longer available.",
+                    row.retracted.as_deref().unwrap_or_default()
+                );
+                if let Some(reason) = &row.retract_reason {
+                    notice.push_str(&format!(" Reason: {reason}"));
+                }
+                if let Some(next) = &row.replaced_by {
+                    notice.push_str(&format!(" It is replaced by /reports/{next}"));
+                }
+                return Ok(Some(Err(notice)));
             }
             let Some(survey) = st.intake.surveys.version(c, &row.survey_slug, row.survey_version)? else {
                 return Ok(None);
@@ -130,18 +144,27 @@ async fn load(state: &web::Data<AppState>, id: &str, public: bool) -> Result<(Sn
     match found {
         Some(Ok(found)) => Ok(found),
         // A retracted release is gone, in every format: its numbers must not keep circulating.
-        Some(Err(date)) => Err(WebError::plain(
-            StatusCode::GONE,
-            format!("This report was retracted on {date} and is no longer available."),
-        )),
+        Some(Err(notice)) => Err(WebError::plain(StatusCode::GONE, notice)),
         None => Err(WebError::plain(StatusCode::NOT_FOUND, "No such report.")),
     }
 }
 
+/// Files are in English (the signed, cited bytes) unless `?lang=` asks for another language: a
+/// browser's Accept-Language must not silently swap the file a citation names.
+fn file_language(req: &HttpRequest) -> &'static str {
+    crate::i18n::negotiate(Some(&Fields::query(req).get("lang")), None)
+}
+
+/// A release's CSV or JSON (in English: the signed bytes as published), or a signature of them.
 fn download(s: &Snapshot, survey: &Survey, state: &AppState, lang: &str, ext: &str) -> HttpResponse {
     let name = format!("chorus-{}-{}-{}", s.row.survey_slug, s.row.through_month, &s.row.id[..8]);
+    let signed = lang == "en" && !s.row.doc_json.is_empty();
     let (body, content_type) = match ext {
+        "csv" if signed => (s.row.doc_csv.clone(), "text/csv; charset=utf-8"),
+        "json" if signed => (s.row.doc_json.clone(), "application/json"),
         "csv" => (render::csv(s, survey, &state.i18n, lang), "text/csv; charset=utf-8"),
+        "csv.sig" => (s.row.sig_csv.clone(), "text/plain; charset=utf-8"),
+        "json.sig" => (s.row.sig_json.clone(), "text/plain; charset=utf-8"),
         _ => (page::json_bytes(s, survey, &state.i18n, lang), "application/json"),
     };
     HttpResponse::Ok()
@@ -179,7 +202,7 @@ async fn public_report(state: web::Data<AppState>, req: HttpRequest, file: web::
     let (id, ext) = split_file(&file);
     let (snapshot, survey) = load(&state, id, true).await?;
     if let Some(ext) = ext {
-        return Ok(download(&snapshot, &survey, &state, lang, ext));
+        return Ok(download(&snapshot, &survey, &state, file_language(&req), ext));
     }
     let base = format!("/reports/{}", snapshot.row.id);
     let r = page::body(&snapshot, &survey, &state.i18n, &publisher(&state), lang, base);
@@ -275,7 +298,7 @@ async fn staff_report(
     let (id, ext) = split_file(&file);
     let (snapshot, survey) = load(&state, id, false).await?;
     if let Some(ext) = ext {
-        return Ok(download(&snapshot, &survey, &state, lang, ext));
+        return Ok(download(&snapshot, &survey, &state, file_language(&req), ext));
     }
     let base = format!("/staff/reports/{}", snapshot.row.id);
     let r = page::body(&snapshot, &survey, &state.i18n, &publisher(&state), lang, base);
@@ -292,18 +315,31 @@ async fn staff_report(
 async fn change_status(state: web::Data<AppState>, id: String, form: AdminForm, to: SnapshotStatus) -> WebResult {
     let st = state.clone().into_inner();
     let target = id.clone();
+    let notes = report::Notes {
+        reason: Some(form.fields.get("reason")),
+        replaced_by: Some(form.fields.get("replaced_by")),
+        headlines: form
+            .fields
+            .all("headline")
+            .iter()
+            .filter_map(|h| h.split_once('|').map(|(t, r)| (t.to_owned(), r.to_owned())))
+            .take(MAX_HEADLINES)
+            .collect(),
+    };
     let outcome = state
         .store
         .run(move |c| -> Result<_, StoreError> {
-            let (y, m, d) = crate::month::civil_from_days(st.clock.now().div_euclid(86_400));
-            let today = format!("{y:04}-{m:02}-{d:02}");
-            Ok(report::change_status(c, &st.accounts, &form.me.name, &target, to, &today))
+            let today = crate::month::date(st.clock.now());
+            Ok(report::change_status(c, &st.accounts, &form.me.name, &target, to, &today, &notes))
         })
         .await?;
     match outcome {
         Ok(()) => Ok(redirect(&format!("/staff/reports/{id}"))),
         Err(PublicationError::Store(e)) => Err(e.into()),
         Err(PublicationError::NotFound) => Err(WebError::plain(StatusCode::NOT_FOUND, "No such snapshot.")),
+        Err(e @ (PublicationError::NoReason | PublicationError::BadReplacement)) => {
+            Err(WebError::plain(StatusCode::BAD_REQUEST, e.to_string()))
+        }
         Err(e) => Err(WebError::plain(StatusCode::CONFLICT, e.to_string())),
     }
 }
@@ -337,4 +373,111 @@ async fn set_budget(state: web::Data<AppState>, slug: web::Path<String>, form: A
         Err(ReportError::Store(e)) => Err(e.into()),
         Err(e) => staff_list_view(&state, form.me, Some(e.to_string())).await,
     }
+}
+
+/// The most figures a fact sheet carries: one or two printed pages.
+const MAX_HEADLINES: usize = 8;
+
+/// One figure an admin may put on the fact sheet: a released answer of a one-way table.
+struct HeadlineChoice {
+    value: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/publish.html")]
+struct PublishPreview<'a> {
+    ui: Ui<'a>,
+    me: Staff,
+    r: ReportBody,
+    choices: Vec<HeadlineChoice>,
+    /// What a citation would lack: said before anything is published.
+    warnings: Vec<String>,
+}
+
+/// The release as it will be published, the figures to choose for its fact sheet, and a confirm button.
+async fn publish_preview(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    crate::web::auth::Admin(me): crate::web::auth::Admin,
+) -> WebResult {
+    let lang = language(&req, None);
+    let (snapshot, survey) = load(&state, &id, false).await?;
+    if snapshot.row.status != SnapshotStatus::Private || snapshot.row.synthetic {
+        return Err(WebError::plain(StatusCode::CONFLICT, "Only a private release of real answers can be published."));
+    }
+    let r = page::body(&snapshot, &survey, &state.i18n, &publisher(&state), lang, format!("/staff/reports/{id}"));
+    let mut choices = Vec::new();
+    for view in render::table_views(&snapshot, &survey, &state.i18n, lang).iter().filter(|v| v.one_way()) {
+        for (label, cells) in &view.rows {
+            if let Some(c) = cells.first().filter(|c| c.percent.is_some()) {
+                choices.push(HeadlineChoice {
+                    value: format!("{}|{}", c.table, c.row),
+                    label: format!("{} — {}: {}%", view.title, label, c.percent_text()),
+                });
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    if state.config.public_url.is_none() {
+        warnings.push("public_url is not set: citation lines and the fact sheet will carry no web address.".to_owned());
+    }
+    if state.config.organisation == crate::config::DEFAULT_ORGANISATION {
+        warnings.push("organisation is not set: citations will name the software, not your organisation.".to_owned());
+    }
+    html(StatusCode::OK, PublishPreview { ui: ui(&state, lang), me, r, choices, warnings })
+}
+
+/// One headline figure on a fact sheet, formatted.
+struct Figure {
+    question: String,
+    answer: String,
+    percent: String,
+    low: String,
+    high: String,
+    count: String,
+    base: String,
+}
+
+#[derive(Template)]
+#[template(path = "report_factsheet.html")]
+struct FactSheet<'a> {
+    ui: Ui<'a>,
+    r: ReportBody,
+    organisation: String,
+    figures: Vec<Figure>,
+    verify_url: String,
+}
+
+/// A release's fact sheet: the figures an admin chose when publishing, each with its interval and
+/// base, the method in plain words, the citation and where to verify it. Prints on one or two pages.
+async fn factsheet(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> WebResult {
+    let lang = language(&req, None);
+    let (snapshot, survey) = load(&state, &id, true).await?;
+    let chosen: Vec<(String, String)> = serde_json::from_str(&snapshot.row.headlines).unwrap_or_default();
+    let views = render::table_views(&snapshot, &survey, &state.i18n, lang);
+    let mut figures = Vec::new();
+    for (table, row) in &chosen {
+        for view in views.iter().filter(|v| v.one_way()) {
+            for (label, cells) in &view.rows {
+                let Some(c) = cells.first().filter(|c| &c.table == table && &c.row == row) else { continue };
+                let (Some(p), Some((lo, hi))) = (c.percent, c.ci) else { continue };
+                figures.push(Figure {
+                    question: view.title.clone(),
+                    answer: label.clone(),
+                    percent: format!("{:.0}", p * 100.0),
+                    low: format!("{:.0}", lo * 100.0),
+                    high: format!("{:.0}", hi * 100.0),
+                    count: c.count_text(&state.i18n, lang),
+                    base: view.base.clone(),
+                });
+            }
+        }
+    }
+    let base = format!("/reports/{}", snapshot.row.id);
+    let r = page::body(&snapshot, &survey, &state.i18n, &publisher(&state), lang, base);
+    let verify_url = format!("{}/reports/verify", state.config.public_url.as_deref().unwrap_or(""));
+    let organisation = state.config.organisation.clone();
+    html(StatusCode::OK, FactSheet { ui: ui(&state, lang), r, organisation, figures, verify_url })
 }

@@ -295,8 +295,14 @@ async function staff(browser) {
   const id = new URL(page.url()).pathname.split('/').pop();
   ok(`staff: snapshot ${id} of harms through ${through} made`);
 
-  const publish = page.getByRole('button', { name: 'Publish to /reports' });
-  assert((await publish.count()) === 1, 'staff: no "Publish to /reports" button on the snapshot page');
+  const preview = page.getByRole('link', { name: 'Publish to /reports (preview first)' });
+  assert((await preview.count()) === 1, 'staff: no "Publish to /reports (preview first)" link on the release page');
+  await Promise.all([page.waitForNavigation(), preview.click()]);
+  await audit(page, rec, `staff publish preview /staff/reports/${id}/publish`);
+  const headline = page.locator('input[name=headline]').first();
+  assert((await headline.count()) === 1, 'staff: the publish preview offers no figure for the fact sheet');
+  await headline.check();
+  const publish = page.getByRole('button', { name: 'Publish', exact: true });
   await Promise.all([page.waitForNavigation(), publish.click()]);
   const status = await page.locator('.staff-actions strong').first().innerText().catch(() => '');
   assert(status.trim() === 'published', `staff: after "Publish" the snapshot's status is ${JSON.stringify(status)}`);

@@ -104,7 +104,7 @@ fn report_budget_and_show_from_the_console() {
     assert!(ok, "{err}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&again).unwrap(), doc);
     let (_, csv, _) = f.run(&["report", "show", &id, "--format", "csv"]);
-    assert!(csv.starts_with("table,title,row,column,count,fewer_than,noise_sd"), "{csv}");
+    assert!(csv.contains("\ntable,title,row,row_label,column,column_label,count,fewer_than,noise_sd"), "{csv}");
     let (_, out, _) = f.run(&["budget", "harms"]);
     assert!(out.contains("spent 0.400"), "{out}");
     // Over budget: refused, naming the numbers.

@@ -36,6 +36,7 @@ mod respondent;
 mod schema;
 mod sealing;
 mod staff;
+mod verification;
 
 use helpers::Backend;
 use libtest_mimic::{Arguments, Trial};
@@ -70,7 +71,8 @@ fn main() {
         .chain(privacy::TESTS)
         .chain(cli::TESTS)
         .chain(schema::TESTS)
-        .chain(attacks::TESTS);
+        .chain(attacks::TESTS)
+        .chain(verification::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {

@@ -103,9 +103,30 @@ fn release_publish_read_and_retract(backend: Backend) {
             "the method says noise was added"
         );
         assert!(page.contains("<svg class=\"bar\""), "bar charts are inline SVG");
-        let (status, _) =
-            post_as(&app, &format!("/staff/reports/{id}/publish"), &s.cookie, &format!("csrf={}", s.csrf), None).await;
+        // Publishing shows a preview first, with the figures to choose for the fact sheet.
+        let (status, _, preview) = get_as(&app, &format!("/staff/reports/{id}/publish"), &s.cookie).await;
+        assert_eq!(status, 200);
+        assert!(preview.contains("Publish this release?") && preview.contains("value=\"age|25_34\""), "{preview}");
+        let body = format!("csrf={}&headline=age%7C25_34&headline=officials.city_police%7Cchosen", s.csrf);
+        let (status, _) = post_as(&app, &format!("/staff/reports/{id}/publish"), &s.cookie, &body, None).await;
         assert_eq!(status, 303);
+        let (status, _, sheet) = app.get(&format!("/reports/{id}/factsheet")).await;
+        assert_eq!(status, 200);
+        assert!(
+            sheet.contains("Key figures") && sheet.contains("25 to 34") && sheet.contains("City or regional police"),
+            "{sheet}"
+        );
+        assert!(
+            sheet.contains("95% interval") && sheet.contains("/reports/verify") && sheet.contains("SHA-256"),
+            "{sheet}"
+        );
+        // The explorer: a question by a breakdown, as counts, from released numbers.
+        let (status, _, explore) = app.get(&format!("/reports/explore?release={id}&q=age&by=region&show=count")).await;
+        assert_eq!(status, 200);
+        assert!(
+            explore.contains("How old are you?") && explore.contains("<option value=\"region\" selected>"),
+            "{explore}"
+        );
         let (status, headers, list) = app.get("/reports").await;
         assert_eq!(status, 200);
         assert!(headers.get("set-cookie").is_none());
@@ -144,17 +165,23 @@ fn release_publish_read_and_retract(backend: Backend) {
         let (status, headers, csv) = app.get(&format!("/reports/{id}.csv")).await;
         assert_eq!(status, 200);
         assert!(headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/csv"));
-        assert!(csv.starts_with("table,title,row,column,count,fewer_than,noise_sd,percent,ci_low,ci_high\n"));
-        // Retraction takes it down in every format.
-        let (status, _) =
-            post_as(&app, &format!("/staff/reports/{id}/retract"), &s.cookie, &format!("csrf={}", s.csrf), None).await;
-        assert_eq!(status, 303);
+        assert!(
+            csv.starts_with("# release: ")
+                && csv.contains(
+                    "\ntable,title,row,row_label,column,column_label,count,fewer_than,noise_sd,percent,ci_low,ci_high\n"
+                )
+        );
+        // Retraction asks for a reason, and takes the release down in every format, saying why.
+        let retract = format!("/staff/reports/{id}/retract");
+        assert_eq!(post_as(&app, &retract, &s.cookie, &format!("csrf={}", s.csrf), None).await.0, 400, "no reason");
+        let body = format!("csrf={}&reason=A+coding+error+in+the+age+table", s.csrf);
+        assert_eq!(post_as(&app, &retract, &s.cookie, &body, None).await.0, 303);
         let (_, _, list) = app.get("/reports").await;
         assert!(!list.contains(&format!("/reports/{id}")), "a retracted release is not listed");
         for suffix in ["", ".csv", ".json"] {
             let (status, _, page) = app.get(&format!("/reports/{id}{suffix}")).await;
             assert_eq!(status, 410, "{suffix}");
-            assert!(page.contains("retracted"));
+            assert!(page.contains("retracted") && page.contains("A coding error in the age table"), "{page}");
         }
         // The audit trail has the run with its spend, the publication and the retraction.
         let (_, _, audit) = get_as(&app, "/staff/audit", &s.cookie).await;

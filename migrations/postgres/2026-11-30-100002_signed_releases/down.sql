@@ -1,0 +1,13 @@
+DROP INDEX snapshots_by_csv_sha256;
+DROP INDEX snapshots_by_json_sha256;
+ALTER TABLE snapshots DROP COLUMN headlines;
+ALTER TABLE snapshots DROP COLUMN replaced_by;
+ALTER TABLE snapshots DROP COLUMN retract_reason;
+ALTER TABLE snapshots DROP COLUMN signing_key_id;
+ALTER TABLE snapshots DROP COLUMN sig_csv;
+ALTER TABLE snapshots DROP COLUMN sig_json;
+ALTER TABLE snapshots DROP COLUMN csv_sha256;
+ALTER TABLE snapshots DROP COLUMN json_sha256;
+ALTER TABLE snapshots DROP COLUMN doc_csv;
+ALTER TABLE snapshots DROP COLUMN doc_json;
+DROP TABLE signing_keys;
