@@ -27,6 +27,7 @@ mod helpers;
 
 mod cli;
 mod defences;
+mod doors;
 mod durability;
 mod foundation;
 mod privacy;
@@ -65,6 +66,7 @@ fn main() {
         .chain(staff::TESTS)
         .chain(reports::TESTS)
         .chain(defences::TESTS)
+        .chain(doors::TESTS)
         .chain(durability::TESTS)
         .chain(privacy::TESTS)
         .chain(cli::TESTS)
