@@ -317,10 +317,24 @@ fn the_request_log_names_only_known_methods_and_hides_withdrawal_latency(backend
         let res = app.client.request(method, app.url("/")).send().await.unwrap();
         assert!(res.status().is_client_error());
         app.post_form("/withdraw", "receipt=ABCD-EFGH").await;
+        // A malformed request: actix-http answers it 400 and logged it at ERROR.
+        let port: u16 = app.addr.rsplit(':').next().unwrap().parse().unwrap();
+        let reply = actix_web::rt::task::spawn_blocking(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\x01: y\r\n\r\n").unwrap();
+            let mut reply = [0u8; 12];
+            drop(s.read(&mut reply));
+            reply
+        })
+        .await
+        .unwrap();
+        assert!(reply.starts_with(b"HTTP/1.1 400"));
         app.post_json("/api/v1/withdraw", r#"{"receipt":"ABCD"}"#).await;
         let log = logs();
         assert!(!log.contains("CANARYMETHOD"), "a client-chosen method reaches the log");
         assert!(log.contains("method=OTHER"));
+        assert!(!log.contains("request parse error"), "a malformed request is logged at ERROR");
         for line in log.lines().filter(|l| l.contains("route=/withdraw") || l.contains("route=/api/v1/withdraw")) {
             assert!(!line.contains("ms="), "withdrawal latency is logged: {line}");
         }
