@@ -26,6 +26,8 @@ pub struct Application {
     pub state: Arc<AppState>,
     pub server: actix_web::dev::Server,
     pub port: u16,
+    /// The PROXY-protocol listener's port, when `proxy_protocol_bind` is set.
+    pub proxy_port: Option<u16>,
 }
 
 /// Open and migrate the store named by the configuration; create the data folder for SQLite.
@@ -56,6 +58,36 @@ pub fn accounts(config: &Config, clock: Arc<Clock>) -> Accounts {
     Accounts::new(Passwords::new(config.passwords), clock)
 }
 
+/// Where the one-time setup code is written when standard output is not a terminal (a container's or
+/// service manager's log would keep it): `setup-code` in the data folder, readable by the owner only.
+pub fn setup_file(config: &Config) -> std::path::PathBuf {
+    config.data_dir.join("setup-code")
+}
+
+/// Write the setup code to [`setup_file`], created with mode 0600 (replacing an older one).
+pub fn write_setup_file(config: &Config, code: &str) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    let path = setup_file(config);
+    forget_setup_file(config);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path)?;
+    writeln!(file, "{code}")?;
+    Ok(path)
+}
+
+/// Remove the setup-code file, once setup is done or when a new process makes a new code.
+pub fn forget_setup_file(config: &Config) {
+    match std::fs::remove_file(setup_file(config)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(error = %e, "could not remove the setup-code file");
+        }
+        _ => {}
+    }
+}
+
 fn any_admin(store: &Store) -> anyhow::Result<bool> {
     let mut conn = store.conn()?;
     Ok(crate::store::staff::any_admin(&mut conn)?)
@@ -71,21 +103,34 @@ impl Application {
         let listener =
             TcpListener::bind(&config.bind).with_context(|| format!("could not listen on {}", config.bind))?;
         let port = listener.local_addr()?.port();
+        let proxied = match &config.proxy_protocol_bind {
+            Some(bind) => {
+                Some(TcpListener::bind(bind).with_context(|| format!("could not listen on {bind} (PROXY protocol)"))?)
+            }
+            None => None,
+        };
+        let proxy_port = proxied.as_ref().map(TcpListener::local_addr).transpose()?.map(|a| a.port());
         let clock = Arc::new(Clock::default());
         let intake = intake(&config, store.clone(), clock.clone())?;
         let accounts = accounts(&config, clock.clone());
         // While no admin exists, a random one-time token lets the person at the console finish setup.
-        let setup_token = if any_admin(&store)? { None } else { Some(SecretString::from(hex::encode(random::<16>()))) };
+        let setup_token = if any_admin(&store)? {
+            forget_setup_file(&config);
+            None
+        } else {
+            Some(SecretString::from(hex::encode(random::<16>())))
+        };
         let state = Arc::new(AppState {
             store,
             intake,
             accounts,
             i18n: I18n::load(),
+            passphrase_tries: crate::keyring::PassphraseTries::new(clock.clone()),
             clock,
             setup_token: Mutex::new(setup_token),
             config,
         });
-        let server = web::serve(listener, state.clone())?;
+        let server = web::serve(listener, proxied, state.clone())?;
         // Per-day intake totals go to the database once a minute; hourly detail stays in RAM.
         let flusher = state.clone();
         actix_web::rt::spawn(async move {
@@ -98,6 +143,6 @@ impl Application {
                 }
             }
         });
-        Ok(Self { state, server, port })
+        Ok(Self { state, server, port, proxy_port })
     }
 }

@@ -117,8 +117,13 @@ impl PasswordCost {
 pub struct SubmitLimits {
     /// Accepted submissions per client address per hour (0: no limit).
     pub per_address_per_hour: u32,
-    /// Submissions per minute across all clients (0: no limit).
+    /// Accepted submissions per hour per client of the PROXY-protocol listener (0: no limit). With
+    /// Tor's `HiddenServiceExportCircuitID haproxy` a client is one circuit.
+    pub proxied_per_address_per_hour: u32,
+    /// Valid form submissions per minute across all clients (0: no limit).
     pub global_per_minute: u32,
+    /// Valid API submissions per minute across all clients (0: no limit): a budget apart from the form's.
+    pub api_global_per_minute: u32,
     /// The least time between showing the form and accepting it.
     pub min_fill_seconds: u64,
     /// Behind a reverse proxy: the one request header that carries the client address. None trusts no header.
@@ -132,6 +137,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: DatabaseUrl,
     pub bind: String,
+    /// An extra listener that requires a PROXY protocol (v1 or v2) header on every connection, e.g.
+    /// for an onion service with `HiddenServiceExportCircuitID haproxy`. None: no such listener.
+    pub proxy_protocol_bind: Option<String>,
     pub log: String,
     pub page_title: String,
     pub sqlite_synchronous: SqliteSync,
@@ -154,6 +162,7 @@ struct Raw {
     data_dir: String,
     database_url: Option<String>,
     bind: String,
+    proxy_protocol_bind: Option<String>,
     log: String,
     page_title: String,
     sqlite_synchronous: String,
@@ -177,6 +186,10 @@ struct Raw {
     #[serde(deserialize_with = "number")]
     submit_limit_global_per_minute: u64,
     #[serde(deserialize_with = "number")]
+    api_limit_global_per_minute: u64,
+    #[serde(deserialize_with = "number")]
+    proxy_protocol_limit_per_hour: u64,
+    #[serde(deserialize_with = "number")]
     min_fill_seconds: u64,
     trusted_proxy_header: Option<String>,
     #[serde(deserialize_with = "number")]
@@ -189,6 +202,7 @@ impl Default for Raw {
             data_dir: "chorus-data".into(),
             database_url: None,
             bind: "127.0.0.1:8080".into(),
+            proxy_protocol_bind: None,
             log: "info".into(),
             page_title: "Survey".into(),
             sqlite_synchronous: "full".into(),
@@ -203,6 +217,8 @@ impl Default for Raw {
             organisation: DEFAULT_ORGANISATION.into(),
             submit_limit_per_hour: 20,
             submit_limit_global_per_minute: 600,
+            api_limit_global_per_minute: 600,
+            proxy_protocol_limit_per_hour: 20,
             min_fill_seconds: 3,
             trusted_proxy_header: None,
             flood_alert_factor: 5,
@@ -293,6 +309,11 @@ impl Raw {
         if self.bind.parse::<std::net::SocketAddr>().is_err() && !self.bind.contains(':') {
             return Err(bad("bind", format!("`{}` is not an address like 127.0.0.1:8080", self.bind)));
         }
+        let proxy_protocol_bind = match self.proxy_protocol_bind.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(b) if b.parse::<std::net::SocketAddr>().is_ok() || b.contains(':') => Some(b.to_owned()),
+            Some(b) => return Err(bad("proxy_protocol_bind", format!("`{b}` is not an address like 127.0.0.1:8081"))),
+        };
         let sqlite_synchronous = match self.sqlite_synchronous.as_str() {
             "full" => SqliteSync::Full,
             "normal" => SqliteSync::Normal,
@@ -343,7 +364,9 @@ impl Raw {
         }
         let limits = SubmitLimits {
             per_address_per_hour: small("submit_limit_per_hour", self.submit_limit_per_hour)?,
+            proxied_per_address_per_hour: small("proxy_protocol_limit_per_hour", self.proxy_protocol_limit_per_hour)?,
             global_per_minute: small("submit_limit_global_per_minute", self.submit_limit_global_per_minute)?,
+            api_global_per_minute: small("api_limit_global_per_minute", self.api_limit_global_per_minute)?,
             min_fill_seconds: self.min_fill_seconds,
             trusted_proxy_header,
             flood_alert_factor: small("flood_alert_factor", self.flood_alert_factor)?,
@@ -352,6 +375,7 @@ impl Raw {
             data_dir,
             database_url,
             bind: self.bind,
+            proxy_protocol_bind,
             log: self.log,
             page_title: self.page_title,
             sqlite_synchronous,
@@ -373,6 +397,7 @@ impl Config {
             data_dir,
             database_url,
             bind: "127.0.0.1:0".into(),
+            proxy_protocol_bind: None,
             log: "info".into(),
             page_title: "Survey".into(),
             sqlite_synchronous: SqliteSync::Full,
@@ -385,7 +410,9 @@ impl Config {
             // Tests that are not about flood defences switch them off; those that are switch them on.
             limits: SubmitLimits {
                 per_address_per_hour: 0,
+                proxied_per_address_per_hour: 0,
                 global_per_minute: 0,
+                api_global_per_minute: 0,
                 min_fill_seconds: 0,
                 trusted_proxy_header: None,
                 flood_alert_factor: 5,

@@ -30,6 +30,79 @@ pub enum KeyringError {
     AlreadyInitialised,
 }
 
+/// One Argon2id derivation at a time in the whole process: each takes the configured memory (256 MiB
+/// by default), so parallel report runs, passphrase changes or guesses cannot multiply it.
+static DERIVATION: Mutex<()> = Mutex::new(());
+
+/// Run `f` (a key derivation) while holding the process-wide derivation lock.
+fn one_derivation_at_a_time<T>(f: impl FnOnce() -> T) -> T {
+    let _held = DERIVATION.lock().unwrap_or_else(|p| p.into_inner());
+    f()
+}
+
+/// Failed passphrase tries, in RAM: per staff account and from everyone together, each in a fixed
+/// window. Past either limit a report run is refused before any key derivation, so an online guesser
+/// gets a handful of tries an hour, not one per Argon2id second.
+pub struct PassphraseTries {
+    clock: std::sync::Arc<crate::clock::Clock>,
+    inner: Mutex<Tries>,
+}
+
+#[derive(Default)]
+struct Tries {
+    window: i64,
+    global: u32,
+    per_account: HashMap<String, u32>,
+}
+
+/// Why a passphrase try was refused before it was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TooManyTries {
+    #[error("too many wrong passphrases from this account; try again within the hour")]
+    Account,
+    #[error("too many wrong passphrases on this server; try again within the hour")]
+    Global,
+}
+
+impl PassphraseTries {
+    pub const WINDOW_SECONDS: i64 = 3600;
+    pub const PER_ACCOUNT: u32 = 5;
+    pub const GLOBAL: u32 = 20;
+
+    pub fn new(clock: std::sync::Arc<crate::clock::Clock>) -> Self {
+        Self { clock, inner: Mutex::default() }
+    }
+
+    fn current(&self) -> std::sync::MutexGuard<'_, Tries> {
+        let window = self.clock.now().div_euclid(Self::WINDOW_SECONDS);
+        let mut tries = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if tries.window != window {
+            *tries = Tries { window, ..Tries::default() };
+        }
+        tries
+    }
+
+    /// Whether `account` may try a passphrase now.
+    pub fn check(&self, account: &str) -> Result<(), TooManyTries> {
+        let tries = self.current();
+        if tries.per_account.get(account).copied().unwrap_or(0) >= Self::PER_ACCOUNT {
+            return Err(TooManyTries::Account);
+        }
+        if tries.global >= Self::GLOBAL {
+            return Err(TooManyTries::Global);
+        }
+        Ok(())
+    }
+
+    /// Count one wrong passphrase from `account`.
+    pub fn failed(&self, account: &str) {
+        let mut tries = self.current();
+        tries.global = tries.global.saturating_add(1);
+        let n = tries.per_account.entry(account.to_owned()).or_default();
+        *n = n.saturating_add(1);
+    }
+}
+
 struct CurrentEpoch {
     id: String,
     key: EpochKey,
@@ -72,7 +145,7 @@ impl Keyring {
     fn create_key(&self, conn: &mut DbConn, passphrase: &SecretString) -> Result<String, KeyringError> {
         let id = random_id();
         let kp = ReportKeypair::generate();
-        let sealed = kp.seal(&id, passphrase, &KdfParams::new(self.kdf))?;
+        let sealed = one_derivation_at_a_time(|| kp.seal(&id, passphrase, &KdfParams::new(self.kdf)))?;
         let ordinal = keys::all_report_keys(conn)?.iter().map(|k| k.ordinal).max().unwrap_or(0) + 1;
         let row = keys::ReportKeyRow {
             id: id.clone(),
@@ -105,7 +178,8 @@ impl Keyring {
         for row in &rows {
             let private = open_row(row, old)?;
             let kp = ReportKeypair { public: public_of(row)?, private };
-            rewrapped.push((row.id.clone(), kp.seal(&row.id, new, &KdfParams::new(self.kdf))?));
+            let sealed = one_derivation_at_a_time(|| kp.seal(&row.id, new, &KdfParams::new(self.kdf)))?;
+            rewrapped.push((row.id.clone(), sealed));
         }
         // All or nothing: a half-changed passphrase would lock the steward out of some answers.
         conn.transaction(|conn| {
@@ -192,7 +266,8 @@ fn public_of(row: &keys::ReportKeyRow) -> Result<[u8; 32], KeyringError> {
 
 fn open_row(row: &keys::ReportKeyRow, passphrase: &SecretString) -> Result<ReportPrivateKey, KeyringError> {
     let sealed = SealedPrivateKey { kdf: row.kdf.clone(), blob: row.sealed_private_key.clone() };
-    Ok(sealed.open(&row.id, &public_of(row)?, passphrase)?)
+    let public = public_of(row)?;
+    Ok(one_derivation_at_a_time(|| sealed.open(&row.id, &public, passphrase))?)
 }
 
 /// One opened answer set, handed to the report pass. Its plaintext is zeroized on drop.

@@ -26,7 +26,7 @@ use hyper::{
 };
 use hyper_util::rt::TokioIo;
 
-const PASSPHRASE: &str = "benchmark passphrase with plenty of words";
+const PASSPHRASE: &str = "dwelling sprinkler unmasked thimble pancake scouting gizmo";
 
 struct Args {
     connections: usize,

@@ -1,5 +1,7 @@
 //! `chorus serve`: the web service, until Ctrl-C.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
@@ -35,10 +37,20 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
             .as_ref()
             .map(|t| t.expose_secret().to_owned());
         if let Some(token) = setup {
-            say(format!(
-                "No admin exists yet. Finish setup in your browser (this link works once, until this process ends):\n\n    http://{host}:{}/setup?token={token}\n",
-                app.port
-            ));
+            let link = format!("http://{host}:{}/setup", app.port);
+            if std::io::stdout().is_terminal() {
+                say(format!(
+                    "No admin exists yet. Finish setup in your browser at\n\n    {link}\n\nwith this one-time setup code (it works once, until this process ends):\n\n    {token}\n"
+                ));
+            } else {
+                // A log collector would keep the code: write it where only this account can read it.
+                let path = crate::app::write_setup_file(&app.state.config, &token)
+                    .context("could not write the setup-code file")?;
+                tracing::warn!(
+                    file = %path.display(),
+                    "no admin exists yet: open {link} and enter the one-time setup code from this file"
+                );
+            }
         } else if !has_key {
             say("No report key exists yet, so answers cannot be accepted. Create one with `chorus keys init`.");
         }

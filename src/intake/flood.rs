@@ -33,6 +33,9 @@ impl Outcome {
 }
 
 const KEEP_HOURS: i64 = 7 * 24;
+/// The least baseline an hour is compared with: a new survey's trailing median is 0, and "five times
+/// nothing" would call its first twenty answers a flood.
+const MEDIAN_FLOOR: u64 = 10;
 
 #[derive(Default)]
 struct Inner {
@@ -83,14 +86,16 @@ impl FloodStats {
     }
 
     /// An alert when this hour's accepted submissions pass `factor` × the median of the previous 24
-    /// hours (and at least 20, so a quiet survey's first answers raise no alarm).
+    /// hours, the median taken as at least `MEDIAN_FLOOR` (and at least 20 answers), so a new or quiet
+    /// survey's first answers raise no alarm.
     pub fn alert(&self, slug: &str) -> Option<(u64, u64)> {
         let rows = self.recent(slug, 25);
         let current = rows[0].counts.accepted;
         let mut previous: Vec<u64> = rows[1..].iter().map(|r| r.counts.accepted).collect();
         previous.sort_unstable();
         let median = previous[previous.len() / 2];
-        (current >= 20 && current > u64::from(self.factor) * median).then_some((current, median))
+        let baseline = median.max(MEDIAN_FLOOR);
+        (current >= 20 && current > u64::from(self.factor) * baseline).then_some((current, median))
     }
 
     /// Hand over per-day totals gathered since the last call, for the database.
@@ -119,12 +124,30 @@ mod tests {
         for _ in 0..21 {
             stats.record("harms", Outcome::Accepted);
         }
-        assert_eq!(stats.alert("harms"), Some((21, 4)));
+        assert!(stats.alert("harms").is_none(), "21 is not over 5 × the floor of 10");
+        for _ in 0..30 {
+            stats.record("harms", Outcome::Accepted);
+        }
+        assert_eq!(stats.alert("harms"), Some((51, 4)));
         let rows = stats.recent("harms", 2);
-        assert_eq!(rows[0].counts, Counts { accepted: 21, honeypot: 1, ..Counts::default() });
+        assert_eq!(rows[0].counts, Counts { accepted: 51, honeypot: 1, ..Counts::default() });
         assert_eq!(rows[1].counts.accepted, 4);
         let daily: u64 = stats.take_daily().iter().map(|(_, _, c)| c.accepted).sum();
-        assert_eq!(daily, 24 * 4 + 21);
+        assert_eq!(daily, 24 * 4 + 51);
         assert!(stats.take_daily().is_empty());
+    }
+
+    #[test]
+    fn a_new_surveys_first_answers_raise_no_alert() {
+        let clock = Arc::new(Clock::default());
+        let stats = FloodStats::new(clock, 5);
+        for _ in 0..30 {
+            stats.record("new", Outcome::Accepted);
+        }
+        assert_eq!(stats.alert("new"), None, "a trailing median of 0 is no baseline");
+        for _ in 0..21 {
+            stats.record("new", Outcome::Accepted);
+        }
+        assert_eq!(stats.alert("new"), Some((51, 0)), "but a burst over the floor still alerts");
     }
 }

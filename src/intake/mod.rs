@@ -9,7 +9,7 @@ pub(crate) mod receipt;
 pub(crate) mod token;
 pub(crate) mod writer;
 
-use std::{net::IpAddr, sync::Arc};
+use std::sync::Arc;
 
 use diesel::Connection;
 
@@ -20,6 +20,7 @@ use crate::{
 };
 use flood::{FloodStats, Outcome};
 use limits::Limits;
+pub use limits::{Client, Door};
 pub use receipt::Receipt;
 use token::{FormTokens, TokenProblem};
 use writer::Writer;
@@ -102,6 +103,15 @@ pub enum Via {
     Api,
 }
 
+impl Via {
+    fn door(&self) -> Door {
+        match self {
+            Self::Form { .. } => Door::Form,
+            Self::Api => Door::Api,
+        }
+    }
+}
+
 pub struct Intake {
     pub store: Store,
     pub keyring: Arc<Keyring>,
@@ -133,8 +143,10 @@ impl Intake {
         Self { store, keyring, tokens, surveys: Surveys::default(), limits, flood, writer }
     }
 
-    /// Everything before storing: survey, honeypot, code, rate limit, answers, form token, sealing.
-    /// `addr` is the client's address, used only by the in-memory rate limiter.
+    /// Everything before storing: survey, honeypot, code, the sender's limit, answers, form token, the
+    /// door's global budget, sealing. `client` is where it came from, used only by the in-memory
+    /// rate limiter. The global budget comes last, so only valid submissions within their sender's
+    /// limit can spend it.
     pub fn prepare(
         &self,
         conn: &mut DbConn,
@@ -142,7 +154,7 @@ impl Intake {
         raw: &RawAnswers,
         via: &Via,
         code: Option<&str>,
-        addr: Option<IpAddr>,
+        client: Option<Client>,
     ) -> Result<Prepared, SubmitError> {
         let (survey, open) = self.surveys.current(conn, slug)?.ok_or(SubmitError::UnknownSurvey)?;
         if !open {
@@ -168,7 +180,7 @@ impl Intake {
             }
             None => None,
         };
-        if self.limits.check(addr, code_hash.is_some()).is_err() {
+        if self.limits.check_client(client, code_hash.is_some()).is_err() {
             return refuse(Outcome::RateLimited, SubmitError::RateLimited);
         }
         let answers = survey.validate(raw).map_err(SubmitError::Invalid)?;
@@ -182,9 +194,18 @@ impl Intake {
             },
             Via::Api => None,
         };
+        if self.limits.check_global(via.door()).is_err() {
+            return refuse(Outcome::RateLimited, SubmitError::RateLimited);
+        }
         let receipt = Receipt::generate();
         let row = seal_row(&self.keyring, conn, &survey, &answers, Some(receipt.hash()), false, code_hash.is_some())?;
         Ok(Prepared { row, token: token.map(|t| (t.hash, t.key_id)), code: code_hash, receipt, survey })
+    }
+
+    /// A body that could not even be read (bad JSON, a broken form encoding) costs its sender one
+    /// submission, and nobody else anything. True when the sender is now over the limit.
+    pub fn charge_unreadable(&self, client: Option<Client>) -> bool {
+        self.limits.check_client(client, false).is_err()
     }
 
     /// Delete the response a receipt belongs to. The caller answers the same whether or not it matched.

@@ -229,6 +229,9 @@ pub fn run_and_audit(
     actor: &str,
 ) -> Result<Snapshot, ReportError> {
     let result = run_snapshot(conn, surveys, passphrase, spec, actor, accounts.clock.now());
+    // What a staff member typed is cut short: a long name must not bloat or flood the audit trail.
+    let short = |s: &str| s.chars().take(40).collect::<String>();
+    let spec = &SnapshotSpec { survey: short(&spec.survey), through: short(&spec.through), ..spec.clone() };
     let target = match &result {
         Ok(s) => format!(
             "{} through {} ({}): spent rho {:.4}, budget {:.3} of {:.3} used",

@@ -93,15 +93,59 @@ impl KdfParams {
     }
 }
 
-/// At least 20 characters, or at least five words.
+/// The least estimated strength of a steward passphrase, in bits.
+pub const MIN_PASSPHRASE_BITS: f64 = 80.0;
+
+/// The passphrase rule in words, for the setup page and error messages.
+pub const PASSPHRASE_RULE: &str = "at least about 80 bits of strength as the zxcvbn estimator measures it: seven \
+     random words (as `chorus keys generate-passphrase` makes) pass; a sentence, repeated words, keyboard \
+     runs or a short string do not";
+
+/// The estimated strength of a passphrase in bits, from the zxcvbn estimator.
+///
+/// zxcvbn models a passphrase as a sequence of l matches (dictionary words by frequency rank,
+/// repeats, sequences, keyboard runs, dates, brute force) and estimates guesses as
+/// l! × Π guesses(match); bits are log2 of that. Its total is a u64, which stops at 2^64, so:
+/// - below 2^64, the bits are log2 of zxcvbn's own total for the whole passphrase (repeats,
+///   patterns across words and all);
+/// - at 2^64, the passphrase is cut into pieces (words split at whitespace, pieces of at most 16
+///   characters, repeated pieces counted once), each scored by zxcvbn without saturation, and the bits
+///   are log2(n!) + Σ log2(guesses of each piece) for n pieces: zxcvbn's formula over the pieces.
+///
+/// zxcvbn examines only the first 100 characters, and so does the second way; a longer passphrase is
+/// under-estimated, never over-estimated.
+pub fn passphrase_bits(passphrase: &str) -> f64 {
+    let passphrase: String = passphrase.trim().chars().take(100).collect();
+    if passphrase.is_empty() {
+        return 0.0;
+    }
+    let whole = zxcvbn::zxcvbn(&passphrase, &[]);
+    if whole.guesses() < u64::MAX {
+        return whole.guesses_log10() * std::f64::consts::LOG2_10;
+    }
+    let mut pieces: Vec<String> = Vec::new();
+    for word in passphrase.split_whitespace() {
+        let chars: Vec<char> = word.chars().collect();
+        for chunk in chars.chunks(16) {
+            let piece: String = chunk.iter().collect::<String>().to_lowercase();
+            if !pieces.contains(&piece) {
+                pieces.push(piece);
+            }
+        }
+    }
+    let ordering: f64 = (2..=pieces.len()).map(|k| (k as f64).log2()).sum();
+    let product: f64 = pieces.iter().map(|p| zxcvbn::zxcvbn(p, &[]).guesses_log10() * std::f64::consts::LOG2_10).sum();
+    ordering + product
+}
+
+/// At least [`MIN_PASSPHRASE_BITS`] by [`passphrase_bits`].
 pub fn check_passphrase_strength(passphrase: &SecretString) -> Result<(), SealError> {
-    let p = passphrase.expose_secret();
-    let chars = p.trim().chars().count();
-    let words = p.split_whitespace().filter(|w| w.chars().count() >= 2).count();
-    if chars >= 20 || words >= 5 {
+    if passphrase_bits(passphrase.expose_secret()) >= MIN_PASSPHRASE_BITS {
         Ok(())
     } else {
-        Err(SealError::WeakPassphrase("use at least 20 characters or 5 words (try `chorus keys generate-passphrase`)"))
+        Err(SealError::WeakPassphrase(
+            "the passphrase is too easy to guess: it needs about 80 bits of strength (try `chorus keys generate-passphrase`, seven random words)",
+        ))
     }
 }
 
@@ -127,14 +171,37 @@ mod tests {
 
     #[test]
     fn weak_passphrases_are_refused() {
-        assert!(check_passphrase_strength(&"short one".into()).is_err());
-        assert!(check_passphrase_strength(&"a b c d e".into()).is_err());
-        assert!(check_passphrase_strength(&"correct horse battery staple sky".into()).is_ok());
-        assert!(check_passphrase_strength(&"Tr0ub4dor&3-Tr0ub4dor&3".into()).is_ok());
+        for weak in [
+            "short one",
+            "a b c d e",
+            "aa aa aa aa aa",
+            "aaaaaaaaaaaaaaaaaaaa",
+            "correct horse battery staple in the rain",
+            "Tr0ub4dor&3-Tr0ub4dor&3",
+            "qwertyuiopasdfghjklzxcvbnm1234567890",
+        ] {
+            let bits = passphrase_bits(weak);
+            assert!(check_passphrase_strength(&weak.into()).is_err(), "{weak:?} passed with {bits:.0} bits");
+        }
+        let strong = "gravy quarrel unclaimed bunkbed tamper ferocious spotless";
+        assert!(check_passphrase_strength(&strong.into()).is_ok(), "{:.0} bits", passphrase_bits(strong));
+    }
+
+    #[test]
+    #[ignore = "prints the spread of generated passphrases' strength"]
+    fn generated_passphrase_spread() {
+        let mut bits: Vec<f64> = (0..2000).map(|_| passphrase_bits(generate_passphrase(7).expose_secret())).collect();
+        bits.sort_by(f64::total_cmp);
+        eprintln!("min {:.1} p1 {:.1} p50 {:.1} max {:.1}", bits[0], bits[20], bits[1000], bits[1999]);
     }
 
     #[test]
     fn generated_passphrases_are_strong_and_differ() {
+        for _ in 0..200 {
+            let p = generate_passphrase(7);
+            let bits = passphrase_bits(p.expose_secret());
+            assert!(bits >= MIN_PASSPHRASE_BITS, "{} scored {bits:.0} bits", p.expose_secret());
+        }
         let a = generate_passphrase(7);
         let b = generate_passphrase(7);
         assert!(check_passphrase_strength(&a).is_ok());

@@ -10,7 +10,10 @@ mod signing;
 
 pub use answer::{AnswerAad, PLAINTEXT_LEN, Padded, Sealed, open_answer, seal_answer};
 pub use epoch::EpochKey;
-pub use kdf::{KdfCost, KdfParams, check_passphrase_strength, generate_passphrase};
+pub use kdf::{
+    KdfCost, KdfParams, MIN_PASSPHRASE_BITS, PASSPHRASE_RULE, check_passphrase_strength, generate_passphrase,
+    passphrase_bits,
+};
 pub use report_key::{ReportKeypair, ReportPrivateKey, SealedPrivateKey};
 pub use signing::{NAMESPACE as SIGNING_NAMESPACE, SigningKey, verify as verify_signature};
 

@@ -3,8 +3,9 @@
 
 pub(crate) mod password;
 mod setup;
+mod throttle;
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
@@ -69,6 +70,34 @@ pub enum LoginError {
 pub struct Accounts {
     pub passwords: Passwords,
     pub clock: Arc<Clock>,
+    /// Failed sign-ins per client address, in RAM only.
+    throttle: throttle::Throttle,
+}
+
+/// How a sign-in attempt went, for the audit trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Too many failures from the client's address: refused before any account was touched.
+    Throttled,
+    /// Refused after counting: unknown name, wrong password, locked or disabled (not told apart).
+    Refused,
+    SignedIn,
+}
+
+impl Attempt {
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::Throttled => "login_throttled",
+            Self::Refused => "login_failed",
+            Self::SignedIn => "login",
+        }
+    }
+}
+
+/// What the audit trail keeps of a name typed at sign-in: at most 40 characters (the longest a valid
+/// name can be), so a typed name cannot make a huge row; control characters become `?`.
+pub fn typed_name(name: &str) -> String {
+    name.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 fn valid_name(name: &str) -> bool {
@@ -88,7 +117,8 @@ pub fn csrf_for(session_token: &str) -> String {
 
 impl Accounts {
     pub fn new(passwords: Passwords, clock: Arc<Clock>) -> Self {
-        Self { passwords, clock }
+        let throttle = throttle::Throttle::new(clock.clone());
+        Self { passwords, clock, throttle }
     }
 
     /// Record a staff action. Targets name staff, surveys, keys or snapshots — never a respondent.
@@ -146,37 +176,56 @@ impl Accounts {
     }
 
     /// Check a password and open a session. Returns the member and the session token for the cookie.
+    ///
+    /// In this order: an address over its failure budget is refused untouched; the account's failure
+    /// count goes up by one atomically *before* the password is checked (so parallel guesses cannot
+    /// slip between a read and a write); a locked or disabled account is refused without checking the
+    /// password; then the password is checked, and the count cleared or the lock set. Every path after
+    /// the throttle runs the same two writes (the count, then the settle), an unknown name included.
     pub fn login(
         &self,
         conn: &mut DbConn,
         name: &str,
         password: &SecretString,
-    ) -> Result<(Staff, SecretString), LoginError> {
+        addr: Option<IpAddr>,
+    ) -> Result<(Staff, SecretString), (Attempt, LoginError)> {
+        let store = |e: StoreError| (Attempt::Refused, LoginError::Store(e));
+        if self.throttle.blocked(addr) {
+            return Err((Attempt::Throttled, LoginError::Refused));
+        }
         let now = self.clock.now();
-        let Some(user) = staff::user_by_name(conn, name)? else {
+        let user = staff::count_attempt(conn, name).map_err(store)?;
+        let refuse = |conn: &mut DbConn, failures: i32, id: &str| -> Result<(), StoreError> {
+            self.throttle.failed(addr);
+            let until = if failures >= FREE_FAILURES {
+                let exponent = (failures - FREE_FAILURES).min(12) as u32;
+                now + (30_i64 << exponent).min(MAX_BACKOFF)
+            } else {
+                now // not in the future: no lock
+            };
+            staff::lock_until(conn, id, until)
+        };
+        let Some(user) = user else {
             // Spend the same time as for a real account so timing does not reveal which names exist.
             self.passwords.verify_dummy(password);
-            return Err(LoginError::Refused);
+            refuse(conn, 0, "").map_err(store)?;
+            return Err((Attempt::Refused, LoginError::Refused));
         };
-        let password_ok = self.passwords.verify(&user.password_hash, password);
-        let locked = user.locked_until.is_some_and(|t| t > now);
-        if user.disabled || locked || !password_ok {
-            if !password_ok {
-                let failures = user.failed_logins.saturating_add(1);
-                let locked_until = (failures >= FREE_FAILURES).then(|| {
-                    let exponent = (failures - FREE_FAILURES).min(12) as u32;
-                    now + (30_i64 << exponent).min(MAX_BACKOFF)
-                });
-                staff::record_failure(conn, &user.id, failures, locked_until.or(user.locked_until))?;
-            }
-            return Err(LoginError::Refused);
+        if user.disabled || user.locked_until.is_some_and(|t| t > now) {
+            refuse(conn, user.failed_logins, &user.id).map_err(store)?;
+            return Err((Attempt::Refused, LoginError::Refused));
         }
-        staff::record_failure(conn, &user.id, 0, None)?;
+        if !self.passwords.verify(&user.password_hash, password) {
+            refuse(conn, user.failed_logins, &user.id).map_err(store)?;
+            return Err((Attempt::Refused, LoginError::Refused));
+        }
+        staff::clear_failures(conn, &user.id).map_err(store)?;
         let token = hex::encode(crate::seal::random::<32>());
         staff::insert_session(
             conn,
             &SessionRow { token_hash: token_hash(&token), user_id: user.id.clone(), created_at: now, last_seen: now },
-        )?;
+        )
+        .map_err(store)?;
         let staff = Staff { id: user.id, name: user.name, role: user.role, csrf: csrf_for(&token) };
         Ok((staff, SecretString::from(token)))
     }

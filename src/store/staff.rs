@@ -89,9 +89,35 @@ pub fn set_password(conn: &mut DbConn, id: &str, hash: &str) -> Result<(), Store
     Ok(())
 }
 
-pub fn record_failure(conn: &mut DbConn, id: &str, failures: i32, locked_until: Option<i64>) -> Result<(), StoreError> {
+/// Count one more sign-in attempt against an account *before* its password is checked, and read the
+/// account back: the increment is a single `UPDATE … SET failed_logins = failed_logins + 1`, and the
+/// read is in the same transaction, behind the row's write lock, so parallel attempts each see their
+/// own count (no read-then-write race). An unknown name updates nothing and reads nothing.
+pub fn count_attempt(conn: &mut DbConn, name: &str) -> Result<Option<UserRow>, StoreError> {
+    conn.transaction(|conn| {
+        diesel::update(staff_users::table.filter(staff_users::name.eq(name)))
+            .set(staff_users::failed_logins.eq(staff_users::failed_logins + 1))
+            .execute(conn)?;
+        staff_users::table.filter(staff_users::name.eq(name)).select(UserRow::as_select()).first(conn).optional()
+    })
+    .map_err(StoreError::from)
+}
+
+/// After a refused attempt: lock the account until `until`, unless it is already locked for longer
+/// (the lock only ever moves later, whatever order parallel attempts finish in).
+pub fn lock_until(conn: &mut DbConn, id: &str, until: i64) -> Result<(), StoreError> {
+    diesel::update(
+        staff_users::table.find(id).filter(staff_users::locked_until.is_null().or(staff_users::locked_until.lt(until))),
+    )
+    .set(staff_users::locked_until.eq(until))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// After a good password: the failure count and any lock cleared.
+pub fn clear_failures(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
     diesel::update(staff_users::table.find(id))
-        .set((staff_users::failed_logins.eq(failures), staff_users::locked_until.eq(locked_until)))
+        .set((staff_users::failed_logins.eq(0), staff_users::locked_until.eq(None::<i64>)))
         .execute(conn)?;
     Ok(())
 }
@@ -130,9 +156,25 @@ pub fn audit(conn: &mut DbConn, row: &AuditRow) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn audit_recent(conn: &mut DbConn, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-    Ok(audit_log::table
+/// Audit entries, newest first, optionally only one actor's or one action's, from `offset` on: every
+/// entry stays reachable by paging or filtering, however many come after it.
+pub fn audit_page(
+    conn: &mut DbConn,
+    actor: Option<&str>,
+    action: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let mut query = audit_log::table.into_boxed();
+    if let Some(actor) = actor {
+        query = query.filter(audit_log::actor.eq(actor.to_owned()));
+    }
+    if let Some(action) = action {
+        query = query.filter(audit_log::action.eq(action.to_owned()));
+    }
+    Ok(query
         .order((audit_log::at.desc(), audit_log::id))
+        .offset(offset)
         .limit(limit)
         .select(AuditRow::as_select())
         .load(conn)?)

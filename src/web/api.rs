@@ -104,11 +104,18 @@ async fn respond(
     slug: web::Path<String>,
     payload: web::Payload,
 ) -> WebResult {
-    let body: ResponseBody = json_body(payload).await?;
+    let client = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
+    // A body that cannot be read costs its sender a submission (and nobody else anything).
+    let unreadable = |e: WebError| {
+        if state.intake.charge_unreadable(client) {
+            return error(StatusCode::TOO_MANY_REQUESTS, "too many submissions; please try again later", None);
+        }
+        e
+    };
+    let body: ResponseBody = json_body(payload).await.map_err(unreadable)?;
     let raw = RawAnswers::from_json(&body.answers)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, &e.message(), Some(&e.question)))?;
-    let addr = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
-    let outcome = state.clone().into_inner().submit(slug.into_inner(), raw, Via::Api, body.code, addr).await;
+        .map_err(|e| unreadable(error(StatusCode::BAD_REQUEST, &e.message(), Some(&e.question))))?;
+    let outcome = state.clone().into_inner().submit(slug.into_inner(), raw, Via::Api, body.code, client).await;
     let refusal = match outcome {
         Ok((receipt, _)) => return Ok(HttpResponse::Created().json(json!({ "receipt": receipt.display() }))),
         Err(SubmitError::Invalid(errors)) => {

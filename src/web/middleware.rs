@@ -1,4 +1,4 @@
-//! Two middlewares on every response: security headers, and the request log.
+//! Three middlewares on every request: HEAD served as GET, security headers, and the request log.
 
 use std::time::Instant;
 
@@ -6,9 +6,46 @@ use actix_web::{
     Error,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
-    http::header::{self, HeaderValue},
+    http::{
+        Method,
+        header::{self, HeaderValue},
+    },
     middleware::Next,
 };
+
+/// Uptime monitors ask with HEAD: every page answers it as it answers GET. The route sees GET; the
+/// HTTP layer remembers the request was HEAD and sends the headers (with the body's length) only.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
+/// The method as the log names it: one of HTTP's own, or `OTHER`, so a client cannot write words of
+/// its choosing into the log.
+fn method_name(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::PATCH, "PATCH"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN.iter().find(|(m, _)| m == method).map_or("OTHER", |(_, name)| name)
+}
+
+/// Routes whose latency could tell whether a receipt matched a row: their lines carry none.
+fn latency_hidden(route: &str) -> bool {
+    matches!(route, "/withdraw" | "/api/v1/withdraw")
+}
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
@@ -36,27 +73,31 @@ pub async fn security_headers(
     Ok(res)
 }
 
-/// Logs method, matched route pattern, status and latency — never the path's values, the query
-/// string, any header or the peer address (docs/privacy.md).
+/// Logs method (a known one, or `OTHER`), matched route pattern, status and latency — never the
+/// path's values, the query string, any header or the peer address (docs/privacy.md). Withdrawal
+/// lines carry no latency. Everything is at INFO, which `CHORUS_LOG=warn` filters out; a request
+/// that fails before a response (a malformed one) is logged at DEBUG.
 pub async fn request_log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let method = req.method().clone();
+    let method = method_name(req.method());
     let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
     let res = next.call(req).await;
     let status = match &res {
         Ok(r) => r.status().as_u16(),
-        Err(e) => e.as_response_error().status_code().as_u16(),
+        Err(e) => {
+            let status = e.as_response_error().status_code().as_u16();
+            tracing::debug!(target: "chorus::http", method = %method, route = %route, status, "request failed");
+            return res;
+        }
     };
-    tracing::info!(
-        target: "chorus::http",
-        method = %method,
-        route = %route,
-        status,
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
+    if latency_hidden(&route) {
+        tracing::info!(target: "chorus::http", method = %method, route = %route, status, "request");
+    } else {
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::info!(target: "chorus::http", method = %method, route = %route, status, ms, "request");
+    }
     res
 }

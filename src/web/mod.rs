@@ -7,6 +7,7 @@ pub mod body;
 mod explore;
 mod middleware;
 mod pages;
+mod proxy;
 mod public;
 mod reports;
 mod respond;
@@ -20,14 +21,14 @@ use std::{
 
 use secrecy::SecretString;
 
-use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use actix_web::{App, HttpResponse, dev::Server, web};
 
 use crate::{
     assets,
     clock::Clock,
     config::Config,
     i18n::I18n,
-    intake::{Intake, Prepared, Receipt, SubmitError, Via, flood::Outcome},
+    intake::{Client, Intake, Prepared, Receipt, SubmitError, Via, flood::Outcome},
     staff::Accounts,
     store::Store,
     survey::{RawAnswers, Survey},
@@ -42,17 +43,27 @@ pub struct AppState {
     pub clock: Arc<Clock>,
     /// The one-time setup token, while no admin exists; it lives only in this process's memory.
     pub setup_token: Mutex<Option<SecretString>>,
+    /// Wrong steward passphrases at report runs, per account and overall, in RAM.
+    pub passphrase_tries: crate::keyring::PassphraseTries,
 }
 
-/// The address a request comes from: the peer, or the one configured proxy header. It goes to the
-/// in-memory rate limiter and nowhere else.
-fn client_address(req: &actix_web::HttpRequest, trusted_header: Option<&str>) -> Option<IpAddr> {
-    if let Some(name) = trusted_header {
-        // A proxy that appends to X-Forwarded-For puts the address it saw last.
-        let value = req.headers().get(name)?.to_str().ok()?;
-        return value.rsplit(',').next()?.trim().parse().ok();
+/// The address a request comes from: the source a PROXY-protocol header named (on that listener
+/// only), else the one configured proxy header, else the peer. It goes to the in-memory rate limiter
+/// and nowhere else.
+fn client_address(req: &actix_web::HttpRequest, trusted_header: Option<&str>) -> Option<Client> {
+    if let Some(proxy::Proxied(addr)) = req.conn_data::<proxy::Proxied>() {
+        // The PROXY header is the only signal on this listener; forwarding headers are not read.
+        return Some(Client { addr: *addr, proxied: true });
     }
-    req.peer_addr().map(|a| a.ip())
+    let addr: IpAddr = match trusted_header {
+        Some(name) => {
+            // A proxy that appends to X-Forwarded-For puts the address it saw last.
+            let value = req.headers().get(name)?.to_str().ok()?;
+            value.rsplit(',').next()?.trim().parse().ok()?
+        }
+        None => req.peer_addr()?.ip(),
+    };
+    Some(Client { addr, proxied: false })
 }
 
 impl AppState {
@@ -64,11 +75,11 @@ impl AppState {
         raw: RawAnswers,
         via: Via,
         code: Option<String>,
-        addr: Option<IpAddr>,
+        client: Option<Client>,
     ) -> Result<(Receipt, Arc<Survey>), SubmitError> {
         let st = self.clone();
         let prepared =
-            self.store.run(move |conn| st.intake.prepare(conn, &slug, &raw, &via, code.as_deref(), addr)).await?;
+            self.store.run(move |conn| st.intake.prepare(conn, &slug, &raw, &via, code.as_deref(), client)).await?;
         let Prepared { row, token, code, receipt, survey } = prepared;
         let spent_token = token.is_some();
         self.intake.writer.commit(row, token, code).await?;
@@ -111,19 +122,51 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Start serving on an already-bound listener (port 0 in tests).
-pub fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
+/// Start serving on already-bound listeners (port 0 in tests): the ordinary one, and optionally the
+/// PROXY-protocol one, whose connections must begin with a PROXY header (`web::proxy`).
+pub fn serve(listener: TcpListener, proxied: Option<TcpListener>, state: Arc<AppState>) -> std::io::Result<Server> {
+    use actix_http::{HttpService, Protocol, error::DispatchError};
+    use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
+    use actix_web::dev::AppConfig;
+
     let data = web::Data::from(state);
-    let server = HttpServer::new(move || {
+    let app = move || {
         App::new()
             .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(middleware::head_as_get))
             .wrap(actix_web::middleware::from_fn(middleware::security_headers))
             .wrap(actix_web::middleware::from_fn(middleware::request_log))
             .configure(routes)
             .default_service(web::to(public::not_found))
-    })
-    .listen(listener)?
-    .disable_signals()
-    .run();
-    Ok(server)
+            .into_factory()
+            .map_err(|e: actix_web::Error| e.error_response())
+    };
+    // As actix-web's HttpServer would: a second to finish a response after the client went away.
+    let disconnect = std::time::Duration::from_secs(1);
+    let plain_app = app.clone();
+    let mut builder = Server::build().disable_signals().listen("chorus", listener, move || {
+        HttpService::build()
+            .client_disconnect_timeout(disconnect)
+            .finish(map_config(plain_app(), |_| AppConfig::default()))
+            .tcp()
+    })?;
+    if let Some(proxied) = proxied {
+        builder = builder.listen("chorus-proxy-protocol", proxied, move || {
+            let http = HttpService::build()
+                .client_disconnect_timeout(disconnect)
+                .on_connect_ext(|io: &proxy::Stream, ext| {
+                    if let Some(source) = io.source {
+                        ext.insert(proxy::Proxied(source));
+                    }
+                })
+                .finish(map_config(app(), |_| AppConfig::default()));
+            fn_service(|io: actix_web::rt::net::TcpStream| async move {
+                // A connection without a valid PROXY header is closed before any HTTP is read.
+                let (stream, peer) = proxy::accept(io).await.map_err(DispatchError::Io)?;
+                Ok((stream, Protocol::Http1, peer))
+            })
+            .and_then(http)
+        })?;
+    }
+    Ok(builder.run())
 }

@@ -161,14 +161,31 @@ async fn submit(
     payload: web::Payload,
 ) -> WebResult {
     let slug = slug.into_inner();
-    let fields = read_form(&state, &req, payload).await?;
+    let client = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
+    let fields = match read_form(&state, &req, payload).await {
+        Ok(fields) => fields,
+        // An unreadable body costs its sender a submission, and nobody else anything.
+        Err(e) if state.intake.charge_unreadable(client) => {
+            drop(e);
+            return Ok(message(
+                &state,
+                language(&req, None),
+                StatusCode::TOO_MANY_REQUESTS,
+                "error_heading",
+                "error_too_many",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     let lang = language(&req, Some(&fields));
     let via = Via::Form { token: fields.get("token"), honeypot_filled: !fields.get("website").is_empty() };
     let code = fields.get("code");
     let raw = RawAnswers::from_form(&fields.0);
-    let addr = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
-    let outcome =
-        state.clone().into_inner().submit(slug.clone(), RawAnswers::from_form(&fields.0), via, Some(code), addr).await;
+    let outcome = state
+        .clone()
+        .into_inner()
+        .submit(slug.clone(), RawAnswers::from_form(&fields.0), via, Some(code), client)
+        .await;
     Ok(match outcome {
         Ok((receipt, survey)) => {
             let survey_lang = survey.language_for(lang);

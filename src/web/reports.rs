@@ -14,11 +14,13 @@ use super::{
 };
 use crate::{
     i18n::Ui,
+    keyring::KeyringError,
     report::{
         self, PublicationError, ReportError, Snapshot, SnapshotSpec, SnapshotStatus,
         page::{self, Publisher, ReportBody},
         render,
     },
+    seal::SealError,
     staff::Staff,
     store::{StoreError, snapshots, surveys},
     survey::Survey,
@@ -277,14 +279,29 @@ async fn run(state: web::Data<AppState>, form: MemberForm) -> WebResult {
     let outcome = state
         .store
         .run(move |c| -> Result<_, StoreError> {
-            let result = report::run_and_audit(c, &st.intake.surveys, &st.accounts, &passphrase, &spec, &actor);
-            Ok(result.map(|s| s.row.id))
+            // Online guessing: past the per-account or global limit on wrong passphrases, refuse
+            // before any key derivation, and say so in the audit trail.
+            let survey = crate::staff::typed_name(&spec.survey);
+            if let Err(too_many) = st.passphrase_tries.check(&actor) {
+                st.accounts.audit(c, &actor, "passphrase_throttled", &survey)?;
+                return Ok(Err(too_many.to_string()));
+            }
+            match report::run_and_audit(c, &st.intake.surveys, &st.accounts, &passphrase, &spec, &actor) {
+                Ok(snapshot) => Ok(Ok(snapshot.row.id)),
+                Err(ReportError::Store(e)) => Err(e),
+                Err(e) => {
+                    if matches!(e, ReportError::Keyring(KeyringError::Seal(SealError::WrongPassphrase))) {
+                        st.passphrase_tries.failed(&actor);
+                        st.accounts.audit(c, &actor, "passphrase_failed", &survey)?;
+                    }
+                    Ok(Err(e.to_string()))
+                }
+            }
         })
         .await?;
     match outcome {
         Ok(id) => Ok(redirect(&format!("/staff/reports/{id}"))),
-        Err(ReportError::Store(e)) => Err(e.into()),
-        Err(e) => staff_list_view(&state, form.me, Some(e.to_string())).await,
+        Err(message) => staff_list_view(&state, form.me, Some(message)).await,
     }
 }
 

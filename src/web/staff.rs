@@ -43,9 +43,23 @@ struct LoginPage {
 #[derive(Template)]
 #[template(path = "staff/setup.html")]
 struct SetupPage {
-    token: String,
     needs_key: bool,
     error: Option<String>,
+    /// A freshly generated passphrase to offer (7 EFF words, about 90 bits).
+    suggestion: String,
+    /// The rule the passphrase must meet, in words.
+    rule: &'static str,
+}
+
+impl SetupPage {
+    fn new(needs_key: bool, error: Option<String>) -> Self {
+        Self {
+            needs_key,
+            error,
+            suggestion: crate::seal::generate_passphrase(7).expose_secret().to_owned(),
+            rule: crate::seal::PASSPHRASE_RULE,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -76,7 +90,16 @@ struct UsersPage {
 struct AuditPage {
     me: Staff,
     entries: Vec<(String, String, String, String)>,
+    actor: String,
+    action: String,
+    page: i64,
+    /// Query strings of the previous and next pages, when there are any.
+    previous: Option<String>,
+    next: Option<String>,
 }
+
+/// Entries per audit page.
+const AUDIT_PAGE: i64 = 100;
 
 fn plain(status: StatusCode, text: &str) -> WebError {
     WebError::plain(status, text)
@@ -98,13 +121,15 @@ async fn setup_state(state: &web::Data<AppState>) -> Result<(bool, bool), WebErr
     Ok(found)
 }
 
-async fn setup_page(state: web::Data<AppState>, req: HttpRequest) -> WebResult {
+/// The setup form, while no admin exists. It asks for the one-time setup code, which travels only in
+/// the POST body, never in a URL that proxies and histories keep.
+async fn setup_page(state: web::Data<AppState>) -> WebResult {
     let (has_admin, has_key) = setup_state(&state).await?;
-    let token = Fields::query(&req).get("token");
-    if has_admin || !setup_token_ok(&state, &token) {
+    let pending = state.setup_token.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+    if has_admin || !pending {
         return Err(plain(StatusCode::NOT_FOUND, "Not found."));
     }
-    html(StatusCode::OK, SetupPage { token, needs_key: !has_key, error: None })
+    html(StatusCode::OK, SetupPage::new(!has_key, None))
 }
 
 async fn setup(state: web::Data<AppState>, OpenForm(fields): OpenForm) -> WebResult {
@@ -113,9 +138,7 @@ async fn setup(state: web::Data<AppState>, OpenForm(fields): OpenForm) -> WebRes
     if has_admin || !setup_token_ok(&state, &token) {
         return Err(plain(StatusCode::NOT_FOUND, "Not found."));
     }
-    let again = |error: String| {
-        html(StatusCode::BAD_REQUEST, SetupPage { token: token.clone(), needs_key: !has_key, error: Some(error) })
-    };
+    let again = |error: String| html(StatusCode::BAD_REQUEST, SetupPage::new(!has_key, Some(error)));
     let (name, password, passphrase) = (fields.get("name"), fields.get("password"), fields.get("passphrase"));
     if password != fields.get("password_again") {
         return again("The two passwords differ.".into());
@@ -141,6 +164,7 @@ async fn setup(state: web::Data<AppState>, OpenForm(fields): OpenForm) -> WebRes
     match outcome {
         Ok(()) => {
             *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            crate::app::forget_setup_file(&state.config);
             Ok(redirect("/staff/login?setup=done"))
         }
         Err(e) if e.is_user_error() => again(e.to_string()),
@@ -160,14 +184,21 @@ async fn login_page(req: HttpRequest) -> WebResult {
 async fn login(state: web::Data<AppState>, req: HttpRequest, OpenForm(fields): OpenForm) -> WebResult {
     let name = fields.get("name");
     let password = SecretString::from(fields.get("password"));
+    // The address goes to the in-memory failure throttle only.
+    let addr = super::client_address(&req, state.config.limits.trusted_proxy_header.as_deref()).map(|c| c.addr);
     let st = state.clone().into_inner();
     let outcome = state
         .store
         .run(move |c| -> Result<_, StoreError> {
-            let result = st.accounts.login(c, &name, &password);
-            let action = if result.is_ok() { "login" } else { "login_failed" };
-            st.accounts.audit(c, &name, action, &name)?;
-            Ok(result)
+            let result = st.accounts.login(c, &name, &password, addr);
+            let attempt = match &result {
+                Ok(_) => crate::staff::Attempt::SignedIn,
+                Err((attempt, _)) => *attempt,
+            };
+            // A typed name is kept cut to 40 characters: it cannot bloat the trail.
+            let shown = crate::staff::typed_name(&name);
+            st.accounts.audit(c, &shown, attempt.action(), &shown)?;
+            Ok(result.map_err(|(_, e)| e))
         })
         .await?;
     match outcome {
@@ -288,10 +319,48 @@ async fn disable_user(state: web::Data<AppState>, name: web::Path<String>, form:
     .await
 }
 
-async fn audit_page(state: web::Data<AppState>, Admin(me): Admin) -> WebResult {
-    let rows = state.store.run(|c| staff_store::audit_recent(c, 500)).await?;
+/// The audit trail, newest first, a page at a time, filterable by actor and action: every entry stays
+/// reachable however many come after it.
+async fn audit_page(state: web::Data<AppState>, req: HttpRequest, Admin(me): Admin) -> WebResult {
+    let query = Fields::query(&req);
+    let (actor, action) = (query.get("actor").trim().to_owned(), query.get("action").trim().to_owned());
+    let page = query.get("page").parse::<i64>().unwrap_or(0).clamp(0, i64::MAX / AUDIT_PAGE - 1);
+    let (a, b) = (actor.clone(), action.clone());
+    let mut rows = state
+        .store
+        .run(move |c| {
+            let filter = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
+            let (a, b) = (filter(&a), filter(&b));
+            staff_store::audit_page(c, a.as_deref(), b.as_deref(), page * AUDIT_PAGE, AUDIT_PAGE + 1)
+        })
+        .await?;
+    let more = rows.len() as i64 > AUDIT_PAGE;
+    rows.truncate(AUDIT_PAGE as usize);
+    let link = |p: i64| {
+        let mut q = format!("page={p}");
+        for (k, v) in [("actor", &actor), ("action", &action)] {
+            if !v.is_empty() {
+                q.push_str(&format!("&{k}={}", percent(v)));
+            }
+        }
+        q
+    };
+    let (previous, next) = ((page > 0).then(|| link(page - 1)), more.then(|| link(page + 1)));
     let entries = rows.into_iter().map(|r| (utc(r.at), r.actor, r.action, r.target)).collect();
-    html(StatusCode::OK, AuditPage { me, entries })
+    html(StatusCode::OK, AuditPage { me, entries, actor, action, page, previous, next })
+}
+
+/// Percent-encode a query value (everything but unreserved characters).
+fn percent(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for the audit page.

@@ -17,7 +17,7 @@ impl Folder {
     fn new() -> Self {
         let f = Self(tempfile::tempdir().unwrap());
         std::fs::write(f.0.path().join("pw"), "a long admin password\n").unwrap();
-        std::fs::write(f.0.path().join("pp"), "correct horse battery staple in the rain\n").unwrap();
+        std::fs::write(f.0.path().join("pp"), "gravy quarrel unclaimed bunkbed tamper ferocious spotless\n").unwrap();
         f
     }
 

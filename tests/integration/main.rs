@@ -28,6 +28,7 @@ mod helpers;
 mod attacks;
 mod cli;
 mod defences;
+mod doors;
 mod durability;
 mod foundation;
 mod privacy;
@@ -67,6 +68,7 @@ fn main() {
         .chain(staff::TESTS)
         .chain(reports::TESTS)
         .chain(defences::TESTS)
+        .chain(doors::TESTS)
         .chain(durability::TESTS)
         .chain(privacy::TESTS)
         .chain(cli::TESTS)

@@ -174,7 +174,7 @@ fn passphrase_change_and_key_rotation_keep_old_answers_readable(backend: Backend
         app.init_keys();
         app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
         let keyring = &app.state.intake.keyring;
-        let new = "a completely different steward passphrase";
+        let new = "molecule dingy outsider crayfish tightness plywood evacuee";
         keyring.change_passphrase(&mut app.conn(), &SecretString::from(PASSPHRASE), &SecretString::from(new)).unwrap();
         assert!(open_all(&app, PASSPHRASE).is_err());
         assert_eq!(open_all(&app, new).unwrap().len(), 1);

@@ -25,25 +25,28 @@ fn setup_link_creates_the_admin_and_key_then_disappears(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         let token = app.state.setup_token.lock().unwrap().as_ref().unwrap().expose_secret().to_owned();
-        assert_eq!(app.get("/setup").await.0, 404, "no token, no setup");
-        assert_eq!(app.get("/setup?token=0000").await.0, 404);
-        let (status, _, page) = app.get(&format!("/setup?token={token}")).await;
+        // The page asks for the code; the code travels only in the POST body, never in a URL.
+        let (status, _, page) = app.get("/setup").await;
         assert_eq!(status, 200);
-        assert!(page.contains("passphrase"));
+        assert!(page.contains("passphrase") && page.contains(r#"name="token""#));
+        assert!(!page.contains(&token), "the page never carries the code");
+        assert!(page.contains("80 bits"), "the page states the rule");
+        let wrong = "token=0000&name=ada&password=admin+password+long&password_again=admin+password+long";
+        assert_eq!(app.post_form("/setup", wrong).await.0, 404, "a wrong code sets nothing up");
         // A weak passphrase is refused before anything is created.
         let weak = format!(
             "token={token}&name=ada&password=admin+password+long&password_again=admin+password+long&passphrase=short&passphrase_again=short"
         );
         assert_eq!(app.post_form("/setup", &weak).await.0, 400);
         let body = format!(
-            "token={token}&name=ada&password=admin+password+long&password_again=admin+password+long&passphrase=correct+horse+battery+staple+in+the+rain&passphrase_again=correct+horse+battery+staple+in+the+rain"
+            "token={token}&name=ada&password=admin+password+long&password_again=admin+password+long&passphrase=gravy+quarrel+unclaimed+bunkbed+tamper+ferocious+spotless&passphrase_again=gravy+quarrel+unclaimed+bunkbed+tamper+ferocious+spotless"
         );
         let (status, headers, _) = app.post_form("/setup", &body).await;
         assert_eq!(status, 303);
         assert_eq!(headers.get("location").unwrap(), "/staff/login?setup=done");
         assert!(app.with_conn(chorus::keyring::Keyring::has_key).unwrap(), "the report key exists");
         // Gone once an admin exists, even with the old token.
-        assert_eq!(app.get(&format!("/setup?token={token}")).await.0, 404);
+        assert_eq!(app.get("/setup").await.0, 404);
         assert_eq!(app.post_form("/setup", &body).await.0, 404);
         assert!(login(&app, "ada", "admin password long").await.is_some());
         // Answers can now be accepted.

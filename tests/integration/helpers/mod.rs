@@ -20,7 +20,8 @@ use chorus::{
 use diesel::{Connection, RunQueryDsl};
 use secrecy::SecretString;
 
-pub const PASSPHRASE: &str = "correct horse battery staple in the rain";
+/// Seven random words, as `chorus keys generate-passphrase` makes them (well over the 80-bit rule).
+pub const PASSPHRASE: &str = "gravy quarrel unclaimed bunkbed tamper ferocious spotless";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -97,6 +98,8 @@ pub type Headers = reqwest::header::HeaderMap;
 
 pub struct TestApp {
     pub addr: String,
+    /// The PROXY-protocol listener's port, when the test configured one.
+    pub proxy_port: Option<u16>,
     pub state: Arc<AppState>,
     pub config: Config,
     pub backend: Backend,
@@ -154,6 +157,7 @@ impl TestApp {
         actix_web::rt::spawn(app.server);
         Self {
             addr: format!("http://127.0.0.1:{}", app.port),
+            proxy_port: app.proxy_port,
             state: app.state,
             config,
             backend,
