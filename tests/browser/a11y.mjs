@@ -338,6 +338,41 @@ async function publicReport(browser, id) {
   await goto(page, '/reports');
   await page.emulateMedia({ media: 'screen' });
   await audit(page, rec, 'report list /reports');
+
+  // The fact sheet prints on one or two A4 pages, and no headline figure is split across a page.
+  await goto(page, `/reports/${id}/factsheet`);
+  await audit(page, rec, `fact sheet /reports/${id}/factsheet`);
+  const figures = await page.locator('.headline').count();
+  assert(figures >= 1, 'fact sheet: the figure chosen when publishing is not on it');
+  await page.emulateMedia({ media: 'print' });
+  const sheet = await page.pdf({ format: 'A4', printBackground: true });
+  const pages = (sheet.toString('latin1').match(/\/Type\s*\/Page[^s]/g) || []).length;
+  assert(pages >= 1 && pages <= 2, `fact sheet: printed on ${pages} pages, not one or two`);
+  const unbreakable = await page.evaluate(() => [...document.querySelectorAll('.headline')].every((e) => {
+    const s = getComputedStyle(e);
+    return s.breakInside === 'avoid' || s.pageBreakInside === 'avoid';
+  }));
+  assert(unbreakable, 'fact sheet: a headline figure may be cut across a page break');
+  ok(`print: fact sheet with ${figures} figure(s) prints on ${pages} A4 page(s), figures kept whole`);
+  await page.emulateMedia({ media: 'screen' });
+
+  // The explorer, by keyboard only: choose a breakdown and show counts, without a mouse or JavaScript.
+  await goto(page, `/reports/explore?release=${id}`);
+  await audit(page, rec, 'release explorer /reports/explore');
+  await page.locator('#by').focus();
+  await page.keyboard.press('ArrowDown');
+  await page.locator('#show-count').focus();
+  await page.keyboard.press('Space');
+  await page.locator('form.explore button[type=submit]').focus();
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  assert(new URL(page.url()).searchParams.get('show') === 'count', 'explorer: the keyboard did not submit the choice');
+  await audit(page, rec, 'release explorer, a breakdown as counts');
+  ok('explorer: keyboard only, a breakdown shown as counts');
+
+  await goto(page, '/reports/verify');
+  await audit(page, rec, 'verification page /reports/verify');
+  await goto(page, '/reports/signing-key');
+  await audit(page, rec, 'signing keys /reports/signing-key');
   await page.close();
 }
 
