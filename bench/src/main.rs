@@ -387,6 +387,7 @@ fn chorus_env(cmd: &mut Command, dir: &Path, database_url: &str) {
         .env("CHORUS_DATABASE_URL", database_url)
         .env("CHORUS_SUBMIT_LIMIT_PER_HOUR", "0")
         .env("CHORUS_SUBMIT_LIMIT_GLOBAL_PER_MINUTE", "0")
+        .env("CHORUS_API_LIMIT_GLOBAL_PER_MINUTE", "0")
         .env("CHORUS_MIN_FILL_SECONDS", "0")
         .env("CHORUS_KDF_MEMORY_MIB", "64")
         .env("CHORUS_KDF_ITERATIONS", "3")
