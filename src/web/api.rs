@@ -112,8 +112,9 @@ async fn respond(
     let refusal = match outcome {
         Ok((receipt, _)) => return Ok(HttpResponse::Created().json(json!({ "receipt": receipt.display() }))),
         Err(SubmitError::Invalid(errors)) => {
+            // Nothing answered at all names no question: {"error": "you have not answered anything"}.
             let first = &errors[0];
-            error(StatusCode::BAD_REQUEST, &first.message(), Some(&first.question))
+            error(StatusCode::BAD_REQUEST, &first.message(), Some(first.question.as_str()).filter(|q| !q.is_empty()))
         }
         Err(SubmitError::UnknownSurvey) => error(StatusCode::NOT_FOUND, "no such survey", None),
         Err(SubmitError::Closed) => error(StatusCode::GONE, "this survey is closed", None),

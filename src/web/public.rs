@@ -14,18 +14,20 @@ use super::{
     respond::{Fields, WebError, WebResult, language},
 };
 use crate::{
-    intake::{CodeProblem, SubmitError, Via, token::TokenProblem},
-    store::StoreError,
-    survey::{AnswerError, CodesMode, RawAnswers, Survey},
+    intake::{CodeProblem, Receipt, SubmitError, Via, token::TokenProblem},
+    store::{StoreError, keys},
+    survey::{AnswerError, AnswerErrorKind, CodesMode, RawAnswers, Survey},
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(landing))
         .route("/s/{slug}", web::get().to(form))
         .route("/s/{slug}", web::post().to(submit))
+        .route("/receipt", web::post().to(receipt_again))
         .route("/withdraw", web::get().to(withdraw_page))
         .route("/withdraw", web::post().to(withdraw))
         .route("/safety", web::get().to(safety))
+        .route("/forget.css", web::get().to(forget))
         .route("/exit", web::get().to(exit));
 }
 
@@ -75,6 +77,20 @@ async fn safety(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     html(StatusCode::OK, pages::Safety { ui: ui(&state, language(&req, None)) })
 }
 
+/// An empty stylesheet that every respondent page loads, answered with `Clear-Site-Data: "cache"`.
+/// Chromium keeps a page it left in its back/forward cache (even one served with `no-store`), ticks
+/// and typed text included, and shows it again on Back. A page of this site that loads after the form
+/// (the receipt, a refusal, any other page) makes Chromium evict this site's cached pages, so Back
+/// fetches the form anew: fresh and empty, its fields under new names (see [`field_prefix`]).
+/// A stylesheet rather than a header on the page itself: the page that was left enters the
+/// back/forward cache only once the next page commits, after that page's own headers were read.
+async fn forget() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("clear-site-data", "\"cache\""))
+        .content_type("text/css; charset=utf-8")
+        .body("/* Clear-Site-Data: the browser forgets this site's cached pages. */\n")
+}
+
 /// The quick exit goes through here so that no page names another site; the Location header does.
 async fn exit(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::SeeOther().insert_header(("location", state.config.exit_url.as_str())).finish()
@@ -85,7 +101,40 @@ async fn form(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<Stri
     render_form(&state, &slug, lang, &RawAnswers::default(), &[], None).await
 }
 
-/// Render the form (fresh, or again after a problem with the respondent's answers kept).
+/// The per-rendering prefix of the form's answer fields: a hash of the form's single-use token, so
+/// every rendering names its fields differently. Chromium restores a page's form state (after Back, a
+/// reload, or from its back/forward cache) by field name; a form rendered again never has the names
+/// of the one she filled in, so her ticks and text have nowhere to go. The server reads the names back
+/// from the token sent with the form. (Names are not secret: the point is only that they never repeat.)
+pub fn field_prefix(token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest([b"chorus/form-field-names/v1\0".as_slice(), token.trim().as_bytes()].concat());
+    format!("a{}", &hex::encode(digest)[..12])
+}
+
+/// The answers in a form's fields: `<prefix>.<question id>` for the prefix of the token sent with it,
+/// or `q.<question id>` (the stable names partner front ends and tests may post).
+fn form_answers(fields: &Fields) -> RawAnswers {
+    let prefix = format!("{}.", field_prefix(&fields.get("token")));
+    let pairs: Vec<(String, String)> = fields
+        .0
+        .iter()
+        .filter_map(|(k, v)| {
+            let id = k.strip_prefix(&prefix).or_else(|| k.strip_prefix("q."))?;
+            Some((format!("q.{id}"), v.clone()))
+        })
+        .collect();
+    RawAnswers::from_form(&pairs)
+}
+
+/// Whether the survey can take answers: a report key exists (set up), checked before showing the form.
+fn ready(conn: &mut crate::store::DbConn) -> Result<bool, StoreError> {
+    Ok(keys::active_report_key(conn)?.is_some())
+}
+
+/// Render the form (fresh, or again after a problem with the respondent's answers kept). Before setup
+/// (no report key) or while the survey is closed, a page says so instead of a form whose answers
+/// could not be taken.
 async fn render_form(
     state: &web::Data<AppState>,
     slug: &str,
@@ -98,13 +147,14 @@ async fn render_form(
     let slug_owned = slug.to_owned();
     let found = state
         .store
-        .run(move |conn| -> Result<Option<(Arc<Survey>, bool, String)>, StoreError> {
+        .run(move |conn| -> Result<Option<(Arc<Survey>, bool, bool, String)>, StoreError> {
             let Some((survey, open)) = st.intake.surveys.current(conn, &slug_owned)? else { return Ok(None) };
-            let token = if open { st.intake.tokens.issue(conn, &slug_owned)? } else { String::new() };
-            Ok(Some((survey, open, token)))
+            let ready = open && ready(conn)?;
+            let token = if ready { st.intake.tokens.issue(conn, &slug_owned)? } else { String::new() };
+            Ok(Some((survey, open, ready, token)))
         })
         .await;
-    let (survey, open, token) = match found {
+    let (survey, open, ready, token) = match found {
         Ok(Some(found)) => found,
         Ok(None) => return message(state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"),
         Err(e) => return actix_web::ResponseError::error_response(&internal(state, lang, &e)),
@@ -112,16 +162,29 @@ async fn render_form(
     if !open {
         return message(state, lang, StatusCode::GONE, "error_heading", "error_closed");
     }
+    if !ready {
+        return message(state, lang, StatusCode::SERVICE_UNAVAILABLE, "form_not_ready_heading", "form_not_ready");
+    }
+    // Every problem at once: a refusal for the token or the code also lists what is wrong with the answers.
+    let mut errors = errors.to_vec();
+    if errors.is_empty() && notice.is_some() && !raw.0.is_empty() {
+        errors = survey.validate_submission(raw).err().unwrap_or_default();
+    }
     let survey_lang = survey.language_for(lang);
     let ui = ui(state, lang);
     let text = |key: &str| survey.text(&survey_lang, key).unwrap_or_default().to_owned();
+    let mut notices: Vec<String> = notice.map(|n| ui.t(n).to_owned()).into_iter().collect();
+    if errors.iter().any(|e| e.kind == AnswerErrorKind::Empty) {
+        notices.push(ui.t("form_empty").to_owned());
+    }
+    let prefix = field_prefix(&token);
     let page = pages::Form {
         slug: survey.slug.clone(),
         title: text("title"),
         intro: text("intro"),
         consent: text("consent"),
         token,
-        notice: notice.map(|n| ui.t(n).to_owned()),
+        notices,
         code: match survey.codes {
             CodesMode::Off => None,
             CodesMode::Optional => Some(false),
@@ -146,7 +209,8 @@ async fn render_form(
             &survey,
             &Ui { i18n: ui.i18n, lang: &survey_lang, page_title: ui.page_title },
             raw,
-            errors,
+            &errors,
+            &prefix,
         ),
         ui,
     };
@@ -165,17 +229,13 @@ async fn submit(
     let lang = language(&req, Some(&fields));
     let via = Via::Form { token: fields.get("token"), honeypot_filled: !fields.get("website").is_empty() };
     let code = fields.get("code");
-    let raw = RawAnswers::from_form(&fields.0);
+    let raw = form_answers(&fields);
     let addr = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
-    let outcome =
-        state.clone().into_inner().submit(slug.clone(), RawAnswers::from_form(&fields.0), via, Some(code), addr).await;
+    let outcome = state.clone().into_inner().submit(slug.clone(), form_answers(&fields), via, Some(code), addr).await;
     Ok(match outcome {
         Ok((receipt, survey)) => {
-            let survey_lang = survey.language_for(lang);
-            let ui = ui(&state, lang);
-            let thanks = survey.text(&survey_lang, "thanks").unwrap_or_default().to_owned();
             // 200 with the receipt in the body, never a redirect: the receipt must not enter a URL or the history.
-            html(StatusCode::OK, pages::ReceiptPage { ui, receipt: receipt.display(), thanks })
+            receipt_page(&state, lang, &receipt, &survey)
         }
         Err(SubmitError::Invalid(errors)) => render_form(&state, &slug, lang, &raw, &errors, None).await,
         Err(SubmitError::Token(TokenProblem::TooFast)) => {
@@ -198,14 +258,17 @@ async fn submit(
             message(&state, lang, StatusCode::BAD_REQUEST, "error_heading", "error_bad_request")
         }
         Err(SubmitError::AlreadyReceived) => {
-            message(&state, lang, StatusCode::OK, "receipt_heading", "already_received")
+            // A reload or a second tap re-sends the form: the code is kept nowhere, so it cannot be shown.
+            let ui = ui(&state, lang);
+            let body = format!("{} {}", ui.t("already_received"), ui.t("receipt_not_again"));
+            html(StatusCode::OK, pages::Message { heading: ui.t("receipt_heading").to_owned(), body, ui })
         }
         Err(SubmitError::UnknownSurvey) => {
             message(&state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found")
         }
         Err(SubmitError::Closed) => message(&state, lang, StatusCode::GONE, "error_heading", "error_closed"),
         Err(SubmitError::NotReady) => {
-            message(&state, lang, StatusCode::SERVICE_UNAVAILABLE, "error_heading", "error_unavailable")
+            message(&state, lang, StatusCode::SERVICE_UNAVAILABLE, "form_not_ready_heading", "form_not_ready")
         }
         // Every other outcome is listed above, so a new kind of refusal cannot fall through to a 500.
         Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_) | SubmitError::Encode(_))) => {
@@ -225,16 +288,58 @@ async fn read_form(state: &AppState, req: &HttpRequest, payload: web::Payload) -
     })
 }
 
+fn receipt_page(state: &AppState, lang: &'static str, receipt: &Receipt, survey: &Survey) -> HttpResponse {
+    let survey_lang = survey.language_for(lang);
+    let thanks = survey.text(&survey_lang, "thanks").unwrap_or_default().to_owned();
+    let page = pages::ReceiptPage {
+        ui: ui(state, lang),
+        receipt: receipt.display(),
+        groups: receipt.groups(),
+        slug: survey.slug.clone(),
+        thanks,
+    };
+    html(StatusCode::OK, page)
+}
+
+/// The receipt page again, in the language chosen on it: its language buttons post the code back here
+/// (a reload of this page posts it again). Nothing is looked up or stored: the page shows only the
+/// code it was sent, and the survey's thank-you text.
+async fn receipt_again(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> WebResult {
+    let fields = read_form(&state, &req, payload).await?;
+    let lang = language(&req, Some(&fields));
+    let Ok(receipt) = Receipt::read(&fields.get("receipt")) else {
+        return Err(refusal(&state, lang, StatusCode::BAD_REQUEST, "error_heading", "error_bad_request"));
+    };
+    let st = state.clone().into_inner();
+    let slug = fields.get("slug");
+    let found = state
+        .store
+        .run(move |conn| st.intake.surveys.current(conn, &slug))
+        .await
+        .map_err(|e| internal(&state, lang, &e))?;
+    let Some((survey, _)) = found else {
+        return Err(refusal(&state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"));
+    };
+    Ok(receipt_page(&state, lang, &receipt, &survey))
+}
+
 async fn withdraw_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    html(StatusCode::OK, pages::Withdraw { ui: ui(&state, language(&req, None)), done: false })
+    html(StatusCode::OK, pages::Withdraw { ui: ui(&state, language(&req, None)), done: false, problem: None })
 }
 
 async fn withdraw(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> WebResult {
     let fields = read_form(&state, &req, payload).await?;
     let lang = language(&req, Some(&fields));
     let receipt = fields.get("receipt");
+    // A code whose check symbol does not match (or that is not a code at all) is mistyped: said from
+    // the typed text alone, before any lookup, so this reveals nothing about any stored answer.
+    if Receipt::read(&receipt).is_err() {
+        let ui = ui(&state, lang);
+        let problem = Some(ui.t("withdraw_mistyped").to_owned());
+        return Ok(html(StatusCode::BAD_REQUEST, pages::Withdraw { ui, done: false, problem }));
+    }
     let st = state.clone().into_inner();
     state.store.run(move |conn| st.intake.withdraw(conn, &receipt)).await.map_err(|e| internal(&state, lang, &e))?;
     // The same page whether or not the receipt matched.
-    Ok(html(StatusCode::OK, pages::Withdraw { ui: ui(&state, lang), done: true }))
+    Ok(html(StatusCode::OK, pages::Withdraw { ui: ui(&state, lang), done: true, problem: None }))
 }

@@ -349,7 +349,11 @@ try {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     timeout: 30_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-quic',
+    // Playwright turns the back/forward cache off by default; a respondent's browser has it on, and it
+    // is what brings a whole page back on Back, ticks and typed text included. CCNS_BFCACHE=1 also
+    // lets pages served with Cache-Control: no-store into it (as Chrome does for some pages).
+    ignoreDefaultArgs: ['--disable-back-forward-cache'],
+    args: [...(process.env.CCNS_BFCACHE ? ['--enable-features=CacheControlNoStoreEnterBackForwardCache'] : []), '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-quic',
       '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1'],
   });
   console.log(`# Chromium ${browser.version()}, viewport ${PHONE.width}×${PHONE.height}`);
