@@ -6,7 +6,9 @@
     // Blank the page first so nothing stays on screen while the next site loads.
     document.body.innerHTML = "";
     document.title = "";
-    window.location.replace(exitLink ? exitLink.href : "/exit");
+    // Straight to /exit (a redirect to the exit site): the page left behind was emptied above. The
+    // link's own target, /leave, is the way without JavaScript.
+    window.location.replace("/exit");
   }
   if (exitLink) {
     exitLink.addEventListener("click", function (e) { e.preventDefault(); leave(); });

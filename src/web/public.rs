@@ -28,7 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/withdraw", web::post().to(withdraw))
         .route("/safety", web::get().to(safety))
         .route("/forget.css", web::get().to(forget))
-        .route("/exit", web::get().to(exit));
+        .route("/exit", web::get().to(exit))
+        .route("/leave", web::get().to(leave));
 }
 
 fn ui<'a>(state: &'a AppState, lang: &'a str) -> Ui<'a> {
@@ -91,6 +92,17 @@ async fn forget() -> HttpResponse {
         .body("/* Clear-Site-Data: the browser forgets this site's cached pages. */\n")
 }
 
+/// The quick-exit link without JavaScript: a blank page of this site that loads /forget.css (so the
+/// form she was on is dropped from the back/forward cache, now that it is in there) and moves on to
+/// /exit at once. With JavaScript the link goes straight to /exit with `location.replace`.
+async fn leave() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title></title>\
+         <link rel=\"stylesheet\" href=\"/forget.css\"><meta http-equiv=\"refresh\" content=\"0; url=/exit\">\
+         </head><body></body></html>",
+    )
+}
+
 /// The quick exit goes through here so that no page names another site; the Location header does.
 async fn exit(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::SeeOther().insert_header(("location", state.config.exit_url.as_str())).finish()
@@ -125,6 +137,38 @@ fn form_answers(fields: &Fields) -> RawAnswers {
         })
         .collect();
     RawAnswers::from_form(&pairs)
+}
+
+/// Tokens whose answers a refusal has already shown back once (hash → when). A browser may send a
+/// refused form's POST again from its history (Back after leaving, a reload): that copy must not show
+/// her answers to whoever holds the phone now. A new rendering always carries a new token, so sending
+/// again from the re-shown page is never affected. Kept in memory only, for at most a token's lifetime.
+static ECHOED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<[u8; 32], std::time::Instant>>> =
+    std::sync::LazyLock::new(Default::default);
+const ECHOED_CAP: usize = 200_000;
+
+fn echo_key(token: &str) -> Option<[u8; 32]> {
+    use sha2::Digest;
+    let token = token.trim();
+    (!token.is_empty()).then(|| sha2::Sha256::digest([b"chorus/echoed/v1\0".as_slice(), token.as_bytes()].concat()).into())
+}
+
+/// Whether a refusal already showed this token's answers back (so this POST is a copy).
+fn echoed_before(token: &str) -> bool {
+    echo_key(token).is_some_and(|k| ECHOED.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&k))
+}
+
+/// Note that a refusal is showing this token's answers back.
+fn remember_echo(token: &str) {
+    let Some(key) = echo_key(token) else { return };
+    let mut seen = ECHOED.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.len() >= ECHOED_CAP {
+        seen.retain(|_, at| at.elapsed() < crate::intake::token::MAX_AGE);
+        if seen.len() >= ECHOED_CAP {
+            seen.clear();
+        }
+    }
+    seen.insert(key, std::time::Instant::now());
 }
 
 /// Whether the survey can take answers: a report key exists (set up), checked before showing the form.
@@ -229,9 +273,18 @@ async fn submit(
     let lang = language(&req, Some(&fields));
     let via = Via::Form { token: fields.get("token"), honeypot_filled: !fields.get("website").is_empty() };
     let code = fields.get("code");
+    // A refusal shows her answers back once per token; a copy of a refused form sent again from the
+    // history is neither stored nor shown back: the form comes back empty, saying why.
+    let token = fields.get("token");
+    if echoed_before(&token) {
+        return Ok(render_form(&state, &slug, lang, &RawAnswers::default(), &[], Some("form_resent")).await);
+    }
     let raw = form_answers(&fields);
     let addr = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
     let outcome = state.clone().into_inner().submit(slug.clone(), form_answers(&fields), via, Some(code), addr).await;
+    if matches!(outcome, Err(SubmitError::Invalid(_) | SubmitError::Token(_) | SubmitError::BadCode(_))) {
+        remember_echo(&token);
+    }
     Ok(match outcome {
         Ok((receipt, survey)) => {
             // 200 with the receipt in the body, never a redirect: the receipt must not enter a URL or the history.

@@ -10,7 +10,7 @@
 // Every check runs even when an earlier one failed, so one run shows everything that is wrong.
 // `ONLY=back` (a comma list of check-name substrings) runs a subset.
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 const BASE = (process.env.CHORUS_URL || '').replace(/\/$/, '');
@@ -27,6 +27,7 @@ if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(BASE)) {
   console.error(`FATAL: CHORUS_URL must be http://127.0.0.1:PORT, got ${JSON.stringify(BASE)}`);
   process.exit(2);
 }
+rmSync(SHOTS, { recursive: true, force: true });
 mkdirSync(SHOTS, { recursive: true });
 const watchdog = setTimeout(() => {
   console.error(`FATAL: the forget checks did not finish within ${TOTAL_MS / 1000} s`);
@@ -304,7 +305,7 @@ check('tap targets are at least 44×44 CSS px at 360 px', async (browser) => {
       ];
       for (const [el, name] of targets) {
         if (!el) { out.push(`${name}: no label`); continue; }
-        if (el.closest('[hidden]')) continue;
+        if (el.closest('[hidden], .hp')) continue;
         const r = el.getBoundingClientRect();
         if (r.width < min - 0.5 || r.height < min - 0.5) out.push(`${name}: ${r.width.toFixed(0)}×${r.height.toFixed(0)}`);
       }
