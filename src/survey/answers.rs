@@ -311,7 +311,10 @@ mod tests {
         let none = officials.option_index("none").unwrap();
         assert!(officials.options[none].exclusive, "\"None of these\" is marked exclusive");
         let e = s.validate_submission(&raw(&[("officials", "none"), ("officials", "city_police")])).unwrap_err();
-        assert_eq!(e[0], AnswerError { question: "officials".into(), kind: AnswerErrorKind::ExclusiveWithOthers(none) });
+        assert_eq!(
+            e[0],
+            AnswerError { question: "officials".into(), kind: AnswerErrorKind::ExclusiveWithOthers(none) }
+        );
         assert!(s.validate_submission(&raw(&[("officials", "none")])).is_ok());
         assert!(s.validate_submission(&raw(&[("officials", "city_police"), ("officials", "bylaw")])).is_ok());
         // Re-reading stored answers stays lenient: both pass `validate`.

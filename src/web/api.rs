@@ -62,7 +62,14 @@ async fn survey(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<St
                 "id": q.id,
                 "type": q.kind.as_str(),
                 "label": s.text(&lang, &format!("q.{}", q.id)).unwrap_or_default(),
-                "options": q.options.iter().map(|o| json!({"id": o.id, "label": s.option_label(&state.i18n, &lang, q, o)})).collect::<Vec<_>>(),
+                "options": q.options.iter().map(|o| {
+                    let mut opt = json!({"id": o.id, "label": s.option_label(&state.i18n, &lang, q, o)});
+                    // An option that stands alone: answers that add any other option are refused.
+                    if q.kind == Kind::Multiple && o.exclusive {
+                        opt["exclusive"] = json!(true);
+                    }
+                    opt
+                }).collect::<Vec<_>>(),
             });
             if let Some(n) = q.max_selected {
                 v["max_selected"] = json!(n);

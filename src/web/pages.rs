@@ -115,7 +115,8 @@ pub fn questions(
             let section_title = (q.section != last_section).then(|| {
                 last_section = q.section;
                 let part = survey.sections[..=q.section].iter().filter(|s| !s.questions.is_empty()).count();
-                let title = survey.text(lang, &format!("section.{}", survey.sections[q.section].id)).unwrap_or_default();
+                let title =
+                    survey.text(lang, &format!("section.{}", survey.sections[q.section].id)).unwrap_or_default();
                 (title.to_owned(), part, parts)
             });
             let given = raw.values(&q.id);
@@ -156,9 +157,10 @@ pub fn questions(
                 (target.id.clone(), ids.join(" "), sentence)
             });
             let error = errors.iter().find(|e| e.question == q.id).map(|e| match (e.kind, e.ui_key()) {
-                (AnswerErrorKind::ExclusiveWithOthers(o), (key, _)) => ui
-                    .t(key)
-                    .replace("{option}", &q.options.get(o).map(|o| survey.option_label(ui.i18n, lang, q, o)).unwrap_or_default()),
+                (AnswerErrorKind::ExclusiveWithOthers(o), (key, _)) => ui.t(key).replace(
+                    "{option}",
+                    &q.options.get(o).map(|o| survey.option_label(ui.i18n, lang, q, o)).unwrap_or_default(),
+                ),
                 (_, (key, Some(n))) => ui.tn(key, &n),
                 (_, (key, None)) => ui.t(key).to_owned(),
             });

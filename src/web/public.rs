@@ -150,7 +150,8 @@ const ECHOED_CAP: usize = 200_000;
 fn echo_key(token: &str) -> Option<[u8; 32]> {
     use sha2::Digest;
     let token = token.trim();
-    (!token.is_empty()).then(|| sha2::Sha256::digest([b"chorus/echoed/v1\0".as_slice(), token.as_bytes()].concat()).into())
+    (!token.is_empty())
+        .then(|| sha2::Sha256::digest([b"chorus/echoed/v1\0".as_slice(), token.as_bytes()].concat()).into())
 }
 
 /// Whether a refusal already showed this token's answers back (so this POST is a copy).
@@ -282,7 +283,14 @@ async fn submit(
     let raw = form_answers(&fields);
     let addr = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
     let outcome = state.clone().into_inner().submit(slug.clone(), form_answers(&fields), via, Some(code), addr).await;
-    if matches!(outcome, Err(SubmitError::Invalid(_) | SubmitError::Token(_) | SubmitError::BadCode(_))) {
+    // Only a token this server issued (so one a rendered page carried) is remembered.
+    let echoes = matches!(
+        outcome,
+        Err(SubmitError::Invalid(_)
+            | SubmitError::Token(TokenProblem::TooFast | TokenProblem::Expired)
+            | SubmitError::BadCode(_))
+    );
+    if echoes {
         remember_echo(&token);
     }
     Ok(match outcome {

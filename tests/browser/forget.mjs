@@ -154,7 +154,7 @@ async function leaveQuickly(page) {
   assert((await page.title().catch(() => '')) === 'outside', `quick exit did not leave (at ${page.url()})`);
 }
 
-const receiptCode = async (page) => (await page.locator('main .code').innerText().catch(() => '')).replace(/\s+/g, '');
+const receiptCode = async (page) => (await page.locator('main .code-shown .groups').innerText().catch(() => '')).replace(/\s+/g, '');
 
 // ---------------------------------------------------------------------------------------------------
 const checks = [];
@@ -328,7 +328,7 @@ check('the receipt survives its language links and a reload, and never wraps mid
   const code = await receiptCode(page);
   assert(code.length >= 26, 'no receipt');
   const groups = await page.evaluate(() => {
-    const spans = [...document.querySelectorAll('main .code .group')];
+    const spans = [...document.querySelectorAll('main .code-shown .group')];
     return spans.map((s) => s.getClientRects().length);
   });
   assert(groups.length >= 6 && groups.every((n) => n === 1), `the receipt's groups wrap inside themselves (line boxes per group: ${groups.join(',')})`);

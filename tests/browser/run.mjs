@@ -103,7 +103,7 @@ async function fillWait(since) {
 
 // After a submission: the receipt code, or a clear failure naming what the page said instead.
 async function expectReceipt(page, where) {
-  const code = page.locator('main .code');
+  const code = page.locator('main .code-shown');
   try {
     await code.waitFor({ state: 'visible', timeout: 15_000 });
   } catch {
@@ -113,7 +113,7 @@ async function expectReceipt(page, where) {
       .catch(() => '(no main)');
     throw new CheckFailed(`${where}: no receipt page; the page says: ${said.slice(0, 400).replace(/\s+/g, ' ')}`);
   }
-  const text = (await code.innerText()).replace(/\s+/g, '');
+  const text = (await page.locator('main .code-shown .groups').innerText()).replace(/\s+/g, '');
   // 26 symbols and a check symbol in groups of four: 27 + 6 dashes.
   assert(text.length === 33 && RECEIPT.test(text), `${where}: receipt ${JSON.stringify(text)} is not a 33-character code`);
   return text;
