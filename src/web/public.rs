@@ -275,11 +275,9 @@ async fn submit(
     let via = Via::Form { token: fields.get("token"), honeypot_filled: !fields.get("website").is_empty() };
     let code = fields.get("code");
     // A refusal shows her answers back once per token; a copy of a refused form sent again from the
-    // history is neither stored nor shown back: the form comes back empty, saying why.
+    // history is refused with the form empty, saying why (if it now passes, it is stored as usual).
     let token = fields.get("token");
-    if echoed_before(&token) {
-        return Ok(render_form(&state, &slug, lang, &RawAnswers::default(), &[], Some("form_resent")).await);
-    }
+    let copy = echoed_before(&token);
     let raw = form_answers(&fields);
     let addr = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
     let outcome = state.clone().into_inner().submit(slug.clone(), form_answers(&fields), via, Some(code), addr).await;
@@ -294,6 +292,9 @@ async fn submit(
         remember_echo(&token);
     }
     Ok(match outcome {
+        Err(SubmitError::Invalid(_) | SubmitError::Token(_) | SubmitError::BadCode(_)) if copy => {
+            render_form(&state, &slug, lang, &RawAnswers::default(), &[], Some("form_resent")).await
+        }
         Ok((receipt, survey)) => {
             // 200 with the receipt in the body, never a redirect: the receipt must not enter a URL or the history.
             receipt_page(&state, lang, &receipt, &survey)
