@@ -177,6 +177,9 @@ fn ready(conn: &mut crate::store::DbConn) -> Result<bool, StoreError> {
     Ok(keys::active_report_key(conn)?.is_some())
 }
 
+/// A survey, whether it is open, whether it can take answers (set up), and a new form token.
+type FormState = (Arc<Survey>, bool, bool, String);
+
 /// Render the form (fresh, or again after a problem with the respondent's answers kept). Before setup
 /// (no report key) or while the survey is closed, a page says so instead of a form whose answers
 /// could not be taken.
@@ -192,7 +195,7 @@ async fn render_form(
     let slug_owned = slug.to_owned();
     let found = state
         .store
-        .run(move |conn| -> Result<Option<(Arc<Survey>, bool, bool, String)>, StoreError> {
+        .run(move |conn| -> Result<Option<FormState>, StoreError> {
             let Some((survey, open)) = st.intake.surveys.current(conn, &slug_owned)? else { return Ok(None) };
             let ready = open && ready(conn)?;
             let token = if ready { st.intake.tokens.issue(conn, &slug_owned)? } else { String::new() };
