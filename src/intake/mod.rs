@@ -183,7 +183,7 @@ impl Intake {
         if self.limits.check_client(client, code_hash.is_some()).is_err() {
             return refuse(Outcome::RateLimited, SubmitError::RateLimited);
         }
-        let answers = survey.validate(raw).map_err(SubmitError::Invalid)?;
+        let answers = survey.validate_submission(raw).map_err(SubmitError::Invalid)?;
         let token = match via {
             Via::Form { token, .. } => match self.tokens.check(conn, slug, token)? {
                 Ok(t) => Some(t),

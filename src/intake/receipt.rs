@@ -1,5 +1,10 @@
-//! Receipts: 128 random bits shown as grouped Crockford base32. Only a SHA-256 of the bits is stored,
-//! so a receipt can find (and withdraw) its response but can never read it.
+//! Receipts: 128 random bits shown as grouped Crockford base32 with a check symbol. Only a SHA-256 of
+//! the bits is stored, so a receipt can find (and withdraw) its response but can never read it.
+//!
+//! The check symbol (Luhn mod 32 over the 26 data symbols) lets the withdrawal page say "this code is
+//! mistyped" from the typed text alone, before and without any lookup, so it reveals nothing about
+//! whether any answer matched. It catches every single wrong symbol and every swap of two neighbours but 0 and Z.
+//! Receipts shown before the check symbol existed (26 symbols) are still read, without the check.
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -17,39 +22,83 @@ impl Receipt {
         Sha256::digest(&self.0[..]).to_vec()
     }
 
-    /// 26 symbols in groups of four or so: `XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XX`.
+    /// 26 data symbols and a check symbol in groups of four: `XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXX`.
     pub fn display(&self) -> String {
+        self.groups().join("-")
+    }
+
+    /// The displayed groups (for a page that keeps each group on one line).
+    pub fn groups(&self) -> Vec<String> {
         let mut bits: u128 = u128::from_be_bytes(*self.0);
-        let mut symbols = [0u8; 26];
-        for s in symbols.iter_mut().rev() {
-            *s = ALPHABET[(bits & 31) as usize];
+        let mut values = [0u8; 26];
+        for v in values.iter_mut().rev() {
+            *v = (bits & 31) as u8;
             bits >>= 5;
         }
-        symbols.chunks(4).map(|c| std::str::from_utf8(c).expect("ASCII")).collect::<Vec<_>>().join("-")
+        let mut symbols: Vec<u8> = values.iter().map(|v| ALPHABET[usize::from(*v)]).collect();
+        symbols.push(ALPHABET[usize::from(check_value(&values))]);
+        symbols.chunks(4).map(|c| std::str::from_utf8(c).expect("ASCII").to_owned()).collect()
     }
 
     /// Read what a person typed: case, spaces and dashes do not matter; I and L read as 1, O as 0.
     pub fn parse(input: &str) -> Option<Self> {
-        let mut value: u128 = 0;
-        let mut count = 0;
+        Self::read(input).ok()
+    }
+
+    /// Like [`Receipt::parse`], saying why a text is not a receipt.
+    pub fn read(input: &str) -> Result<Self, ReceiptProblem> {
+        let mut values = Vec::with_capacity(27);
         for c in input.chars().filter(|c| !c.is_whitespace() && *c != '-') {
             let c = match c.to_ascii_uppercase() {
                 'I' | 'L' => '1',
                 'O' => '0',
                 c => c,
             };
-            let v = ALPHABET.iter().position(|a| *a as char == c)? as u128;
-            if count == 0 && v > 7 {
-                return None; // 26 symbols carry 130 bits, the first holds only the top three of 128
-            }
-            value = (value << 5) | v;
-            count += 1;
-            if count > 26 {
-                return None;
+            let v = ALPHABET.iter().position(|a| *a as char == c).ok_or(ReceiptProblem::Mistyped)? as u8;
+            values.push(v);
+            if values.len() > 27 {
+                return Err(ReceiptProblem::Mistyped);
             }
         }
-        (count == 26).then(|| Self(Zeroizing::new(value.to_be_bytes())))
+        match values.len() {
+            0 => return Err(ReceiptProblem::Empty),
+            27 => {
+                let check = values.pop().expect("27 symbols");
+                if check_value(&values) != check {
+                    return Err(ReceiptProblem::Mistyped);
+                }
+            }
+            26 => {} // a receipt from before the check symbol
+            _ => return Err(ReceiptProblem::Mistyped),
+        }
+        if values[0] > 7 {
+            return Err(ReceiptProblem::Mistyped); // 26 symbols carry 130 bits, the first holds only the top three of 128
+        }
+        let value = values.iter().fold(0u128, |acc, v| (acc << 5) | u128::from(*v));
+        Ok(Self(Zeroizing::new(value.to_be_bytes())))
     }
+}
+
+/// Why a typed text is not a receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptProblem {
+    Empty,
+    /// Wrong length, a character outside the alphabet, or a check symbol that does not match.
+    Mistyped,
+}
+
+/// Luhn mod 32: from the right, every second value doubled (its two base-32 digits added).
+fn check_value(values: &[u8]) -> u8 {
+    let mut sum = 0u32;
+    for (i, v) in values.iter().rev().enumerate() {
+        let mut x = u32::from(*v);
+        if i % 2 == 0 {
+            x *= 2;
+            x = x / 32 + x % 32;
+        }
+        sum += x;
+    }
+    ((32 - sum % 32) % 32) as u8
 }
 
 #[cfg(test)]
@@ -70,10 +119,48 @@ mod tests {
     fn round_trip_and_forgiving_input() {
         let r = Receipt::generate();
         let shown = r.display();
-        assert_eq!(shown.len(), 26 + 6);
+        assert_eq!(shown.len(), 27 + 6);
         let typed = shown.to_lowercase().replace('-', " ").replace('1', "l").replace('0', "o");
         assert_eq!(Receipt::parse(&typed).unwrap().hash(), r.hash());
         assert!(Receipt::parse("not a receipt").is_none());
         assert!(Receipt::parse(&shown[..20]).is_none());
+    }
+
+    #[test]
+    fn a_mistyped_symbol_or_swap_is_recognised() {
+        for _ in 0..200 {
+            let r = Receipt::generate();
+            let symbols: Vec<char> = r.display().chars().filter(|c| *c != '-').collect();
+            for i in 0..symbols.len() {
+                for c in ALPHABET.iter().map(|a| *a as char) {
+                    if c == symbols[i] {
+                        continue;
+                    }
+                    let mut typo = symbols.clone();
+                    typo[i] = c;
+                    let typed: String = typo.iter().collect();
+                    assert_eq!(Receipt::read(&typed).err(), Some(ReceiptProblem::Mistyped), "{typed}");
+                }
+                // Luhn mod 32 misses one swap only: "0Z" for "Z0".
+                let pair = [symbols[i], *symbols.get(i + 1).unwrap_or(&'0')];
+                if i + 1 < symbols.len() && pair[0] != pair[1] && pair != ['0', 'Z'] && pair != ['Z', '0'] {
+                    let mut swap = symbols.clone();
+                    swap.swap(i, i + 1);
+                    let typed: String = swap.iter().collect();
+                    assert!(Receipt::read(&typed).is_err(), "swap at {i}: {typed}");
+                }
+            }
+            // One symbol left out: too short for a new code. (26 symbols still read as an old code.)
+            let short: String = symbols[..25].iter().collect();
+            assert_eq!(Receipt::read(&short).err(), Some(ReceiptProblem::Mistyped));
+        }
+        assert_eq!(Receipt::read("  ").err(), Some(ReceiptProblem::Empty));
+    }
+
+    #[test]
+    fn old_receipts_without_the_check_symbol_still_read() {
+        let r = Receipt::generate();
+        let old: String = r.display().chars().filter(|c| *c != '-').take(26).collect();
+        assert_eq!(Receipt::parse(&old).map(|p| p.hash()), Some(r.hash()));
     }
 }

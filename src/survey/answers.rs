@@ -69,6 +69,10 @@ pub enum AnswerErrorKind {
     TooManyChoices(usize),
     TextTooLong(usize),
     PnsWithOthers,
+    /// An option marked `exclusive` (its index) was chosen together with others.
+    ExclusiveWithOthers(usize),
+    /// Nothing was answered at all (the error's question is empty).
+    Empty,
     Malformed,
 }
 
@@ -96,6 +100,10 @@ impl AnswerError {
             AnswerErrorKind::PnsWithOthers => {
                 format!("question \"{q}\": \"pns\" cannot be combined with other options")
             }
+            AnswerErrorKind::ExclusiveWithOthers(_) => {
+                format!("question \"{q}\": an option that stands alone was combined with other options")
+            }
+            AnswerErrorKind::Empty => "you have not answered anything".to_owned(),
             AnswerErrorKind::Malformed => format!("question \"{q}\": the value must be a string or a list of strings"),
         }
     }
@@ -109,13 +117,28 @@ impl AnswerError {
             AnswerErrorKind::TooManyChoices(n) => ("error_too_many_choices", Some(n)),
             AnswerErrorKind::TextTooLong(n) => ("error_text_too_long", Some(n)),
             AnswerErrorKind::PnsWithOthers => ("error_pns_with_others", None),
+            AnswerErrorKind::ExclusiveWithOthers(_) => ("error_exclusive_with_others", None),
+            AnswerErrorKind::Empty => ("form_empty", None),
         }
     }
 }
 
 impl Survey {
     /// Check raw answers against this definition. All problems are returned, in question order.
+    /// Lenient about what only a new submission must meet (see [`Survey::validate_submission`]), so
+    /// stored answers re-read against a newer version, and synthetic data, still pass.
     pub fn validate(&self, raw: &RawAnswers) -> Result<ValidAnswers, Vec<AnswerError>> {
+        self.check(raw, false)
+    }
+
+    /// Check a new submission (form or API): as [`Survey::validate`], and also refuse an option marked
+    /// `exclusive` chosen with others, and an answer set with nothing answered (it would only inflate
+    /// the count of people who answered).
+    pub fn validate_submission(&self, raw: &RawAnswers) -> Result<ValidAnswers, Vec<AnswerError>> {
+        self.check(raw, true)
+    }
+
+    fn check(&self, raw: &RawAnswers, submission: bool) -> Result<ValidAnswers, Vec<AnswerError>> {
         let mut errors = Vec::new();
         for id in raw.0.keys() {
             if self.question(id).is_none() {
@@ -163,10 +186,16 @@ impl Survey {
                     picked.sort_unstable();
                     picked.dedup();
                     let pns = q.pns_index().map(|p| p as u8);
+                    let exclusive = picked
+                        .iter()
+                        .map(|&o| usize::from(o))
+                        .find(|&o| submission && q.options[o].exclusive && picked.len() > 1);
                     if let Some(kind) = bad {
                         Err(fail(kind))
                     } else if picked.len() > 1 && pns.is_some_and(|p| picked.contains(&p)) {
                         Err(fail(AnswerErrorKind::PnsWithOthers))
+                    } else if let Some(o) = exclusive {
+                        Err(fail(AnswerErrorKind::ExclusiveWithOthers(o)))
                     } else if let Some(max) = q.max_selected.filter(|m| picked.len() > *m) {
                         Err(fail(AnswerErrorKind::TooManyChoices(max)))
                     } else {
@@ -203,6 +232,10 @@ impl Survey {
                     answers[i] = None;
                 }
             }
+        }
+        // An empty answer set would only inflate the count of people who answered.
+        if submission && answers.iter().all(Option::is_none) {
+            return Err(vec![AnswerError::new("", AnswerErrorKind::Empty)]);
         }
         Ok(ValidAnswers { answers })
     }
@@ -272,14 +305,39 @@ mod tests {
     }
 
     #[test]
+    fn exclusive_options_stand_alone_and_nothing_at_all_is_refused() {
+        let s = survey();
+        let (_, officials) = s.question("officials").unwrap();
+        let none = officials.option_index("none").unwrap();
+        assert!(officials.options[none].exclusive, "\"None of these\" is marked exclusive");
+        let e = s.validate_submission(&raw(&[("officials", "none"), ("officials", "city_police")])).unwrap_err();
+        assert_eq!(
+            e[0],
+            AnswerError { question: "officials".into(), kind: AnswerErrorKind::ExclusiveWithOthers(none) }
+        );
+        assert!(s.validate_submission(&raw(&[("officials", "none")])).is_ok());
+        assert!(s.validate_submission(&raw(&[("officials", "city_police"), ("officials", "bylaw")])).is_ok());
+        // Re-reading stored answers stays lenient: both pass `validate`.
+        assert!(s.validate(&raw(&[("officials", "none"), ("officials", "city_police")])).is_ok());
+        assert!(s.validate(&raw(&[])).is_ok());
+        // Nothing, only blanks, or only answers to questions whose condition is not met: refused.
+        for empty in [raw(&[]), raw(&[("age", " "), ("anything_else", "  ")])] {
+            assert_eq!(s.validate_submission(&empty).unwrap_err()[0].kind, AnswerErrorKind::Empty);
+        }
+        let (_, wq) = s.question("what_happened").unwrap();
+        let e = s.validate_submission(&raw(&[("what_happened", &wq.options[0].id)])).unwrap_err();
+        assert_eq!(e[0].kind, AnswerErrorKind::Empty);
+    }
+
+    #[test]
     fn skipped_branches_never_count() {
         let s = survey();
         let (wi, _) = s.question("what_happened").unwrap();
         let (_, wq) = s.question("what_happened").unwrap();
         let first = wq.options[0].id.clone();
-        let a = s.validate(&raw(&[("officials", "none"), ("what_happened", &first)])).unwrap();
+        let a = s.validate_submission(&raw(&[("officials", "none"), ("what_happened", &first)])).unwrap();
         assert!(a.get(wi).is_none());
-        let a = s.validate(&raw(&[("officials", "bylaw"), ("what_happened", &first)])).unwrap();
+        let a = s.validate_submission(&raw(&[("officials", "bylaw"), ("what_happened", &first)])).unwrap();
         assert!(a.get(wi).is_some());
     }
 }

@@ -46,6 +46,8 @@ pub struct Opt {
     pub id: String,
     /// For built-in options (regions, periods, "prefer not to say"): the interface-string key.
     pub builtin: Option<String>,
+    /// Chosen only on its own (`exclusive = true`, e.g. "None of these"); "prefer not to say" always is.
+    pub exclusive: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +153,7 @@ struct RawQuestion {
 struct RawOption {
     id: String,
     label: String,
+    exclusive: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -317,7 +320,11 @@ impl Survey {
                                 err(oat("label", "is empty"));
                             }
                             en.insert(format!("q.{q}.o.{}", o.id), o.label.clone());
-                            options.push(Opt { id: o.id.clone(), builtin: None });
+                            let exclusive = o.exclusive.unwrap_or(false);
+                            if exclusive && kind != Kind::Multiple {
+                                err(oat("exclusive", "only for an option of a multiple-choice question"));
+                            }
+                            options.push(Opt { id: o.id.clone(), builtin: None, exclusive });
                         }
                     }
                 }
@@ -325,7 +332,7 @@ impl Survey {
                     err(at("merge", "only for a region question with the built-in list"));
                 }
                 if kind.is_closed() {
-                    options.push(Opt { id: PNS.into(), builtin: Some("prefer_not_to_say".into()) });
+                    options.push(Opt { id: PNS.into(), builtin: Some("prefer_not_to_say".into()), exclusive: true });
                 }
                 if options.len() > 255 {
                     err(at("options", "more than 254 options"));
@@ -494,7 +501,7 @@ impl Survey {
 }
 
 fn builtin(id: &str, prefix: &str) -> Opt {
-    Opt { id: id.to_owned(), builtin: Some(format!("{prefix}{id}")) }
+    Opt { id: id.to_owned(), builtin: Some(format!("{prefix}{id}")), exclusive: false }
 }
 
 #[cfg(test)]
@@ -528,7 +535,7 @@ title = "A"
 id = "q1"
 type = "single"
 label = "Q1"
-options = [{ id = "pns", label = "x" }, { id = "Bad Id", label = "" }]
+options = [{ id = "pns", label = "x" }, { id = "Bad Id", label = "" }, { id = "none", label = "None", exclusive = true }]
 [[sections.questions]]
 id = "q2"
 type = "text"
@@ -540,6 +547,7 @@ show_if = { question = "q9", any_of = ["x"] }
         assert!(e.contains("slug"), "{e}");
         assert!(e.contains("question \"q1\": option \"pns\": id"), "{e}");
         assert!(e.contains("question \"q1\": option \"Bad Id\": label: is empty"), "{e}");
+        assert!(e.contains("question \"q1\": option \"none\": exclusive: only for"), "{e}");
         assert!(e.contains("question \"q2\": max_length"), "{e}");
         assert!(e.contains("question \"q2\": show_if"), "{e}");
     }

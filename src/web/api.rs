@@ -62,7 +62,14 @@ async fn survey(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<St
                 "id": q.id,
                 "type": q.kind.as_str(),
                 "label": s.text(&lang, &format!("q.{}", q.id)).unwrap_or_default(),
-                "options": q.options.iter().map(|o| json!({"id": o.id, "label": s.option_label(&state.i18n, &lang, q, o)})).collect::<Vec<_>>(),
+                "options": q.options.iter().map(|o| {
+                    let mut opt = json!({"id": o.id, "label": s.option_label(&state.i18n, &lang, q, o)});
+                    // An option that stands alone: answers that add any other option are refused.
+                    if q.kind == Kind::Multiple && o.exclusive {
+                        opt["exclusive"] = json!(true);
+                    }
+                    opt
+                }).collect::<Vec<_>>(),
             });
             if let Some(n) = q.max_selected {
                 v["max_selected"] = json!(n);
@@ -119,8 +126,9 @@ async fn respond(
     let refusal = match outcome {
         Ok((receipt, _)) => return Ok(HttpResponse::Created().json(json!({ "receipt": receipt.display() }))),
         Err(SubmitError::Invalid(errors)) => {
+            // Nothing answered at all names no question: {"error": "you have not answered anything"}.
             let first = &errors[0];
-            error(StatusCode::BAD_REQUEST, &first.message(), Some(&first.question))
+            error(StatusCode::BAD_REQUEST, &first.message(), Some(first.question.as_str()).filter(|q| !q.is_empty()))
         }
         Err(SubmitError::UnknownSurvey) => error(StatusCode::NOT_FOUND, "no such survey", None),
         Err(SubmitError::Closed) => error(StatusCode::GONE, "this survey is closed", None),

@@ -2,7 +2,7 @@
 
 use askama::Template;
 
-use crate::survey::{AnswerError, Kind, RawAnswers, Survey};
+use crate::survey::{AnswerError, AnswerErrorKind, Kind, RawAnswers, Survey};
 
 pub use crate::i18n::Ui;
 
@@ -21,11 +21,17 @@ pub struct Message<'a> {
     pub body: String,
 }
 
+/// The receipt, shown once after sending. Its language links are buttons of a POST form that carries
+/// the receipt back (never a link or a stored copy), so switching language keeps the code on screen.
 #[derive(Template)]
 #[template(path = "receipt.html")]
 pub struct ReceiptPage<'a> {
     pub ui: Ui<'a>,
+    /// The code as typed on the withdrawal page (groups joined by dashes).
     pub receipt: String,
+    /// The same code in groups, each kept on one line.
+    pub groups: Vec<String>,
+    pub slug: String,
     pub thanks: String,
 }
 
@@ -34,6 +40,8 @@ pub struct ReceiptPage<'a> {
 pub struct Withdraw<'a> {
     pub ui: Ui<'a>,
     pub done: bool,
+    /// Why the typed code was not read (a mistyped code), judged from the text alone.
+    pub problem: Option<String>,
 }
 
 #[derive(Template)]
@@ -51,7 +59,8 @@ pub struct Form<'a> {
     pub intro: String,
     pub consent: String,
     pub token: String,
-    pub notice: Option<String>,
+    /// Messages shown at the top, above the error summary (too fast, code problems, nothing answered).
+    pub notices: Vec<String>,
     /// The outreach-code field: absent, optional (false) or required (true).
     pub code: Option<bool>,
     pub errors: Vec<(String, String)>,
@@ -62,12 +71,18 @@ pub struct OptionView {
     pub id: String,
     pub label: String,
     pub checked: bool,
+    /// Stands alone ("None of these", "Prefer not to say"): JavaScript unticks the others.
+    pub exclusive: bool,
 }
 
 pub struct QuestionView {
     pub id: String,
+    /// The field name, new with every rendering of the form (see `public::field_prefix`), so a browser
+    /// that restores form state by field name finds nothing to restore.
+    pub name: String,
     pub number: usize,
-    pub section_title: Option<String>,
+    /// A new section's title and its place: (title, part, of parts).
+    pub section_title: Option<(String, usize, usize)>,
     pub input: &'static str,
     pub label: String,
     pub help: Option<String>,
@@ -81,9 +96,17 @@ pub struct QuestionView {
 }
 
 /// Build the form's questions, keeping what the respondent entered and placing errors beside them.
-pub fn questions(survey: &Survey, ui: &Ui<'_>, raw: &RawAnswers, errors: &[AnswerError]) -> Vec<QuestionView> {
+/// Each question's field is named `<prefix>.<question id>`.
+pub fn questions(
+    survey: &Survey,
+    ui: &Ui<'_>,
+    raw: &RawAnswers,
+    errors: &[AnswerError],
+    prefix: &str,
+) -> Vec<QuestionView> {
     let lang = ui.lang;
     let mut last_section = usize::MAX;
+    let parts = survey.sections.iter().filter(|s| !s.questions.is_empty()).count();
     survey
         .questions
         .iter()
@@ -91,7 +114,10 @@ pub fn questions(survey: &Survey, ui: &Ui<'_>, raw: &RawAnswers, errors: &[Answe
         .map(|(i, q)| {
             let section_title = (q.section != last_section).then(|| {
                 last_section = q.section;
-                survey.text(lang, &format!("section.{}", survey.sections[q.section].id)).unwrap_or_default().to_owned()
+                let part = survey.sections[..=q.section].iter().filter(|s| !s.questions.is_empty()).count();
+                let title =
+                    survey.text(lang, &format!("section.{}", survey.sections[q.section].id)).unwrap_or_default();
+                (title.to_owned(), part, parts)
             });
             let given = raw.values(&q.id);
             let options = q
@@ -101,6 +127,7 @@ pub fn questions(survey: &Survey, ui: &Ui<'_>, raw: &RawAnswers, errors: &[Answe
                     id: o.id.clone(),
                     label: survey.option_label(ui.i18n, lang, q, o),
                     checked: given.iter().any(|g| g == &o.id),
+                    exclusive: q.kind == Kind::Multiple && o.exclusive,
                 })
                 .collect();
             let hint = match (q.kind, q.max_selected) {
@@ -129,12 +156,17 @@ pub fn questions(survey: &Survey, ui: &Ui<'_>, raw: &RawAnswers, errors: &[Answe
                     .replace("{n}", &(c.question + 1).to_string());
                 (target.id.clone(), ids.join(" "), sentence)
             });
-            let error = errors.iter().find(|e| e.question == q.id).map(|e| match e.ui_key() {
-                (key, Some(n)) => ui.tn(key, &n),
-                (key, None) => ui.t(key).to_owned(),
+            let error = errors.iter().find(|e| e.question == q.id).map(|e| match (e.kind, e.ui_key()) {
+                (AnswerErrorKind::ExclusiveWithOthers(o), (key, _)) => ui.t(key).replace(
+                    "{option}",
+                    &q.options.get(o).map(|o| survey.option_label(ui.i18n, lang, q, o)).unwrap_or_default(),
+                ),
+                (_, (key, Some(n))) => ui.tn(key, &n),
+                (_, (key, None)) => ui.t(key).to_owned(),
             });
             QuestionView {
                 id: q.id.clone(),
+                name: format!("{prefix}.{}", q.id),
                 number: i + 1,
                 section_title,
                 input: match q.kind {

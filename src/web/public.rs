@@ -14,19 +14,22 @@ use super::{
     respond::{Fields, WebError, WebResult, language},
 };
 use crate::{
-    intake::{CodeProblem, SubmitError, Via, token::TokenProblem},
-    store::StoreError,
-    survey::{AnswerError, CodesMode, RawAnswers, Survey},
+    intake::{CodeProblem, Receipt, SubmitError, Via, token::TokenProblem},
+    store::{StoreError, keys},
+    survey::{AnswerError, AnswerErrorKind, CodesMode, RawAnswers, Survey},
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(landing))
         .route("/s/{slug}", web::get().to(form))
         .route("/s/{slug}", web::post().to(submit))
+        .route("/receipt", web::post().to(receipt_again))
         .route("/withdraw", web::get().to(withdraw_page))
         .route("/withdraw", web::post().to(withdraw))
         .route("/safety", web::get().to(safety))
-        .route("/exit", web::get().to(exit));
+        .route("/forget.css", web::get().to(forget))
+        .route("/exit", web::get().to(exit))
+        .route("/leave", web::get().to(leave));
 }
 
 fn ui<'a>(state: &'a AppState, lang: &'a str) -> Ui<'a> {
@@ -75,6 +78,31 @@ async fn safety(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     html(StatusCode::OK, pages::Safety { ui: ui(&state, language(&req, None)) })
 }
 
+/// An empty stylesheet that every respondent page loads, answered with `Clear-Site-Data: "cache"`.
+/// Chromium keeps a page it left in its back/forward cache (even one served with `no-store`), ticks
+/// and typed text included, and shows it again on Back. A page of this site that loads after the form
+/// (the receipt, a refusal, any other page) makes Chromium evict this site's cached pages, so Back
+/// fetches the form anew: fresh and empty, its fields under new names (see [`field_prefix`]).
+/// A stylesheet rather than a header on the page itself: the page that was left enters the
+/// back/forward cache only once the next page commits, after that page's own headers were read.
+async fn forget() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("clear-site-data", "\"cache\""))
+        .content_type("text/css; charset=utf-8")
+        .body("/* Clear-Site-Data: the browser forgets this site's cached pages. */\n")
+}
+
+/// The quick-exit link without JavaScript: a blank page of this site that loads /forget.css (so the
+/// form she was on is dropped from the back/forward cache, now that it is in there) and moves on to
+/// /exit at once. With JavaScript the link goes straight to /exit with `location.replace`.
+async fn leave() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title></title>\
+         <link rel=\"stylesheet\" href=\"/forget.css\"><meta http-equiv=\"refresh\" content=\"0; url=/exit\">\
+         </head><body></body></html>",
+    )
+}
+
 /// The quick exit goes through here so that no page names another site; the Location header does.
 async fn exit(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::SeeOther().insert_header(("location", state.config.exit_url.as_str())).finish()
@@ -85,7 +113,76 @@ async fn form(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<Stri
     render_form(&state, &slug, lang, &RawAnswers::default(), &[], None).await
 }
 
-/// Render the form (fresh, or again after a problem with the respondent's answers kept).
+/// The per-rendering prefix of the form's answer fields: a hash of the form's single-use token, so
+/// every rendering names its fields differently. Chromium restores a page's form state (after Back, a
+/// reload, or from its back/forward cache) by field name; a form rendered again never has the names
+/// of the one she filled in, so her ticks and text have nowhere to go. The server reads the names back
+/// from the token sent with the form. (Names are not secret: the point is only that they never repeat.)
+pub fn field_prefix(token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest([b"chorus/form-field-names/v1\0".as_slice(), token.trim().as_bytes()].concat());
+    format!("a{}", &hex::encode(digest)[..12])
+}
+
+/// The answers in a form's fields: `<prefix>.<question id>` for the prefix of the token sent with it,
+/// or `q.<question id>` (the stable names partner front ends and tests may post).
+fn form_answers(fields: &Fields) -> RawAnswers {
+    let prefix = format!("{}.", field_prefix(&fields.get("token")));
+    let pairs: Vec<(String, String)> = fields
+        .0
+        .iter()
+        .filter_map(|(k, v)| {
+            let id = k.strip_prefix(&prefix).or_else(|| k.strip_prefix("q."))?;
+            Some((format!("q.{id}"), v.clone()))
+        })
+        .collect();
+    RawAnswers::from_form(&pairs)
+}
+
+/// Tokens whose answers a refusal has already shown back once (hash → when). A browser may send a
+/// refused form's POST again from its history (Back after leaving, a reload): that copy must not show
+/// her answers to whoever holds the phone now. A new rendering always carries a new token, so sending
+/// again from the re-shown page is never affected. Kept in memory only, for at most a token's lifetime.
+static ECHOED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<[u8; 32], std::time::Instant>>> =
+    std::sync::LazyLock::new(Default::default);
+const ECHOED_CAP: usize = 200_000;
+
+fn echo_key(token: &str) -> Option<[u8; 32]> {
+    use sha2::Digest;
+    let token = token.trim();
+    (!token.is_empty())
+        .then(|| sha2::Sha256::digest([b"chorus/echoed/v1\0".as_slice(), token.as_bytes()].concat()).into())
+}
+
+/// Whether a refusal already showed this token's answers back (so this POST is a copy).
+fn echoed_before(token: &str) -> bool {
+    echo_key(token).is_some_and(|k| ECHOED.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&k))
+}
+
+/// Note that a refusal is showing this token's answers back.
+fn remember_echo(token: &str) {
+    let Some(key) = echo_key(token) else { return };
+    let mut seen = ECHOED.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.len() >= ECHOED_CAP {
+        seen.retain(|_, at| at.elapsed() < crate::intake::token::MAX_AGE);
+        if seen.len() >= ECHOED_CAP {
+            seen.clear();
+        }
+    }
+    seen.insert(key, std::time::Instant::now());
+}
+
+/// Whether the survey can take answers: a report key exists (set up), checked before showing the form.
+fn ready(conn: &mut crate::store::DbConn) -> Result<bool, StoreError> {
+    Ok(keys::active_report_key(conn)?.is_some())
+}
+
+/// A survey, whether it is open, whether it can take answers (set up), and a new form token.
+type FormState = (Arc<Survey>, bool, bool, String);
+
+/// Render the form (fresh, or again after a problem with the respondent's answers kept). Before setup
+/// (no report key) or while the survey is closed, a page says so instead of a form whose answers
+/// could not be taken.
 async fn render_form(
     state: &web::Data<AppState>,
     slug: &str,
@@ -98,13 +195,14 @@ async fn render_form(
     let slug_owned = slug.to_owned();
     let found = state
         .store
-        .run(move |conn| -> Result<Option<(Arc<Survey>, bool, String)>, StoreError> {
+        .run(move |conn| -> Result<Option<FormState>, StoreError> {
             let Some((survey, open)) = st.intake.surveys.current(conn, &slug_owned)? else { return Ok(None) };
-            let token = if open { st.intake.tokens.issue(conn, &slug_owned)? } else { String::new() };
-            Ok(Some((survey, open, token)))
+            let ready = open && ready(conn)?;
+            let token = if ready { st.intake.tokens.issue(conn, &slug_owned)? } else { String::new() };
+            Ok(Some((survey, open, ready, token)))
         })
         .await;
-    let (survey, open, token) = match found {
+    let (survey, open, ready, token) = match found {
         Ok(Some(found)) => found,
         Ok(None) => return message(state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"),
         Err(e) => return actix_web::ResponseError::error_response(&internal(state, lang, &e)),
@@ -112,16 +210,29 @@ async fn render_form(
     if !open {
         return message(state, lang, StatusCode::GONE, "error_heading", "error_closed");
     }
+    if !ready {
+        return message(state, lang, StatusCode::SERVICE_UNAVAILABLE, "form_not_ready_heading", "form_not_ready");
+    }
+    // Every problem at once: a refusal for the token or the code also lists what is wrong with the answers.
+    let mut errors = errors.to_vec();
+    if errors.is_empty() && notice.is_some() && !raw.0.is_empty() {
+        errors = survey.validate_submission(raw).err().unwrap_or_default();
+    }
     let survey_lang = survey.language_for(lang);
     let ui = ui(state, lang);
     let text = |key: &str| survey.text(&survey_lang, key).unwrap_or_default().to_owned();
+    let mut notices: Vec<String> = notice.map(|n| ui.t(n).to_owned()).into_iter().collect();
+    if errors.iter().any(|e| e.kind == AnswerErrorKind::Empty) {
+        notices.push(ui.t("form_empty").to_owned());
+    }
+    let prefix = field_prefix(&token);
     let page = pages::Form {
         slug: survey.slug.clone(),
         title: text("title"),
         intro: text("intro"),
         consent: text("consent"),
         token,
-        notice: notice.map(|n| ui.t(n).to_owned()),
+        notices,
         code: match survey.codes {
             CodesMode::Off => None,
             CodesMode::Optional => Some(false),
@@ -146,7 +257,8 @@ async fn render_form(
             &survey,
             &Ui { i18n: ui.i18n, lang: &survey_lang, page_title: ui.page_title },
             raw,
-            errors,
+            &errors,
+            &prefix,
         ),
         ui,
     };
@@ -180,19 +292,29 @@ async fn submit(
     let lang = language(&req, Some(&fields));
     let via = Via::Form { token: fields.get("token"), honeypot_filled: !fields.get("website").is_empty() };
     let code = fields.get("code");
-    let raw = RawAnswers::from_form(&fields.0);
-    let outcome = state
-        .clone()
-        .into_inner()
-        .submit(slug.clone(), RawAnswers::from_form(&fields.0), via, Some(code), client)
-        .await;
+    // A refusal shows her answers back once per token; a copy of a refused form sent again from the
+    // history is refused with the form empty, saying why (if it now passes, it is stored as usual).
+    let token = fields.get("token");
+    let copy = echoed_before(&token);
+    let raw = form_answers(&fields);
+    let outcome = state.clone().into_inner().submit(slug.clone(), form_answers(&fields), via, Some(code), client).await;
+    // Only a token this server issued (so one a rendered page carried) is remembered.
+    let echoes = matches!(
+        outcome,
+        Err(SubmitError::Invalid(_)
+            | SubmitError::Token(TokenProblem::TooFast | TokenProblem::Expired)
+            | SubmitError::BadCode(_))
+    );
+    if echoes {
+        remember_echo(&token);
+    }
     Ok(match outcome {
+        Err(SubmitError::Invalid(_) | SubmitError::Token(_) | SubmitError::BadCode(_)) if copy => {
+            render_form(&state, &slug, lang, &RawAnswers::default(), &[], Some("form_resent")).await
+        }
         Ok((receipt, survey)) => {
-            let survey_lang = survey.language_for(lang);
-            let ui = ui(&state, lang);
-            let thanks = survey.text(&survey_lang, "thanks").unwrap_or_default().to_owned();
             // 200 with the receipt in the body, never a redirect: the receipt must not enter a URL or the history.
-            html(StatusCode::OK, pages::ReceiptPage { ui, receipt: receipt.display(), thanks })
+            receipt_page(&state, lang, &receipt, &survey)
         }
         Err(SubmitError::Invalid(errors)) => render_form(&state, &slug, lang, &raw, &errors, None).await,
         Err(SubmitError::Token(TokenProblem::TooFast)) => {
@@ -215,14 +337,17 @@ async fn submit(
             message(&state, lang, StatusCode::BAD_REQUEST, "error_heading", "error_bad_request")
         }
         Err(SubmitError::AlreadyReceived) => {
-            message(&state, lang, StatusCode::OK, "receipt_heading", "already_received")
+            // A reload or a second tap re-sends the form: the code is kept nowhere, so it cannot be shown.
+            let ui = ui(&state, lang);
+            let body = format!("{} {}", ui.t("already_received"), ui.t("receipt_not_again"));
+            html(StatusCode::OK, pages::Message { heading: ui.t("receipt_heading").to_owned(), body, ui })
         }
         Err(SubmitError::UnknownSurvey) => {
             message(&state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found")
         }
         Err(SubmitError::Closed) => message(&state, lang, StatusCode::GONE, "error_heading", "error_closed"),
         Err(SubmitError::NotReady) => {
-            message(&state, lang, StatusCode::SERVICE_UNAVAILABLE, "error_heading", "error_unavailable")
+            message(&state, lang, StatusCode::SERVICE_UNAVAILABLE, "form_not_ready_heading", "form_not_ready")
         }
         // Every other outcome is listed above, so a new kind of refusal cannot fall through to a 500.
         Err(e @ (SubmitError::Store(_) | SubmitError::Seal(_) | SubmitError::Encode(_))) => {
@@ -242,16 +367,58 @@ async fn read_form(state: &AppState, req: &HttpRequest, payload: web::Payload) -
     })
 }
 
+fn receipt_page(state: &AppState, lang: &'static str, receipt: &Receipt, survey: &Survey) -> HttpResponse {
+    let survey_lang = survey.language_for(lang);
+    let thanks = survey.text(&survey_lang, "thanks").unwrap_or_default().to_owned();
+    let page = pages::ReceiptPage {
+        ui: ui(state, lang),
+        receipt: receipt.display(),
+        groups: receipt.groups(),
+        slug: survey.slug.clone(),
+        thanks,
+    };
+    html(StatusCode::OK, page)
+}
+
+/// The receipt page again, in the language chosen on it: its language buttons post the code back here
+/// (a reload of this page posts it again). Nothing is looked up or stored: the page shows only the
+/// code it was sent, and the survey's thank-you text.
+async fn receipt_again(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> WebResult {
+    let fields = read_form(&state, &req, payload).await?;
+    let lang = language(&req, Some(&fields));
+    let Ok(receipt) = Receipt::read(&fields.get("receipt")) else {
+        return Err(refusal(&state, lang, StatusCode::BAD_REQUEST, "error_heading", "error_bad_request"));
+    };
+    let st = state.clone().into_inner();
+    let slug = fields.get("slug");
+    let found = state
+        .store
+        .run(move |conn| st.intake.surveys.current(conn, &slug))
+        .await
+        .map_err(|e| internal(&state, lang, &e))?;
+    let Some((survey, _)) = found else {
+        return Err(refusal(&state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"));
+    };
+    Ok(receipt_page(&state, lang, &receipt, &survey))
+}
+
 async fn withdraw_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    html(StatusCode::OK, pages::Withdraw { ui: ui(&state, language(&req, None)), done: false })
+    html(StatusCode::OK, pages::Withdraw { ui: ui(&state, language(&req, None)), done: false, problem: None })
 }
 
 async fn withdraw(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> WebResult {
     let fields = read_form(&state, &req, payload).await?;
     let lang = language(&req, Some(&fields));
     let receipt = fields.get("receipt");
+    // A code whose check symbol does not match (or that is not a code at all) is mistyped: said from
+    // the typed text alone, before any lookup, so this reveals nothing about any stored answer.
+    if Receipt::read(&receipt).is_err() {
+        let ui = ui(&state, lang);
+        let problem = Some(ui.t("withdraw_mistyped").to_owned());
+        return Ok(html(StatusCode::BAD_REQUEST, pages::Withdraw { ui, done: false, problem }));
+    }
     let st = state.clone().into_inner();
     state.store.run(move |conn| st.intake.withdraw(conn, &receipt)).await.map_err(|e| internal(&state, lang, &e))?;
     // The same page whether or not the receipt matched.
-    Ok(html(StatusCode::OK, pages::Withdraw { ui: ui(&state, lang), done: true }))
+    Ok(html(StatusCode::OK, pages::Withdraw { ui: ui(&state, lang), done: true, problem: None }))
 }

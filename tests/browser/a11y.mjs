@@ -173,14 +173,14 @@ async function audit(page, rec, what) {
 
 // After a form submission: the receipt code, or a clear failure naming what the page said instead.
 async function expectReceipt(page, where) {
-  const code = page.locator('main .code');
+  const code = page.locator('main .code-shown');
   try {
     await code.waitFor({ state: 'visible', timeout: 15_000 });
   } catch {
     const said = await page.locator('main').innerText().catch(() => '(no main)');
     throw new CheckFailed(`${where}: no receipt page; the page says: ${short(said, 400)}`);
   }
-  return (await code.innerText()).trim();
+  return (await page.locator('main .code-shown .groups').innerText()).replace(/\s+/g, '');
 }
 
 // The respondent pages, in one context: landing, form (en, zh-Hans), receipt, withdrawal, safety.

@@ -103,7 +103,7 @@ async function fillWait(since) {
 
 // After a submission: the receipt code, or a clear failure naming what the page said instead.
 async function expectReceipt(page, where) {
-  const code = page.locator('main .code');
+  const code = page.locator('main .code-shown');
   try {
     await code.waitFor({ state: 'visible', timeout: 15_000 });
   } catch {
@@ -113,8 +113,9 @@ async function expectReceipt(page, where) {
       .catch(() => '(no main)');
     throw new CheckFailed(`${where}: no receipt page; the page says: ${said.slice(0, 400).replace(/\s+/g, ' ')}`);
   }
-  const text = (await code.innerText()).trim();
-  assert(text.length === 32 && RECEIPT.test(text), `${where}: receipt ${JSON.stringify(text)} is not a 32-character code`);
+  const text = (await page.locator('main .code-shown .groups').innerText()).replace(/\s+/g, '');
+  // 26 symbols and a check symbol in groups of four: 27 + 6 dashes.
+  assert(text.length === 33 && RECEIPT.test(text), `${where}: receipt ${JSON.stringify(text)} is not a 33-character code`);
   return text;
 }
 
@@ -198,7 +199,8 @@ async function noJavaScript(browser) {
   assert((await status.innerText()).includes('삭제'), 'no-JS: the withdrawal confirmation is not the Korean one');
   ok('no-JS: withdrawing with the receipt shows the confirmation ([role=status])');
 
-  // Without JS the quick-exit link is a plain link through /exit (it cannot replace the history entry).
+  // Without JS the quick-exit link goes through /leave (which makes Chromium forget this site's cached
+  // pages) to /exit; it cannot replace the history entry.
   await page.close();
   return rec;
 }

@@ -8,6 +8,12 @@ use crate::helpers::{
     read_response, run,
 };
 
+/// The per-rendering prefix of a form's answer fields (`<prefix>.<question id>`).
+fn field_prefix(html: &str) -> String {
+    let at = html.find("name=\"a").expect("an answer field") + "name=\"".len();
+    html[at..].split('.').next().unwrap().to_owned()
+}
+
 tests! {
     both: [
         form_round_trip_gives_a_receipt_that_withdraws,
@@ -20,6 +26,12 @@ tests! {
         skip_logic_renders_a_labelled_group_without_javascript,
         closed_and_unknown_surveys,
         withdrawal_reads_the_same_whether_or_not_it_matched,
+        nothing_answered_is_refused_kindly_in_form_and_api,
+        exclusive_options_stand_alone_in_form_and_api,
+        no_form_before_setup_or_while_closed,
+        a_mistyped_receipt_is_recognised_without_a_lookup,
+        field_names_change_with_every_rendering_and_copies_show_nothing,
+        the_receipt_survives_its_language_buttons,
     ],
 }
 
@@ -53,7 +65,7 @@ fn form_round_trip_gives_a_receipt_that_withdraws(backend: Backend) {
         assert!(headers.get("location").is_none(), "the receipt is never a redirect");
         assert!(html.contains("lang=\"ko\""), "the receipt page is in Korean");
         let receipt = receipt_in(&html);
-        assert_eq!(receipt.len(), 32, "{receipt}");
+        assert_eq!(receipt.len(), 33, "26 symbols, a check symbol and 6 dashes: {receipt}");
         assert_eq!(app.count("harms"), 1);
         let (status, _, html) =
             app.post_form("/withdraw", &format!("lang=ko&receipt={}", encode(&receipt.to_lowercase()))).await;
@@ -245,6 +257,7 @@ fn public_pages_set_no_cookie_and_name_no_other_origin(backend: Backend) {
 fn every_language_renders_its_own_title(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
+        app.init_keys();
         let survey = Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap();
         let english = survey.title("en").to_owned();
         for lang in LANGUAGES {
@@ -273,6 +286,7 @@ fn askama_escape(s: &str) -> String {
 fn skip_logic_renders_a_labelled_group_without_javascript(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
+        app.init_keys();
         let (_, _, html) = app.get("/s/harms").await;
         assert!(html.contains("data-show-if=\"officials\""));
         assert!(html.contains("If you answered"), "the group is labelled for readers without JavaScript");
@@ -311,10 +325,209 @@ fn withdrawal_reads_the_same_whether_or_not_it_matched(backend: Backend) {
         let receipt = body["receipt"].as_str().unwrap().to_owned();
         let (s1, _, matched) = app.post_form("/withdraw", &format!("receipt={receipt}")).await;
         let (s2, _, unmatched) = app.post_form("/withdraw", "receipt=0000-0000-0000-0000-0000-0000-00").await;
-        let (s3, _, garbage) = app.post_form("/withdraw", "receipt=hello").await;
+        let fresh = chorus::intake::Receipt::generate().display();
+        let (s3, _, unmatched_new) = app.post_form("/withdraw", &format!("receipt={fresh}")).await;
         assert_eq!((s1, s2, s3), (200, 200, 200));
         assert_eq!(matched, unmatched);
-        assert_eq!(matched, garbage);
+        assert_eq!(matched, unmatched_new);
         assert_eq!(app.count("harms"), 0);
+    });
+}
+
+fn nothing_answered_is_refused_kindly_in_form_and_api(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        for body in ["", "&q.age=&q.anything_else=+++", "&q.what_happened=id_check"] {
+            let token = fresh_token(&app, "en").await;
+            let (status, _, html) = app.post_form("/s/harms", &format!("token={token}{body}")).await;
+            assert_eq!(status, 400, "{body}: {html}");
+            assert!(html.contains("You have not answered anything"), "{body}: the kind message");
+            assert!(html.find("error-summary").unwrap() < html.find("<h1>").unwrap(), "the message comes first");
+        }
+        let (status, _, html) =
+            app.post_form("/s/harms", &format!("token={}&lang=ko", fresh_token(&app, "ko").await)).await;
+        assert_eq!(status, 400);
+        assert!(html.contains("아직 아무 질문에도 답하지 않았어요"), "in Korean");
+        let (status, reply) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{}}"#).await;
+        assert_eq!(status, 400, "{reply}");
+        assert_eq!(reply["error"], "you have not answered anything");
+        assert!(reply.get("question").is_none(), "names no question: {reply}");
+        let (status, _) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":null}}"#).await;
+        assert_eq!(status, 400);
+        assert_eq!(app.count("harms"), 0, "nothing was stored");
+    });
+}
+
+fn exclusive_options_stand_alone_in_form_and_api(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let token = fresh_token(&app, "en").await;
+        let body = format!(
+            "token={token}&q.age=25_34&q.officials=none&q.officials=city_police&q.changes_wanted=none&q.changes_wanted=decriminalize"
+        );
+        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        assert_eq!(status, 400, "{html}");
+        assert!(
+            html.contains("id=\"err-officials\"") && html.contains("id=\"err-changes_wanted\""),
+            "both errors at once"
+        );
+        assert!(html.contains("“None of these” cannot be chosen together with other answers."));
+        assert!(html.contains("href=\"#q-officials\"") && html.contains("href=\"#q-changes_wanted\""));
+        assert!(html.contains("value=\"none\" data-exclusive"), "JavaScript can find the option that stands alone");
+        let api = "/api/v1/surveys/harms/responses";
+        let (status, reply) = app.post_json(api, r#"{"answers":{"officials":["none","bylaw"]}}"#).await;
+        assert_eq!(status, 400, "{reply}");
+        assert_eq!(reply["question"], "officials");
+        assert_eq!(app.count("harms"), 0);
+        // Alone, it is fine; so are several ordinary options.
+        assert_eq!(app.post_json(api, r#"{"answers":{"officials":["none"]}}"#).await.0, 201);
+        assert_eq!(app.post_json(api, r#"{"answers":{"officials":["bylaw","city_police"]}}"#).await.0, 201);
+        assert_eq!(app.count("harms"), 2);
+        // The API's definition says which options stand alone.
+        let (_, _, def) = app.get("/api/v1/surveys/harms").await;
+        let def: serde_json::Value = serde_json::from_str(&def).unwrap();
+        let officials = def["questions"].as_array().unwrap().iter().find(|q| q["id"] == "officials").unwrap();
+        let none = officials["options"].as_array().unwrap().iter().find(|o| o["id"] == "none").unwrap();
+        assert_eq!(none["exclusive"], true);
+    });
+}
+
+fn no_form_before_setup_or_while_closed(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        // Before setup there is no report key: a kind page, not a form whose answers would be lost.
+        let (status, _, html) = app.get("/s/harms?lang=fr").await;
+        assert_eq!(status, 503, "{html}");
+        assert!(html.contains("Ce sondage n’est pas encore ouvert"), "{html}");
+        assert!(!html.contains("<form method=\"post\" action=\"/s/harms\""), "no form is shown");
+        assert!(!html.contains("name=\"token\""));
+        app.init_keys();
+        let (status, _, html) = app.get("/s/harms").await;
+        assert_eq!(status, 200);
+        assert!(html.contains("<form method=\"post\" action=\"/s/harms\""));
+        let closed = chorus::store::surveys::SurveyStatus::Closed;
+        app.with_conn(|c| app.state.intake.surveys.set_status(c, "harms", closed).unwrap());
+        let (status, _, html) = app.get("/s/harms").await;
+        assert_eq!(status, 410);
+        assert!(html.contains("This survey is closed"));
+        assert!(!html.contains("<form method=\"post\" action=\"/s/harms\""), "no form while closed");
+    });
+}
+
+fn a_mistyped_receipt_is_recognised_without_a_lookup(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let (_, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        let receipt = body["receipt"].as_str().unwrap().to_owned();
+        assert_eq!(receipt.len(), 33);
+        // One symbol changed: recognised as mistyped from the text alone, nothing deleted.
+        let mut typo: Vec<char> = receipt.chars().collect();
+        typo[5] = if typo[5] == 'A' { 'B' } else { 'A' };
+        let typo: String = typo.into_iter().collect();
+        for bad in [typo.as_str(), &receipt[..30], "hello"] {
+            let (status, _, html) = app.post_form("/withdraw", &format!("receipt={bad}")).await;
+            assert_eq!(status, 400, "{bad}");
+            assert!(html.contains("This code does not look right"), "{bad}");
+            assert!(!html.contains("role=\"status\""), "{bad}: no 'done' page");
+        }
+        // A well-formed code that matches nothing reads like one that matched (checked in
+        // withdrawal_reads_the_same_whether_or_not_it_matched); the mistyped page says only "mistyped".
+        let other = chorus::intake::Receipt::generate().display();
+        let (status, _, _) = app.post_form("/withdraw", &format!("receipt={other}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(app.count("harms"), 1, "a mistyped or unknown code deleted nothing");
+        // An old receipt without its check symbol (26 symbols) still works.
+        let old: String = receipt.chars().filter(|c| *c != '-').take(26).collect();
+        let (status, _, html) = app.post_form("/withdraw", &format!("receipt={old}")).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("role=\"status\""));
+        assert_eq!(app.count("harms"), 0);
+    });
+}
+
+fn field_names_change_with_every_rendering_and_copies_show_nothing(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let (_, _, first) = app.get("/s/harms").await;
+        let (_, _, second) = app.get("/s/harms").await;
+        let (p1, p2) = (field_prefix(&first), field_prefix(&second));
+        assert_ne!(p1, p2, "a browser restoring form state by name finds nothing on a new rendering");
+        assert!(!first.contains("name=\"q."), "no stable answer field names");
+        // The prefixed names are read back through the token sent with them.
+        let token = hidden(&first, "token");
+        let body = format!("token={token}&{p1}.age=25_34&{p1}.officials=bylaw");
+        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        assert_eq!(status, 200, "{html}");
+        assert_eq!(app.count("harms"), 1);
+        // Another rendering's names do not count for this token.
+        let token = hidden(&second, "token");
+        let (status, _, html) = app.post_form("/s/harms", &format!("token={token}&{p1}.age=25_34")).await;
+        assert_eq!(status, 400);
+        assert!(html.contains("You have not answered anything"));
+        // A refused form shows her answers back once; the same POST sent again (Back after leaving,
+        // a reload) is refused with the form empty, saying why.
+        let (_, _, third) = app.get("/s/harms").await;
+        let (token, p3) = (hidden(&third, "token"), field_prefix(&third));
+        let body = format!(
+            "token={token}&{p3}.age=25_34&{p3}.officials=none&{p3}.officials=bylaw&{p3}.anything_else=secret+words"
+        );
+        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        assert_eq!(status, 400);
+        assert!(html.contains("value=\"25_34\" checked") && html.contains("secret words"), "shown back once");
+        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        assert_eq!(status, 400);
+        assert!(html.contains("sent again from the browser history"), "{html}");
+        assert!(
+            !html.contains("value=\"25_34\" checked") && !html.contains("secret words"),
+            "a copy shows nothing back"
+        );
+        assert!(!html.contains("id=\"err-officials\""), "nor which answers were refused");
+        assert_eq!(app.count("harms"), 1);
+        // Fixing the answers on the re-shown page (a new token) still works.
+        let fixed = format!("token={}&q.age=25_34&q.officials=bylaw", hidden(&html, "token"));
+        assert_eq!(app.post_form("/s/harms", &fixed).await.0, 200);
+        assert_eq!(app.count("harms"), 2);
+    });
+}
+
+fn the_receipt_survives_its_language_buttons(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let token = fresh_token(&app, "en").await;
+        let (_, headers, html) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
+        let receipt = receipt_in(&html);
+        assert!(headers.get("cache-control").is_some_and(|v| v == "no-store"));
+        assert!(
+            html.contains("action=\"/receipt\"") && html.contains("name=\"lang\" value=\"ko\""),
+            "language buttons post"
+        );
+        assert!(html.contains("we cannot show it again"), "the page says the code is not kept");
+        for (n, group) in receipt.split('-').enumerate() {
+            let last = n == 6;
+            assert!(
+                html.contains(&format!("<span class=\"group\">{group}{}</span>", if last { "" } else { "-" })),
+                "{group}"
+            );
+        }
+        let (status, _, html) = app.post_form("/receipt", &format!("receipt={receipt}&slug=harms&lang=ko")).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("<html lang=\"ko\""));
+        assert_eq!(receipt_in(&html), receipt, "the same code, now in Korean");
+        let (status, _, _) = app.post_form("/receipt", "receipt=hello&slug=harms&lang=ko").await;
+        assert_eq!(status, 400);
+        // Reloading the page that sent the answers shows no code (it is kept nowhere) and says so.
+        let (_, _, again) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
+        assert!(again.contains("already received") && again.contains("we cannot show it again"));
+        assert!(!again.contains(&receipt));
+        // Every respondent page loads /forget.css, which asks the browser to drop this site's cached pages.
+        let (_, headers, _) = app.get("/forget.css").await;
+        assert_eq!(headers.get("clear-site-data").unwrap(), "\"cache\"");
+        assert!(html.contains("href=\"/forget.css\""));
+        assert_eq!(app.count("harms"), 1);
     });
 }
