@@ -47,6 +47,13 @@ enum Command {
     },
     /// Create or update the database tables, then exit.
     Migrate,
+    /// Erase arrival order from the database now (docs/privacy.md); safe while `chorus serve` runs,
+    /// whose writer then waits for it.
+    Scrub {
+        /// Rewrite every answer (and VACUUM on SQLite), not only this month's and last month's.
+        #[arg(long)]
+        full: bool,
+    },
     /// Print the version.
     Version,
     /// The report key that seals answers.
@@ -242,6 +249,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             say(format!("database {} is up to date ({:?})", config.database_url, store.backend()));
             Ok(())
         }
+        Command::Scrub { full } => serve::scrub(&Console::open(config)?, full),
         Command::Keys { command } => keys::run(&Console::open(config)?, command),
         Command::Survey { command } => survey::run(&Console::open(config)?, command),
         Command::Init { admin, password_file, passphrase_file } => {

@@ -3,8 +3,11 @@
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use super::Console;
 use crate::{
     app::Application,
+    intake,
+    store::scrub,
     config::Config,
     keyring::{Keyring, KeyringError},
     telemetry::say,
@@ -41,6 +44,28 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
             }
             handle.stop(true).await;
         });
-        app.server.await.context("server error")
+        let served = app.server.await.context("server error");
+        // At shutdown: spend waiting outreach codes, write this month's totals, scrub arrival order.
+        crate::app::scrub_and_flush(&app.state, true).await;
+        served
     })
+}
+
+/// `chorus scrub`: the same rewrite the service runs, from this process. A running service's writer
+/// waits on the database lock meanwhile; outreach codes it holds pending are spent by its own next
+/// scrub, not here (they live in its memory).
+pub(super) fn scrub(console: &Console, full: bool) -> anyhow::Result<()> {
+    let mut conn = console.store.dedicated()?;
+    scrub::wait_for_locks(&mut conn)?;
+    let started = std::time::Instant::now();
+    let report = scrub::scrub(&mut conn, intake::scrub_scope(full), &mut |_| Ok(()))?;
+    let took = started.elapsed();
+    console.audit(&mut conn, "scrub", if full { "full" } else { "recent months" })?;
+    say(format!(
+        "Scrubbed: {} answers rewritten in {:.2} s{}.",
+        report.answers_rewritten,
+        took.as_secs_f64(),
+        if report.wal_emptied { "" } else { "; the -wal file was in use and is emptied at the next scrub" }
+    ));
+    Ok(())
 }

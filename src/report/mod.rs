@@ -61,6 +61,8 @@ pub enum ReportError {
     Store(#[from] StoreError),
     #[error("an answer could not be decoded: {0}")]
     Decode(String),
+    #[error("refused: {0} stored answers failed to open (moved, re-flagged or damaged rows); no snapshot was made")]
+    Unopened(u64),
 }
 
 /// A released table as stored: category ids, released numbers, never a true count.
@@ -288,8 +290,11 @@ pub fn run_snapshot(
             versions.insert(v, s);
         }
     }
-    unsealed.for_each_answer(conn, &spec.survey, through, &spec.excluded_months, |a| each(a, &mut versions))?;
+    let streamed = unsealed.for_each_answer(conn, &spec.survey, through, &spec.excluded_months, |a| each(a, &mut versions))?;
     drop(unsealed);
+    if streamed.failed > 0 {
+        return Err(ReportError::Unopened(streamed.failed));
+    }
     if let Some(e) = decode_error {
         return Err(ReportError::Decode(e));
     }

@@ -7,7 +7,7 @@ mod epoch;
 mod kdf;
 mod report_key;
 
-pub use answer::{AnswerAad, PLAINTEXT_LEN, Padded, Sealed, open_answer, seal_answer};
+pub use answer::{AnswerAad, PLAINTEXT_LEN, Padded, Sealed, open_answer, open_legacy_answer, seal_answer};
 pub use epoch::EpochKey;
 pub use kdf::{KdfCost, KdfParams, check_passphrase_strength, generate_passphrase};
 pub use report_key::{ReportKeypair, ReportPrivateKey, SealedPrivateKey};

@@ -62,6 +62,7 @@ pub mod form_tokens;
 pub mod keys;
 pub mod responses;
 pub mod schema;
+pub mod scrub;
 pub mod snapshots;
 pub mod staff;
 pub mod surveys;

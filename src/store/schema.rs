@@ -143,9 +143,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    daily_intake (survey_slug, day) {
+    monthly_intake (survey_slug, month) {
         survey_slug -> Text,
-        day -> Text,
+        month -> Text,
         accepted -> BigInt,
         rate_limited -> BigInt,
         honeypot -> BigInt,

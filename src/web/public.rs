@@ -233,8 +233,7 @@ async fn withdraw(state: web::Data<AppState>, req: HttpRequest, payload: web::Pa
     let fields = read_form(&state, &req, payload).await?;
     let lang = language(&req, Some(&fields));
     let receipt = fields.get("receipt");
-    let st = state.clone().into_inner();
-    state.store.run(move |conn| st.intake.withdraw(conn, &receipt)).await.map_err(|e| internal(&state, lang, &e))?;
+    state.intake.withdraw(&receipt).await.map_err(|e| internal(&state, lang, &e))?;
     // The same page whether or not the receipt matched.
     Ok(html(StatusCode::OK, pages::Withdraw { ui: ui(&state, lang), done: true }))
 }

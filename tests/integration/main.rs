@@ -28,6 +28,7 @@ mod helpers;
 mod cli;
 mod defences;
 mod durability;
+mod forensics;
 mod foundation;
 mod privacy;
 mod reports;
@@ -35,6 +36,7 @@ mod respondent;
 mod schema;
 mod sealing;
 mod staff;
+mod withdrawal;
 
 use helpers::Backend;
 use libtest_mimic::{Arguments, Trial};
@@ -68,7 +70,9 @@ fn main() {
         .chain(durability::TESTS)
         .chain(privacy::TESTS)
         .chain(cli::TESTS)
-        .chain(schema::TESTS);
+        .chain(schema::TESTS)
+        .chain(forensics::TESTS)
+        .chain(withdrawal::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {
