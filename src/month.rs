@@ -21,7 +21,11 @@ impl Month {
     }
     /// The month before this one.
     pub fn previous(self) -> Self {
-        if self.month == 1 { Self { year: self.year - 1, month: 12 } } else { Self { year: self.year, month: self.month - 1 } }
+        if self.month == 1 {
+            Self { year: self.year - 1, month: 12 }
+        } else {
+            Self { year: self.year, month: self.month - 1 }
+        }
     }
 
     pub fn parse(s: &str) -> Option<Self> {

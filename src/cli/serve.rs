@@ -6,10 +6,10 @@ use secrecy::ExposeSecret;
 use super::Console;
 use crate::{
     app::Application,
-    intake,
-    store::scrub,
     config::Config,
+    intake,
     keyring::{Keyring, KeyringError},
+    store::scrub,
     telemetry::say,
 };
 
@@ -57,10 +57,11 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
 pub(super) fn scrub(console: &Console, full: bool) -> anyhow::Result<()> {
     let mut conn = console.store.dedicated()?;
     scrub::wait_for_locks(&mut conn)?;
+    // Audited first, so the audit row's write is checkpointed out of the -wal with the rest.
+    console.audit(&mut conn, "scrub", if full { "full" } else { "recent months" })?;
     let started = std::time::Instant::now();
     let report = scrub::scrub(&mut conn, intake::scrub_scope(full), &mut |_| Ok(()))?;
     let took = started.elapsed();
-    console.audit(&mut conn, "scrub", if full { "full" } else { "recent months" })?;
     say(format!(
         "Scrubbed: {} answers rewritten in {:.2} s{}.",
         report.answers_rewritten,

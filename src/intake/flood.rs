@@ -100,9 +100,7 @@ impl FloodStats {
         let current = Month::from_unix_days(self.clock.now().div_euclid(86_400));
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let done: Vec<_> = inner.unflushed.keys().filter(|(_, m)| all || *m < current).cloned().collect();
-        done.into_iter()
-            .filter_map(|key| inner.unflushed.remove(&key).map(|counts| (key.0, key.1, counts)))
-            .collect()
+        done.into_iter().filter_map(|key| inner.unflushed.remove(&key).map(|counts| (key.0, key.1, counts))).collect()
     }
 }
 

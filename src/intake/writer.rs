@@ -167,7 +167,9 @@ fn spend_codes(conn: &mut DbConn, pending: &PendingCodes, all: bool) -> Result<u
         return Ok(0);
     }
     codes.shuffle(&mut rand::rng());
-    conn.transaction(|conn| codes.iter().try_for_each(|(slug, hash)| defences::spend_code(conn, slug, hash).map(drop)))?;
+    conn.transaction(|conn| {
+        codes.iter().try_for_each(|(slug, hash)| defences::spend_code(conn, slug, hash).map(drop))
+    })?;
     let mut set = pending.lock();
     for c in &codes {
         set.remove(c);

@@ -290,7 +290,8 @@ pub fn run_snapshot(
             versions.insert(v, s);
         }
     }
-    let streamed = unsealed.for_each_answer(conn, &spec.survey, through, &spec.excluded_months, |a| each(a, &mut versions))?;
+    let streamed =
+        unsealed.for_each_answer(conn, &spec.survey, through, &spec.excluded_months, |a| each(a, &mut versions))?;
     drop(unsealed);
     if streamed.failed > 0 {
         return Err(ReportError::Unopened(streamed.failed));

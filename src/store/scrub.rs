@@ -85,9 +85,7 @@ pub fn scrub(
             // A write first, so the transaction holds the write lock from its start (no stale snapshot).
             conn.batch_execute("UPDATE outreach_codes SET used = used WHERE 1 = 0;")?;
         } else {
-            conn.batch_execute(
-                "LOCK TABLE responses, outreach_codes, used_form_tokens IN ACCESS EXCLUSIVE MODE;",
-            )?;
+            conn.batch_execute("LOCK TABLE responses, outreach_codes, used_form_tokens IN ACCESS EXCLUSIVE MODE;")?;
         }
         before(conn)?;
         let n: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("SELECT COUNT(*) FROM responses{filter}"))
@@ -108,7 +106,11 @@ pub fn scrub(
                 )
             } else {
                 // TRUNCATE gives a fresh heap file; a partial scrub deletes (VACUUM reclaims the space).
-                let clear = if filter.is_empty() { format!("TRUNCATE {table}") } else { format!("DELETE FROM {table}{filter}") };
+                let clear = if filter.is_empty() {
+                    format!("TRUNCATE {table}")
+                } else {
+                    format!("DELETE FROM {table}{filter}")
+                };
                 format!(
                     "CREATE TEMP TABLE {copy} ON COMMIT DROP AS SELECT * FROM {table}{filter};
                      {clear};

@@ -175,9 +175,8 @@ fn postgres_no_xmin_joins_a_code(app: &TestApp, arrival: &[(String, Option<Vec<u
         #[diesel(sql_type = Text)]
         xmin: String,
     }
-    let codes: Vec<Code> = app.with_conn(|c| {
-        diesel::sql_query("SELECT xmin::text AS xmin FROM outreach_codes WHERE used").load(c).unwrap()
-    });
+    let codes: Vec<Code> = app
+        .with_conn(|c| diesel::sql_query("SELECT xmin::text AS xmin FROM outreach_codes WHERE used").load(c).unwrap());
     for code in codes {
         let sharing = verified.iter().filter(|x| **x == code.xmin).count();
         assert!(
@@ -199,7 +198,9 @@ fn no_date_finer_than_a_month(dump: &str, what: &str) {
     }
     // Seconds since 1970 between 2001 and 2286 are ten digits starting 1 or 2, standing alone.
     for token in dump.split(|c: char| !c.is_ascii_alphanumeric()) {
-        let unix = token.len() == 10 && token.bytes().all(|b| b.is_ascii_digit()) && matches!(token.as_bytes()[0], b'1' | b'2');
+        let unix = token.len() == 10
+            && token.bytes().all(|b| b.is_ascii_digit())
+            && matches!(token.as_bytes()[0], b'1' | b'2');
         assert!(!unix, "{what} holds what looks like a Unix time: {token}");
     }
 }
@@ -226,7 +227,9 @@ fn a_seized_copy_shows_no_arrival_order_no_code_link_and_no_date(backend: Backen
 
         // Before the scrub, (b) already holds: a code is never spent beside its answer.
         match backend {
-            Backend::Sqlite => sqlite_no_commit_joins_a_code(&std::fs::read(&wal).unwrap_or_default(), &arrival, "before the scrub"),
+            Backend::Sqlite => {
+                sqlite_no_commit_joins_a_code(&std::fs::read(&wal).unwrap_or_default(), &arrival, "before the scrub")
+            }
             Backend::Postgres => postgres_no_xmin_joins_a_code(&app, &arrival, "before the scrub"),
         }
 
@@ -269,7 +272,9 @@ fn a_seized_copy_shows_no_arrival_order_no_code_link_and_no_date(backend: Backen
             }
             Backend::Postgres => {
                 let rows: Vec<Physical> = app.with_conn(|c| {
-                    diesel::sql_query("SELECT id, xmin::text AS xmin, ctid::text AS ctid FROM responses").load(c).unwrap()
+                    diesel::sql_query("SELECT id, xmin::text AS xmin, ctid::text AS ctid FROM responses")
+                        .load(c)
+                        .unwrap()
                 });
                 let by_id: HashMap<&str, &Physical> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
                 let arrival_rank: Vec<f64> = (0..arrival.len()).map(|i| i as f64).collect();

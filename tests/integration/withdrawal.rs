@@ -26,7 +26,8 @@ fn matched_and_unmatched_withdrawals_take_the_same_time(backend: Backend) {
         app.init_keys();
         let mut receipts = Vec::new();
         for _ in 0..EACH {
-            let (status, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+            let (status, body) =
+                app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
             assert_eq!(status, 201);
             receipts.push(body["receipt"].as_str().unwrap().to_owned());
         }
@@ -49,7 +50,10 @@ fn matched_and_unmatched_withdrawals_take_the_same_time(backend: Backend) {
         assert_eq!(app.count("harms"), 0, "every real receipt withdrew its answer");
         let (m, u) = (median(matched), median(unmatched));
         eprintln!("withdrawal medians: matched {m:.2} ms, unmatched {u:.2} ms");
-        assert!((m - u).abs() <= 0.10 * m.min(u), "medians differ by more than 10%: matched {m:.2} ms, unmatched {u:.2} ms");
+        assert!(
+            (m - u).abs() <= 0.10 * m.min(u),
+            "medians differ by more than 10%: matched {m:.2} ms, unmatched {u:.2} ms"
+        );
         assert!(m >= chorus::intake::writer::WITHDRAW_MIN.as_secs_f64() * 1000.0, "the minimum delay holds");
     });
 }
