@@ -45,7 +45,10 @@ pub const SPEND_BATCH: usize = 16;
 /// `Intake::prepare` and the writer both refuse a code found here, so a code still works exactly once
 /// while its spend waits.
 #[derive(Clone, Default)]
-pub struct PendingCodes(Arc<Mutex<HashSet<(String, Vec<u8>)>>>);
+pub struct PendingCodes(Arc<Mutex<HashSet<PendingCode>>>);
+
+/// (survey slug, code hash)
+type PendingCode = (String, Vec<u8>);
 
 impl PendingCodes {
     pub fn contains(&self, slug: &str, hash: &[u8]) -> bool {
@@ -57,7 +60,7 @@ impl PendingCodes {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(String, Vec<u8>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<PendingCode>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -162,7 +165,7 @@ fn store_one(conn: &mut DbConn, job: &Submission, pending: &PendingCodes) -> Res
 /// Mark waiting codes used, in a random order, in a transaction of their own. Only when at least
 /// `SPEND_BATCH` wait, unless `all` (the scrub, shutdown).
 fn spend_codes(conn: &mut DbConn, pending: &PendingCodes, all: bool) -> Result<usize, StoreError> {
-    let mut codes: Vec<(String, Vec<u8>)> = pending.lock().iter().cloned().collect();
+    let mut codes: Vec<PendingCode> = pending.lock().iter().cloned().collect();
     if codes.is_empty() || (!all && codes.len() < SPEND_BATCH) {
         return Ok(0);
     }
