@@ -622,19 +622,23 @@ fn scrub(a: &Args) {
             let server = start_chorus(db.as_ref().map(|d| d.url.as_str()));
             let dir = server._dir.path().to_owned();
             timed(&dir, &server.url, &["dev", "seed", "harms", "--count", &rows.to_string()]);
-            for full in [true, false] {
+            for mode in ["--vacuum", "--full", ""] {
                 let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let (base, s) = (server.base.clone(), stop.clone());
                 let load = std::thread::spawn(move || {
                     drive_until(&base, "/api/v1/surveys/harms/responses", Route::Json, 4, 3600, Some(20), Some(s))
                 });
                 std::thread::sleep(Duration::from_secs(1));
-                let args: &[&str] = if full { &["scrub", "--full"] } else { &["scrub"] };
-                let (secs, _) = timed(&dir, &server.url, args);
+                let args: Vec<&str> = ["scrub", mode].into_iter().filter(|a| !a.is_empty()).collect();
+                let (secs, _) = timed(&dir, &server.url, &args);
                 std::thread::sleep(Duration::from_millis(500));
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 let o = load.join().expect("load thread");
-                let scope = if full { "full" } else { "recent months" };
+                let scope = match mode {
+                    "--vacuum" => "one transaction (--vacuum)",
+                    "--full" => "all, in chunks (--full)",
+                    _ => "recent months, in chunks (scheduled)",
+                };
                 println!(
                     "| {backend} | {rows} | {scope} | {secs:.2} | {:.0}/s | {:.1} | {:.2} | {} |",
                     o.per_second, o.max_ms, o.p50_ms, o.errors

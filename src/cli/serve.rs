@@ -54,13 +54,24 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
 /// `chorus scrub`: the same rewrite the service runs, from this process. A running service's writer
 /// waits on the database lock meanwhile; outreach codes it holds pending are spent by its own next
 /// scrub, not here (they live in its memory).
-pub(super) fn scrub(console: &Console, full: bool) -> anyhow::Result<()> {
+pub(super) fn scrub(console: &Console, full: bool, vacuum: bool) -> anyhow::Result<()> {
     let mut conn = console.store.dedicated()?;
     scrub::wait_for_locks(&mut conn)?;
     // Audited first, so the audit row's write is checkpointed out of the -wal with the rest.
-    console.audit(&mut conn, "scrub", if full { "full" } else { "recent months" })?;
+    console.audit(
+        &mut conn,
+        "scrub",
+        if vacuum {
+            "vacuum"
+        } else if full {
+            "all"
+        } else {
+            "recent months"
+        },
+    )?;
     let started = std::time::Instant::now();
-    let report = scrub::scrub(&mut conn, intake::scrub_scope(full), &mut |_| Ok(()))?;
+    let scope = if vacuum { scrub::Scope::Full } else { intake::scrub_scope(full) };
+    let report = scrub::scrub(&mut conn, scope, intake::writer::SCRUB_CHUNK_ROWS, &mut |_| Ok(()), &mut |_| {})?;
     let took = started.elapsed();
     say(format!(
         "Scrubbed: {} answers rewritten in {:.2} s{}.",

@@ -193,7 +193,7 @@ impl Intake {
     /// meanwhile wait, never fail). A partial scrub rewrites the answers of this month and the last,
     /// the only ones that can have arrived since the previous scrub; `full` rewrites everything.
     pub async fn scrub(&self, full: bool) -> Result<scrub::ScrubReport, StoreError> {
-        self.writer.scrub(scrub_scope(full)).await
+        self.writer.scrub(scrub_scope(full), writer::SCRUB_CHUNK_ROWS).await
     }
 
     /// Delete the response a receipt belongs to, as one job of the writer, and answer no sooner than
@@ -209,9 +209,9 @@ impl Intake {
     }
 }
 
-/// What a scrub rewrites: everything, or the answers of this month and the previous one.
+/// What a scrub rewrites: every answer (in chunks), or the answers of this month and the previous one.
 pub fn scrub_scope(full: bool) -> scrub::Scope {
-    if full { scrub::Scope::Full } else { scrub::Scope::Since(crate::month::Month::now().previous().to_string()) }
+    if full { scrub::Scope::All } else { scrub::Scope::Since(crate::month::Month::now().previous().to_string()) }
 }
 
 /// Encode, pad and seal one answer set into the row that stores it.

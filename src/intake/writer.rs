@@ -37,6 +37,10 @@ use crate::store::{
 /// The most answers one transaction takes: enough to amortise the commit, small enough to answer fast.
 const MAX_BATCH: usize = 512;
 
+/// About how many answers one scrub transaction rewrites: a fraction of a second on either backend
+/// (docs/benchmarks.md), which is the longest a submission waits during a scrub.
+pub const SCRUB_CHUNK_ROWS: i64 = 4_000;
+
 /// Codes are spent in the database only once at least this many wait, so a spend's commit can be
 /// narrowed to no fewer than this many verified answers; the scrub spends any remainder.
 pub const SPEND_BATCH: usize = 16;
@@ -79,7 +83,8 @@ enum Job {
     Submit(Submission),
     /// Delete the row whose receipt hashes to this (a random hash when the receipt did not parse).
     Withdraw(Vec<u8>, oneshot::Sender<Result<(), StoreError>>),
-    Scrub(Scope, oneshot::Sender<Result<ScrubReport, StoreError>>),
+    /// Scope, and about how many answers each chunk's transaction rewrites.
+    Scrub(Scope, i64, oneshot::Sender<Result<ScrubReport, StoreError>>),
 }
 
 pub struct Writer {
@@ -127,9 +132,9 @@ impl Writer {
 
     /// Spend every waiting code and rewrite what the submit path wrote (see `store::scrub`). Answers
     /// sent meanwhile wait in the queue.
-    pub async fn scrub(&self, scope: Scope) -> Result<ScrubReport, StoreError> {
+    pub async fn scrub(&self, scope: Scope, chunk_rows: i64) -> Result<ScrubReport, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Job::Scrub(scope, reply)).map_err(|_| StoreError::WriterStopped)?;
+        self.queue.send(Job::Scrub(scope, chunk_rows, reply)).map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 }
@@ -182,25 +187,7 @@ fn spend_codes(conn: &mut DbConn, pending: &PendingCodes, all: bool) -> Result<u
 
 fn run(mut conn: DbConn, store: Store, jobs: Receiver<Job>, pending: PendingCodes) {
     while let Ok(first) = jobs.recv() {
-        let mut batch = Vec::new();
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            match job {
-                Job::Submit(s) => batch.push(s),
-                // Withdrawals and scrubs keep their place in the queue: what came before is stored first.
-                other => {
-                    commit_batch(&mut conn, &store, std::mem::take(&mut batch), &pending);
-                    run_other(&mut conn, other, &pending);
-                }
-            }
-            if batch.len() < MAX_BATCH {
-                next = jobs.try_recv().ok();
-            }
-        }
-        commit_batch(&mut conn, &store, batch, &pending);
-        if let Err(e) = spend_codes(&mut conn, &pending, false) {
-            tracing::error!(error = %e, "could not spend outreach codes; they stay pending");
-        }
+        work(&mut conn, &store, &jobs, &pending, first);
     }
     // Every sender is gone (shutdown): spend what waits, so no code can be used twice after a restart.
     if let Err(e) = spend_codes(&mut conn, &pending, true) {
@@ -208,19 +195,60 @@ fn run(mut conn: DbConn, store: Store, jobs: Receiver<Job>, pending: PendingCode
     }
 }
 
-fn run_other(conn: &mut DbConn, job: Job, pending: &PendingCodes) {
-    match job {
-        Job::Submit(_) => unreachable!("answers are batched"),
-        Job::Withdraw(hash, reply) => {
-            let done = conn.transaction(|conn| responses::delete_by_receipt(conn, &hash).map(drop));
-            drop(reply.send(done));
-        }
-        Job::Scrub(scope, reply) => {
-            let started = Instant::now();
-            let done = scrub::scrub(conn, scope, &mut |conn| spend_codes(conn, pending, true).map(drop))
+/// Handle `first` and everything queued behind it, in queue order; answers are batched.
+fn work(conn: &mut DbConn, store: &Store, jobs: &Receiver<Job>, pending: &PendingCodes, first: Job) {
+    let mut batch = Vec::new();
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        match job {
+            Job::Submit(s) => batch.push(s),
+            // Withdrawals and scrubs keep their place in the queue: what came before is stored first.
+            Job::Withdraw(hash, reply) => {
+                commit_batch(conn, store, std::mem::take(&mut batch), pending);
+                let done = conn.transaction(|conn| responses::delete_by_receipt(conn, &hash).map(drop));
+                drop(reply.send(done));
+            }
+            Job::Scrub(scope, chunk_rows, reply) => {
+                commit_batch(conn, store, std::mem::take(&mut batch), pending);
+                let started = Instant::now();
+                let mut later = Vec::new();
+                // Between chunks, what queued meanwhile is committed (a second scrub waits its turn).
+                let mut between = |conn: &mut DbConn| {
+                    let mut waiting = Vec::new();
+                    while let Ok(job) = jobs.try_recv() {
+                        match job {
+                            Job::Submit(s) => waiting.push(s),
+                            Job::Withdraw(hash, reply) => {
+                                commit_batch(conn, store, std::mem::take(&mut waiting), pending);
+                                let done = conn.transaction(|c| responses::delete_by_receipt(c, &hash).map(drop));
+                                drop(reply.send(done));
+                            }
+                            scrub @ Job::Scrub(..) => later.push(scrub),
+                        }
+                    }
+                    commit_batch(conn, store, waiting, pending);
+                };
+                let done = scrub::scrub(
+                    conn,
+                    scope,
+                    chunk_rows,
+                    &mut |c| spend_codes(c, pending, true).map(drop),
+                    &mut between,
+                )
                 .map(|r| ScrubReport { took: started.elapsed(), ..r });
-            drop(reply.send(done));
+                drop(reply.send(done));
+                for job in later {
+                    work(conn, store, jobs, pending, job);
+                }
+            }
         }
+        if batch.len() < MAX_BATCH {
+            next = jobs.try_recv().ok();
+        }
+    }
+    commit_batch(conn, store, batch, pending);
+    if let Err(e) = spend_codes(conn, pending, false) {
+        tracing::error!(error = %e, "could not spend outreach codes; they stay pending");
     }
 }
 
