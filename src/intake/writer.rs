@@ -228,14 +228,21 @@ fn work(conn: &mut DbConn, store: &Store, jobs: &Receiver<Job>, pending: &Pendin
                     }
                     commit_batch(conn, store, waiting, pending);
                 };
-                let done = scrub::scrub(
-                    conn,
-                    scope,
-                    chunk_rows,
-                    &mut |c| spend_codes(c, pending, true).map(drop),
-                    &mut between,
-                )
-                .map(|r| ScrubReport { took: started.elapsed(), ..r });
+                // The waiting codes are marked used inside the scrub's code transaction, and leave the
+                // pending set only once the scrub has committed (a failed scrub leaves them pending).
+                let mut spent: Vec<PendingCode> = Vec::new();
+                let mut spend = |c: &mut DbConn| {
+                    spent = pending.lock().iter().cloned().collect();
+                    spent.iter().try_for_each(|(slug, hash)| defences::spend_code(c, slug, hash).map(drop))
+                };
+                let done = scrub::scrub(conn, scope, chunk_rows, &mut spend, &mut between)
+                    .map(|r| ScrubReport { took: started.elapsed(), ..r });
+                if done.is_ok() {
+                    let mut set = pending.lock();
+                    for c in &spent {
+                        set.remove(c);
+                    }
+                }
                 drop(reply.send(done));
                 for job in later {
                     work(conn, store, jobs, pending, job);
