@@ -64,6 +64,9 @@ fn bench_seal(c: &mut Criterion) {
         survey_slug: &survey.slug,
         survey_version: survey.version,
         epoch_id: &epoch_id,
+        month: "2026-11",
+        verified: false,
+        synthetic: false,
     };
     let sealed = seal_answer(&key, &aad, &padded);
     assert_eq!(open_answer(&key, &aad, sealed.as_bytes()).unwrap().payload(), padded.payload());

@@ -131,18 +131,35 @@ impl Application {
             config,
         });
         let server = web::serve(listener, proxied, state.clone())?;
-        // Per-day intake totals go to the database once a minute; hourly detail stays in RAM.
-        let flusher = state.clone();
+        // On a schedule: the scrub (arrival order off the disk), then the totals of any month that
+        // has ended. Hourly detail stays in RAM; nothing respondent-related is written finer.
+        let every = state.config.scrub_interval;
+        let scheduled = state.clone();
         actix_web::rt::spawn(async move {
-            let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
+            let mut tick = actix_web::rt::time::interval_at(actix_web::rt::time::Instant::now() + every, every);
             loop {
                 tick.tick().await;
-                let st = flusher.clone();
-                if let Err(e) = flusher.store.run(move |c| intake::flush_daily(&st.intake, c)).await {
-                    tracing::warn!(error = %e, "could not write the daily intake totals");
-                }
+                scrub_and_flush(&scheduled, false).await;
             }
         });
         Ok(Self { state, server, port, proxy_port })
+    }
+}
+
+/// The scrub and the monthly totals (`all`: the current month's too, at shutdown). Failures are
+/// logged, never fatal: the next run retries.
+pub async fn scrub_and_flush(state: &Arc<AppState>, all: bool) {
+    let st = state.clone();
+    if let Err(e) = state.store.run(move |c| intake::flush_monthly(&st.intake, c, all)).await {
+        tracing::warn!(error = %e, "could not write the monthly intake totals");
+    }
+    match state.intake.scrub(false).await {
+        Ok(r) => tracing::info!(
+            answers = r.answers_rewritten,
+            ms = r.took.as_millis() as u64,
+            wal_emptied = r.wal_emptied,
+            "scrub done"
+        ),
+        Err(e) => tracing::warn!(error = %e, "scrub failed; the next one retries"),
     }
 }

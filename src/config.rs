@@ -152,6 +152,8 @@ pub struct Config {
     /// The organisation named in citation lines.
     pub organisation: String,
     pub limits: SubmitLimits,
+    /// How often `chorus serve` scrubs arrival order from the database (docs/privacy.md).
+    pub scrub_interval: std::time::Duration,
 }
 
 /// Every key a file or the environment may set, with its default. `deny_unknown_fields` makes a typo
@@ -194,6 +196,8 @@ struct Raw {
     trusted_proxy_header: Option<String>,
     #[serde(deserialize_with = "number")]
     flood_alert_factor: u64,
+    #[serde(deserialize_with = "number")]
+    scrub_interval_minutes: u64,
 }
 
 impl Default for Raw {
@@ -222,6 +226,7 @@ impl Default for Raw {
             min_fill_seconds: 3,
             trusted_proxy_header: None,
             flood_alert_factor: 5,
+            scrub_interval_minutes: 60,
         }
     }
 }
@@ -362,6 +367,10 @@ impl Raw {
         if self.flood_alert_factor < 2 {
             return Err(bad("flood_alert_factor", "must be at least 2 (an hour at twice the usual is not a flood)"));
         }
+        // The scrub bounds how long arrival order sits on disk: never off, never rarer than daily.
+        if !(1..=1440).contains(&self.scrub_interval_minutes) {
+            return Err(bad("scrub_interval_minutes", "must be between 1 and 1440 (a day)"));
+        }
         let limits = SubmitLimits {
             per_address_per_hour: small("submit_limit_per_hour", self.submit_limit_per_hour)?,
             proxied_per_address_per_hour: small("proxy_protocol_limit_per_hour", self.proxy_protocol_limit_per_hour)?,
@@ -386,6 +395,7 @@ impl Raw {
             exit_url: self.exit_url,
             organisation: self.organisation,
             limits,
+            scrub_interval: std::time::Duration::from_secs(self.scrub_interval_minutes * 60),
         })
     }
 }
@@ -417,6 +427,7 @@ impl Config {
                 trusted_proxy_header: None,
                 flood_alert_factor: 5,
             },
+            scrub_interval: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -443,6 +454,17 @@ mod tests {
         assert!(e.contains("bindd"), "{e}");
         let e = Config::from_sources(None, &env(&[("CHORUS_BIDN", "x")])).unwrap_err().to_string();
         assert!(e.contains("CHORUS_BIDN"), "{e}");
+    }
+
+    #[test]
+    fn scrub_interval_is_hourly_by_default_and_bounded() {
+        assert_eq!(Config::from_sources(None, &[]).unwrap().scrub_interval.as_secs(), 3600);
+        let c = Config::from_sources(Some("scrub_interval_minutes = 15"), &[]).unwrap();
+        assert_eq!(c.scrub_interval.as_secs(), 900);
+        for bad in ["0", "1441", "often"] {
+            let e = Config::from_sources(None, &env(&[("CHORUS_SCRUB_INTERVAL_MINUTES", bad)])).unwrap_err();
+            assert!(e.to_string().to_lowercase().contains("scrub_interval_minutes"), "{e}");
+        }
     }
 
     #[test]

@@ -116,6 +116,26 @@ pub struct Keyring {
     current: Mutex<Option<CurrentEpoch>>,
 }
 
+/// The row flags an answer is sealed with; bound as associated data, so changing them in the database
+/// makes the row fail to open.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RowFlags {
+    pub verified: bool,
+    pub synthetic: bool,
+}
+
+/// What `Unsealed::for_each_answer` went through. A row that does not open is counted, never skipped
+/// in silence: it was altered (moved, re-flagged) or damaged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Streamed {
+    pub opened: u64,
+    /// Rows that did not open under their associated data.
+    pub failed: u64,
+    /// Rows that opened only under the version 1 associated data (sealed before month and flags were
+    /// bound): counted in `opened`, but their month and flags are not protected.
+    pub legacy: u64,
+}
+
 /// What sealing an answer gives the caller to store.
 pub struct SealedAnswer {
     pub response_id: String,
@@ -210,6 +230,7 @@ impl Keyring {
         conn: &mut DbConn,
         slug: &str,
         version: i32,
+        flags: RowFlags,
         plaintext: &Padded,
     ) -> Result<SealedAnswer, KeyringError> {
         let mut guard = self.current.lock().unwrap_or_else(|p| p.into_inner());
@@ -222,10 +243,18 @@ impl Keyring {
         let epoch = guard.as_mut().expect("an epoch was just ensured");
         epoch.sealed += 1;
         let response_id = random_id();
-        let aad =
-            AnswerAad { response_id: &response_id, survey_slug: slug, survey_version: version, epoch_id: &epoch.id };
+        let month = month.to_string();
+        let aad = AnswerAad {
+            response_id: &response_id,
+            survey_slug: slug,
+            survey_version: version,
+            epoch_id: &epoch.id,
+            month: &month,
+            verified: flags.verified,
+            synthetic: flags.synthetic,
+        };
         let sealed = seal::seal_answer(&epoch.key, &aad, plaintext);
-        Ok(SealedAnswer { response_id, month: month.to_string(), epoch_id: epoch.id.clone(), sealed })
+        Ok(SealedAnswer { response_id, month, epoch_id: epoch.id.clone(), sealed })
     }
 
     fn new_epoch(&self, conn: &mut DbConn, month: Month) -> Result<CurrentEpoch, KeyringError> {
@@ -315,6 +344,7 @@ impl Unsealed {
 
     /// Open every answer of `slug` received through `through` (inclusive), a page at a time, calling
     /// `each` for every one. Memory stays bounded by the page size whatever the number of answers.
+    /// Rows that fail to open are counted in the result, not passed on; the caller must report them.
     pub fn for_each_answer(
         &mut self,
         conn: &mut DbConn,
@@ -322,24 +352,47 @@ impl Unsealed {
         through: Month,
         excluded_months: &[String],
         mut each: impl FnMut(OpenedAnswer) -> Result<(), KeyringError>,
-    ) -> Result<u64, KeyringError> {
+    ) -> Result<Streamed, KeyringError> {
         const PAGE: i64 = 2_000;
         let through = through.to_string();
         let mut after = String::new();
-        let mut n = 0;
+        let mut n = Streamed::default();
         loop {
             let rows = responses::page(conn, slug, &through, excluded_months, &after, PAGE)?;
             let Some(last) = rows.last() else { break };
             after = last.id.clone();
             for row in rows {
-                let key = self.epoch_key(conn, &row.epoch_id)?;
+                // An epoch id that names no epoch is a moved or forged row too: counted, not fatal.
+                let key = match self.epoch_key(conn, &row.epoch_id) {
+                    Ok(key) => key,
+                    Err(KeyringError::Store(e)) => return Err(e.into()),
+                    Err(_) => {
+                        n.failed += 1;
+                        continue;
+                    }
+                };
                 let aad = AnswerAad {
                     response_id: &row.id,
                     survey_slug: &row.survey_slug,
                     survey_version: row.survey_version,
                     epoch_id: &row.epoch_id,
+                    month: &row.month,
+                    verified: row.verified,
+                    synthetic: row.synthetic,
                 };
-                let plaintext = seal::open_answer(key, &aad, &row.sealed)?;
+                let plaintext = match seal::open_answer(key, &aad, &row.sealed) {
+                    Ok(p) => p,
+                    Err(_) => match seal::open_legacy_answer(key, &aad, &row.sealed) {
+                        Ok(p) => {
+                            n.legacy += 1;
+                            p
+                        }
+                        Err(_) => {
+                            n.failed += 1;
+                            continue;
+                        }
+                    },
+                };
                 each(OpenedAnswer {
                     id: row.id,
                     survey_version: row.survey_version,
@@ -348,7 +401,7 @@ impl Unsealed {
                     verified: row.verified,
                     plaintext,
                 })?;
-                n += 1;
+                n.opened += 1;
             }
         }
         Ok(n)

@@ -19,6 +19,15 @@ impl Month {
         let (year, month, _) = civil_from_days(days);
         Self { year, month }
     }
+    /// The month before this one.
+    pub fn previous(self) -> Self {
+        if self.month == 1 {
+            Self { year: self.year - 1, month: 12 }
+        } else {
+            Self { year: self.year, month: self.month - 1 }
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         let (y, m) = s.split_once('-')?;
         if y.len() != 4 || m.len() != 2 {

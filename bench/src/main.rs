@@ -6,6 +6,8 @@
 //! `cargo run --release -p chorus-bench` — submissions (API and form) on SQLite and PostgreSQL.
 //! `… -- --sustained` — 60 s at a fixed rate: errors and resident-memory growth.
 //! `… -- --report` — snapshot time and peak memory over 10,000 and 1,000,000 synthetic responses.
+//! `… -- --scrub [--scrub-rows N]` — scrub time over 10,000 and N (default 1,000,000) synthetic
+//! responses on each backend, and the longest wait of a submission sent during it.
 
 use std::{
     path::{Path, PathBuf},
@@ -36,6 +38,8 @@ struct Args {
     rate: u64,
     report: bool,
     report_rows: u64,
+    scrub: bool,
+    scrub_rows: u64,
 }
 
 fn args() -> Args {
@@ -51,6 +55,8 @@ fn args() -> Args {
         rate: 200,
         report: false,
         report_rows: 1_000_000,
+        scrub: false,
+        scrub_rows: 1_000_000,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
@@ -64,6 +70,8 @@ fn args() -> Args {
             "--rate" => a.rate = value("--rate").parse().expect("--rate N"),
             "--report" => a.report = true,
             "--report-rows" => a.report_rows = value("--report-rows").parse().expect("--report-rows N"),
+            "--scrub" => a.scrub = true,
+            "--scrub-rows" => a.scrub_rows = value("--scrub-rows").parse().expect("--scrub-rows N"),
             other => panic!("unknown argument {other}; see the file's header"),
         }
     }
@@ -89,6 +97,7 @@ struct Outcome {
     per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
+    max_ms: f64,
     errors: u64,
 }
 
@@ -229,6 +238,19 @@ impl Client {
 /// Drive `url` with `connections` concurrent clients for `seconds` (or at `rate` per second in all).
 /// The clients are shared between two threads, each running a single-threaded tokio runtime.
 fn drive(base: &str, path: &str, route: Route, connections: usize, seconds: u64, rate: Option<u64>) -> Outcome {
+    drive_until(base, path, route, connections, seconds, rate, None)
+}
+
+/// `drive`, also stopping early when `stop` is set.
+fn drive_until(
+    base: &str,
+    path: &str,
+    route: Route,
+    connections: usize,
+    seconds: u64,
+    rate: Option<u64>,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Outcome {
     let answers = Arc::new(bodies());
     let addr = base.strip_prefix("http://").expect("an http:// address").to_owned();
     let threads = 2.min(connections);
@@ -240,6 +262,7 @@ fn drive(base: &str, path: &str, route: Route, connections: usize, seconds: u64,
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let (answers, tally, addr, path) = (answers.clone(), tally.clone(), addr.clone(), path.to_owned());
+            let stop = stop.clone();
             let per_thread = connections / threads + usize::from(t < connections % threads);
             std::thread::spawn(move || {
                 let runtime =
@@ -248,12 +271,15 @@ fn drive(base: &str, path: &str, route: Route, connections: usize, seconds: u64,
                     let tasks: Vec<_> = (0..per_thread)
                         .map(|c| {
                             let (answers, tally, path) = (answers.clone(), tally.clone(), path.clone());
+                            let stop = stop.clone();
                             let mut client = Client::new(&addr);
                             tokio::spawn(async move {
                                 let mut local = Tally::default();
                                 let mut n = c * 7 + t * 131;
                                 let mut next = Instant::now();
-                                while Instant::now() < deadline {
+                                let stopped =
+                                    || stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+                                while Instant::now() < deadline && !stopped() {
                                     if let Some(gap) = gap {
                                         let now = Instant::now();
                                         if next > now {
@@ -295,7 +321,8 @@ fn drive(base: &str, path: &str, route: Route, connections: usize, seconds: u64,
             .unwrap_or(0) as f64
             / 1000.0
     };
-    Outcome { per_second: t.ok as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99), errors: t.errors }
+    let max_ms = t.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0;
+    Outcome { per_second: t.ok as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99), max_ms, errors: t.errors }
 }
 
 // ---- the servers --------------------------------------------------------------------------------------
@@ -369,6 +396,7 @@ struct Server {
     child: Child,
     base: String,
     _dir: tempfile::TempDir,
+    url: String,
 }
 
 impl Drop for Server {
@@ -424,7 +452,7 @@ fn start_chorus(database_url: Option<&str>) -> Server {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Server { child, base, _dir: dir }
+    Server { child, base, _dir: dir, url }
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -572,6 +600,57 @@ fn report(a: &Args) {
     println!("(peak memory is the largest of all child processes so far, so it can only grow between rows)");
 }
 
+/// Seed `rows` synthetic answers into a running service's database, then time `chorus scrub` (full and
+/// partial) while a light load (20 submissions/s) runs: the load's longest latency is the longest wait
+/// a submission saw. The service's own scheduled scrub takes the same path through its writer.
+fn scrub(a: &Args) {
+    println!("| backend | responses | scope | scrub s | submissions during | longest wait ms | p50 ms | errors |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    let pg = a.postgres.as_deref();
+    for backend in ["SQLite", "PostgreSQL"] {
+        for rows in [10_000u64, a.scrub_rows] {
+            let db = if backend == "PostgreSQL" {
+                match pg.and_then(PgDb::create) {
+                    Some(db) => Some(db),
+                    None => {
+                        println!("| PostgreSQL | skipped (no server at the configured URL) |");
+                        break;
+                    }
+                }
+            } else {
+                None
+            };
+            let server = start_chorus(db.as_ref().map(|d| d.url.as_str()));
+            let dir = server._dir.path().to_owned();
+            timed(&dir, &server.url, &["dev", "seed", "harms", "--count", &rows.to_string()]);
+            for mode in ["--vacuum", "--full", ""] {
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let (base, s) = (server.base.clone(), stop.clone());
+                let load = std::thread::spawn(move || {
+                    drive_until(&base, "/api/v1/surveys/harms/responses", Route::Json, 4, 3600, Some(20), Some(s))
+                });
+                std::thread::sleep(Duration::from_secs(1));
+                let args: Vec<&str> = ["scrub", mode].into_iter().filter(|a| !a.is_empty()).collect();
+                let (secs, _) = timed(&dir, &server.url, &args);
+                std::thread::sleep(Duration::from_millis(500));
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let o = load.join().expect("load thread");
+                let scope = match mode {
+                    "--vacuum" => "one transaction (--vacuum)",
+                    "--full" => "all, in chunks (--full)",
+                    _ => "recent months, in chunks (scheduled)",
+                };
+                println!(
+                    "| {backend} | {rows} | {scope} | {secs:.2} | {:.0}/s | {:.1} | {:.2} | {} |",
+                    o.per_second, o.max_ms, o.p50_ms, o.errors
+                );
+            }
+            drop(server);
+            drop(db);
+        }
+    }
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().map(String::as_str) == Some("--rusage") {
@@ -583,6 +662,8 @@ fn main() {
         sustained(&a);
     } else if a.report {
         report(&a);
+    } else if a.scrub {
+        scrub(&a);
     } else {
         submissions(&a);
     }

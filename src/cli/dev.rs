@@ -18,7 +18,13 @@ pub(super) fn run(console: &Console, command: DevCommand) -> anyhow::Result<()> 
                 bytes += a.plaintext.payload().len();
                 Ok(())
             })?;
-            eprintln!("opened {n} answers ({bytes} payload bytes) in {:.2} s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "opened {} answers ({bytes} payload bytes) in {:.2} s; {} failed to open, {} under the old associated data",
+                n.opened,
+                started.elapsed().as_secs_f64(),
+                n.failed,
+                n.legacy
+            );
             Ok(())
         }
     }

@@ -48,6 +48,18 @@ enum Command {
     },
     /// Create or update the database tables, then exit.
     Migrate,
+    /// Erase arrival order from the database now (docs/privacy.md); safe while `chorus serve` runs,
+    /// whose writer then waits for it.
+    Scrub {
+        /// Rewrite every answer, not only this month's and last month's (in chunks: a running
+        /// service's submissions wait a moment per chunk).
+        #[arg(long)]
+        full: bool,
+        /// Everything in one transaction, then VACUUM on SQLite: a fresh file, but submissions wait
+        /// for the whole run. For maintenance windows.
+        #[arg(long)]
+        vacuum: bool,
+    },
     /// Print the version.
     Version,
     /// The report key that seals answers.
@@ -286,6 +298,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             say(format!("database {} is up to date ({:?})", config.database_url, store.backend()));
             Ok(())
         }
+        Command::Scrub { full, vacuum } => serve::scrub(&Console::open(config)?, full, vacuum),
         Command::Keys { command } => keys::run(&Console::open(config)?, command),
         Command::Survey { command } => survey::run(&Console::open(config)?, command),
         Command::Init { admin, password_file, passphrase_file } => {

@@ -5,10 +5,13 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use super::Console;
 use crate::{
     app::Application,
     config::Config,
+    intake,
     keyring::{Keyring, KeyringError},
+    store::scrub,
     telemetry::say,
 };
 
@@ -61,6 +64,40 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
             }
             handle.stop(true).await;
         });
-        app.server.await.context("server error")
+        let served = app.server.await.context("server error");
+        // At shutdown: spend waiting outreach codes, write this month's totals, scrub arrival order.
+        crate::app::scrub_and_flush(&app.state, true).await;
+        served
     })
+}
+
+/// `chorus scrub`: the same rewrite the service runs, from this process. A running service's writer
+/// waits on the database lock meanwhile; outreach codes it holds pending are spent by its own next
+/// scrub, not here (they live in its memory).
+pub(super) fn scrub(console: &Console, full: bool, vacuum: bool) -> anyhow::Result<()> {
+    let mut conn = console.store.dedicated()?;
+    scrub::wait_for_locks(&mut conn)?;
+    // Audited first, so the audit row's write is checkpointed out of the -wal with the rest.
+    console.audit(
+        &mut conn,
+        "scrub",
+        if vacuum {
+            "vacuum"
+        } else if full {
+            "all"
+        } else {
+            "recent months"
+        },
+    )?;
+    let started = std::time::Instant::now();
+    let scope = if vacuum { scrub::Scope::Full } else { intake::scrub_scope(full) };
+    let report = scrub::scrub(&mut conn, scope, intake::writer::SCRUB_CHUNK_ROWS, &mut |_| Ok(()), &mut |_| {})?;
+    let took = started.elapsed();
+    say(format!(
+        "Scrubbed: {} answers rewritten in {:.2} s{}.",
+        report.answers_rewritten,
+        took.as_secs_f64(),
+        if report.wal_emptied { "" } else { "; the -wal file was in use and is emptied at the next scrub" }
+    ));
+    Ok(())
 }

@@ -22,7 +22,8 @@ pub struct SurveySummary {
     pub hours: Vec<(String, Counts)>,
     /// (this hour's accepted answers, the trailing median) when they look like a flood.
     pub alert: Option<(u64, u64)>,
-    pub daily: Vec<defences::DailyRow>,
+    /// Stored monthly totals (written at the change of month and at shutdown), newest first.
+    pub monthly: Vec<defences::MonthlyRow>,
     /// (batch label, issued, used)
     pub batches: Vec<(String, i64, i64)>,
 }
@@ -45,7 +46,7 @@ pub fn dashboard(conn: &mut DbConn, intake: &Intake) -> Result<Vec<SurveySummary
             quarantined: defences::quarantined(conn, &row.slug)?,
             alert: flood.alert(&row.slug),
             hours,
-            daily: defences::daily(conn, &row.slug, 7)?,
+            monthly: defences::monthly(conn, &row.slug, 12)?,
             batches: defences::code_batches(conn, &row.slug)?,
             slug: row.slug,
             version: row.current_version,

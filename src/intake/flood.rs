@@ -1,12 +1,13 @@
 //! Flood visibility for stewards: per survey, accepted and refused submissions per hour, held in RAM
-//! for 7 days; only per-day totals are written to the database (by `flush`). Nothing identifies anyone.
+//! for 7 days; only monthly totals are written to the database (`intake::flush_monthly`, at the change
+//! of month and at shutdown). Nothing identifies anyone.
 
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
 };
 
-use crate::clock::Clock;
+use crate::{clock::Clock, month::Month};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
@@ -41,8 +42,8 @@ const MEDIAN_FLOOR: u64 = 10;
 struct Inner {
     /// survey → hour number → counts
     hours: HashMap<String, BTreeMap<i64, Counts>>,
-    /// survey → day → counts not yet written to the database
-    unflushed: HashMap<(String, i64), Counts>,
+    /// (survey, month) → counts not yet written to the database
+    unflushed: HashMap<(String, Month), Counts>,
 }
 
 pub struct FloodStats {
@@ -64,12 +65,12 @@ impl FloodStats {
 
     pub fn record(&self, slug: &str, outcome: Outcome) {
         let now = self.clock.now();
-        let (hour, day) = (now.div_euclid(3600), now.div_euclid(86_400));
+        let (hour, month) = (now.div_euclid(3600), Month::from_unix_days(now.div_euclid(86_400)));
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let hours = inner.hours.entry(slug.to_owned()).or_default();
         outcome.count_in(hours.entry(hour).or_default());
         hours.retain(|h, _| *h > hour - KEEP_HOURS);
-        outcome.count_in(inner.unflushed.entry((slug.to_owned(), day)).or_default());
+        outcome.count_in(inner.unflushed.entry((slug.to_owned(), month)).or_default());
     }
 
     /// The last `n` hours of a survey, newest first (hours with nothing are included as zeros).
@@ -98,10 +99,13 @@ impl FloodStats {
         (current >= 20 && current > u64::from(self.factor) * baseline).then_some((current, median))
     }
 
-    /// Hand over per-day totals gathered since the last call, for the database.
-    pub fn take_daily(&self) -> Vec<(String, i64, Counts)> {
+    /// Hand over monthly totals gathered since the last call, for the database: only of months that
+    /// have ended, unless `all` (shutdown).
+    pub fn take_monthly(&self, all: bool) -> Vec<(String, Month, Counts)> {
+        let current = Month::from_unix_days(self.clock.now().div_euclid(86_400));
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.unflushed.drain().map(|((slug, day), counts)| (slug, day, counts)).collect()
+        let done: Vec<_> = inner.unflushed.keys().filter(|(_, m)| all || *m < current).cloned().collect();
+        done.into_iter().filter_map(|key| inner.unflushed.remove(&key).map(|counts| (key.0, key.1, counts))).collect()
     }
 }
 
@@ -132,9 +136,10 @@ mod tests {
         let rows = stats.recent("harms", 2);
         assert_eq!(rows[0].counts, Counts { accepted: 51, honeypot: 1, ..Counts::default() });
         assert_eq!(rows[1].counts.accepted, 4);
-        let daily: u64 = stats.take_daily().iter().map(|(_, _, c)| c.accepted).sum();
-        assert_eq!(daily, 24 * 4 + 51);
-        assert!(stats.take_daily().is_empty());
+        let month_ended: u64 = stats.take_monthly(false).iter().map(|(_, _, c)| c.accepted).sum();
+        let rest: u64 = stats.take_monthly(true).iter().map(|(_, _, c)| c.accepted).sum();
+        assert_eq!(month_ended + rest, 24 * 4 + 51);
+        assert!(stats.take_monthly(true).is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The submit path: survey lookup → answer validation → form token → seal → one transaction that spends
-//! the token and stores the sealed row → receipt. Nothing here logs or keeps where a request came from.
+//! the token and stores the sealed row → receipt. An outreach code is spent later, apart from its
+//! answer (`writer`). Nothing here logs or keeps where a request came from.
 
 pub mod codes;
 pub(crate) mod dashboard;
@@ -7,7 +8,7 @@ pub(crate) mod flood;
 pub(crate) mod limits;
 pub(crate) mod receipt;
 pub(crate) mod token;
-pub(crate) mod writer;
+pub mod writer;
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use diesel::Connection;
 
 use crate::{
     keyring::{Keyring, KeyringError},
-    store::{DbConn, Store, StoreError, defences, responses, surveys},
+    store::{DbConn, Store, StoreError, defences, responses, scrub, surveys},
     survey::{AnswerError, CodesMode, RawAnswers, Survey, Surveys, ValidAnswers},
 };
 use flood::{FloodStats, Outcome};
@@ -25,11 +26,11 @@ pub use receipt::Receipt;
 use token::{FormTokens, TokenProblem};
 use writer::Writer;
 
-/// Write the per-day intake totals gathered in RAM since the last flush.
-pub fn flush_daily(intake: &Intake, conn: &mut DbConn) -> Result<(), StoreError> {
-    for (slug, day, counts) in intake.flood.take_daily() {
-        let (y, m, d) = crate::month::civil_from_days(day);
-        defences::add_daily(conn, &slug, &format!("{y:04}-{m:02}-{d:02}"), &counts)?;
+/// Add the monthly intake totals gathered in RAM to the database: those of months that have ended,
+/// or every month's when `all` (at shutdown). Never more often: a finer write would date answers.
+pub fn flush_monthly(intake: &Intake, conn: &mut DbConn, all: bool) -> Result<(), StoreError> {
+    for (slug, month, counts) in intake.flood.take_monthly(all) {
+        defences::add_monthly(conn, &slug, &month.to_string(), &counts)?;
     }
     Ok(())
 }
@@ -170,7 +171,8 @@ impl Intake {
         let code = code.map(str::trim).filter(|c| !c.is_empty() && survey.codes != CodesMode::Off);
         let code_hash = match code {
             Some(c) => match codes::normalise(c).map(|n| codes::hash(slug, &n)) {
-                Some(h) if defences::code_usable(conn, slug, &h)? => Some(h),
+                // A code whose spend still waits in the writer's queue is as used as one marked in the database.
+                Some(h) if !self.writer.pending.contains(slug, &h) && defences::code_usable(conn, slug, &h)? => Some(h),
                 _ => {
                     return refuse(Outcome::BadCode, SubmitError::BadCode(CodeProblem::NotValid));
                 }
@@ -208,13 +210,29 @@ impl Intake {
         self.limits.check_client(client, false).is_err()
     }
 
-    /// Delete the response a receipt belongs to. The caller answers the same whether or not it matched.
-    pub fn withdraw(&self, conn: &mut DbConn, receipt: &str) -> Result<(), StoreError> {
-        if let Some(r) = Receipt::parse(receipt) {
-            responses::delete_by_receipt(conn, &r.hash())?;
-        }
-        Ok(())
+    /// Erase arrival order from what the submit path wrote, through the writer (answers arriving
+    /// meanwhile wait, never fail). A partial scrub rewrites the answers of this month and the last,
+    /// the only ones that can have arrived since the previous scrub; `full` rewrites everything.
+    pub async fn scrub(&self, full: bool) -> Result<scrub::ScrubReport, StoreError> {
+        self.writer.scrub(scrub_scope(full), writer::SCRUB_CHUNK_ROWS).await
     }
+
+    /// Delete the response a receipt belongs to, as one job of the writer, and answer no sooner than
+    /// `WITHDRAW_MIN` after the call: matched, unmatched and malformed receipts do the same work (an
+    /// unparseable one deletes by a random hash) and take the same time, so neither the reply nor its
+    /// timing says whether a receipt was real.
+    pub async fn withdraw(&self, receipt: &str) -> Result<(), StoreError> {
+        let started = tokio::time::Instant::now();
+        let hash = Receipt::parse(receipt).map_or_else(|| crate::seal::random::<32>().to_vec(), |r| r.hash());
+        let done = self.writer.withdraw(hash).await;
+        tokio::time::sleep_until(started + writer::WITHDRAW_MIN).await;
+        done
+    }
+}
+
+/// What a scrub rewrites: every answer (in chunks), or the answers of this month and the previous one.
+pub fn scrub_scope(full: bool) -> scrub::Scope {
+    if full { scrub::Scope::All } else { scrub::Scope::Since(crate::month::Month::now().previous().to_string()) }
 }
 
 /// Encode, pad and seal one answer set into the row that stores it.
@@ -228,7 +246,8 @@ fn seal_row(
     verified: bool,
 ) -> Result<responses::ResponseRow, SubmitError> {
     let plaintext = survey.encode(answers).map_err(SubmitError::Encode)?;
-    let sealed = keyring.seal(conn, &survey.slug, survey.version, &plaintext)?;
+    let flags = crate::keyring::RowFlags { verified, synthetic };
+    let sealed = keyring.seal(conn, &survey.slug, survey.version, flags, &plaintext)?;
     Ok(responses::ResponseRow {
         id: sealed.response_id,
         survey_slug: survey.slug.clone(),

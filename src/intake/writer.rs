@@ -1,67 +1,152 @@
-//! Durable group commit. One writer thread owns a database connection of its own; it takes every
-//! answer waiting in its queue, stores them all in one transaction (one fsync on SQLite with
-//! `synchronous = FULL`, one WAL flush on PostgreSQL with `synchronous_commit = on`), and only then
-//! tells each waiting request whether its row is committed. A receipt is shown only after that.
+//! Durable group commit, and the one thread that writes what respondents cause. It owns a database
+//! connection of its own; it takes every job waiting in its queue, stores a batch of answers in one
+//! transaction (one fsync on SQLite with `synchronous = FULL`, one WAL flush on PostgreSQL with
+//! `synchronous_commit = on`), and only then tells each waiting request whether its row is committed.
+//!
+//! What this thread does, and why each is here:
+//! - answers of one batch are stored in a random order, so neither the WAL nor PostgreSQL's heap and
+//!   `xmin` show which arrived first within it;
+//! - an outreach code is never spent in the answer's transaction: its hash goes to `PendingCodes`
+//!   (RAM) and is spent later with at least `SPEND_BATCH` others in a shuffled transaction of its own,
+//!   or by the scrub, so no commit, frame run or `xmin` joins a code (and its batch label) to an answer;
+//! - withdrawals are queued jobs like answers: a delete that matches zero or one row, committed the
+//!   same way either way, so timing cannot tell a real receipt from a made-up one;
+//! - the scrub runs here, so answers arriving meanwhile wait in the queue and are never refused.
 
 use std::{
-    sync::mpsc::{self, Receiver, Sender},
+    collections::HashSet,
+    sync::{
+        Arc, Mutex,
+        mpsc::{self, Receiver, Sender},
+    },
     thread,
+    time::{Duration, Instant},
 };
 
 use diesel::Connection;
+use rand::seq::SliceRandom;
 use tokio::sync::oneshot;
 
 use super::SubmitError;
-use crate::store::{DbConn, Store, StoreError, defences, form_tokens, responses::ResponseRow};
+use crate::store::{
+    DbConn, Store, StoreError, defences, form_tokens,
+    responses::{self, ResponseRow},
+    scrub::{self, Scope, ScrubReport},
+};
 
-/// The most rows one transaction takes: enough to amortise the commit, small enough to answer fast.
+/// The most answers one transaction takes: enough to amortise the commit, small enough to answer fast.
 const MAX_BATCH: usize = 512;
 
+/// About how many answers one scrub transaction rewrites: a fraction of a second on either backend
+/// (docs/benchmarks.md), which is the longest a submission waits during a scrub.
+pub const SCRUB_CHUNK_ROWS: i64 = 4_000;
+
+/// Codes are spent in the database only once at least this many wait, so a spend's commit can be
+/// narrowed to no fewer than this many verified answers; the scrub spends any remainder.
+pub const SPEND_BATCH: usize = 16;
+
+/// Outreach codes accepted with an answer but not yet marked used in the database: (survey, code hash).
+/// `Intake::prepare` and the writer both refuse a code found here, so a code still works exactly once
+/// while its spend waits.
+#[derive(Clone, Default)]
+pub struct PendingCodes(Arc<Mutex<HashSet<PendingCode>>>);
+
+/// (survey slug, code hash)
+type PendingCode = (String, Vec<u8>);
+
+impl PendingCodes {
+    pub fn contains(&self, slug: &str, hash: &[u8]) -> bool {
+        self.lock().contains(&(slug.to_owned(), hash.to_vec()))
+    }
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<PendingCode>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// One answer ready to be stored: its sealed row and what must be spent with it.
-pub struct Job {
+pub struct Submission {
     pub row: ResponseRow,
     /// (token hash, form key id) of a form token to spend.
     pub token: Option<(Vec<u8>, String)>,
-    /// Hash of an outreach code to spend.
+    /// Hash of an outreach code to spend (later, see the module note).
     pub code: Option<Vec<u8>>,
     pub reply: oneshot::Sender<Result<(), SubmitError>>,
 }
 
+enum Job {
+    Submit(Submission),
+    /// Delete the row whose receipt hashes to this (a random hash when the receipt did not parse).
+    Withdraw(Vec<u8>, oneshot::Sender<Result<(), StoreError>>),
+    /// Scope, and about how many answers each chunk's transaction rewrites.
+    Scrub(Scope, i64, oneshot::Sender<Result<ScrubReport, StoreError>>),
+}
+
 pub struct Writer {
     queue: Sender<Job>,
+    pub pending: PendingCodes,
 }
 
 impl Writer {
     /// Start the writer thread on its own connection.
     pub fn start(store: &Store) -> Result<Self, StoreError> {
-        let conn = store.dedicated()?;
+        let mut conn = store.dedicated()?;
+        // An external `chorus scrub` may hold SQLite's write lock for a while: the writer waits for
+        // it (answers queue) instead of failing them after the pool's usual ten seconds.
+        scrub::wait_for_locks(&mut conn)?;
         let (queue, jobs) = mpsc::channel();
-        let store = store.clone();
+        let pending = PendingCodes::default();
+        let (store, shared) = (store.clone(), pending.clone());
         thread::Builder::new()
             .name("chorus-writer".into())
-            .spawn(move || run(conn, store, jobs))
+            .spawn(move || run(conn, store, jobs, shared))
             .map_err(StoreError::Thread)?;
-        Ok(Self { queue })
+        Ok(Self { queue, pending })
     }
 
     /// Queue a row and wait until it is committed (or refused). Never answers before the commit.
     pub async fn commit(
         &self,
-        job_row: ResponseRow,
+        row: ResponseRow,
         token: Option<(Vec<u8>, String)>,
         code: Option<Vec<u8>>,
     ) -> Result<(), SubmitError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job { row: job_row, token, code, reply })
+            .send(Job::Submit(Submission { row, token, code, reply }))
             .map_err(|_| SubmitError::Store(StoreError::WriterStopped))?;
         answer.await.map_err(|_| SubmitError::Store(StoreError::WriterStopped))?
     }
+
+    /// Queue a withdrawal (a delete of zero or one row) and wait for its commit.
+    pub async fn withdraw(&self, receipt_hash: Vec<u8>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Job::Withdraw(receipt_hash, reply)).map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Spend every waiting code and rewrite what the submit path wrote (see `store::scrub`). Answers
+    /// sent meanwhile wait in the queue.
+    pub async fn scrub(&self, scope: Scope, chunk_rows: i64) -> Result<ScrubReport, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Job::Scrub(scope, chunk_rows, reply)).map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
 }
 
-/// One job inside the batch transaction, under its own savepoint: a spent token or code (or a
-/// failing row) refuses that answer alone, never its neighbours.
-fn store_one(conn: &mut DbConn, job: &Job) -> Result<(), SubmitError> {
+/// One answer inside the batch transaction, under its own savepoint: a spent token or code (or a
+/// failing row) refuses that answer alone, never its neighbours. The code is checked, not spent.
+fn store_one(conn: &mut DbConn, job: &Submission, pending: &PendingCodes) -> Result<(), SubmitError> {
+    if let Some(code) = &job.code
+        && pending.contains(&job.row.survey_slug, code)
+    {
+        return Err(SubmitError::BadCode(super::CodeProblem::NotValid));
+    }
     conn.transaction(|conn| {
         if let Some((hash, key)) = &job.token
             && !form_tokens::spend(conn, hash, key)?
@@ -69,49 +154,153 @@ fn store_one(conn: &mut DbConn, job: &Job) -> Result<(), SubmitError> {
             return Err(SubmitError::AlreadyReceived);
         }
         if let Some(code) = &job.code
-            && !defences::spend_code(conn, &job.row.survey_slug, code)?
+            && !defences::code_usable(conn, &job.row.survey_slug, code)?
         {
             return Err(SubmitError::BadCode(super::CodeProblem::NotValid));
         }
-        crate::store::responses::insert(conn, &job.row)?;
+        responses::insert(conn, &job.row)?;
         Ok(())
-    })
+    })?;
+    if let Some(code) = &job.code {
+        pending.lock().insert((job.row.survey_slug.clone(), code.clone()));
+    }
+    Ok(())
 }
 
-fn run(mut conn: DbConn, store: Store, jobs: Receiver<Job>) {
+/// Mark waiting codes used, in a random order, in a transaction of their own. Only when at least
+/// `SPEND_BATCH` wait, unless `all` (the scrub, shutdown).
+fn spend_codes(conn: &mut DbConn, pending: &PendingCodes, all: bool) -> Result<usize, StoreError> {
+    let mut codes: Vec<PendingCode> = pending.lock().iter().cloned().collect();
+    if codes.is_empty() || (!all && codes.len() < SPEND_BATCH) {
+        return Ok(0);
+    }
+    codes.shuffle(&mut rand::rng());
+    conn.transaction(|conn| {
+        codes.iter().try_for_each(|(slug, hash)| defences::spend_code(conn, slug, hash).map(drop))
+    })?;
+    let mut set = pending.lock();
+    for c in &codes {
+        set.remove(c);
+    }
+    Ok(codes.len())
+}
+
+fn run(mut conn: DbConn, store: Store, jobs: Receiver<Job>, pending: PendingCodes) {
     while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        work(&mut conn, &store, &jobs, &pending, first);
+    }
+    // Every sender is gone (shutdown): spend what waits, so no code can be used twice after a restart.
+    if let Err(e) = spend_codes(&mut conn, &pending, true) {
+        tracing::error!(error = %e, "could not spend outreach codes at shutdown");
+    }
+}
+
+/// Handle `first` and everything queued behind it, in queue order; answers are batched.
+fn work(conn: &mut DbConn, store: &Store, jobs: &Receiver<Job>, pending: &PendingCodes, first: Job) {
+    let mut batch = Vec::new();
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        match job {
+            Job::Submit(s) => batch.push(s),
+            // Withdrawals and scrubs keep their place in the queue: what came before is stored first.
+            Job::Withdraw(hash, reply) => {
+                commit_batch(conn, store, std::mem::take(&mut batch), pending);
+                let done = conn.transaction(|conn| responses::delete_by_receipt(conn, &hash).map(drop));
+                drop(reply.send(done));
+            }
+            Job::Scrub(scope, chunk_rows, reply) => {
+                commit_batch(conn, store, std::mem::take(&mut batch), pending);
+                let started = Instant::now();
+                let mut later = Vec::new();
+                // Between chunks, what queued meanwhile is committed (a second scrub waits its turn).
+                let mut between = |conn: &mut DbConn| {
+                    let mut waiting = Vec::new();
+                    while let Ok(job) = jobs.try_recv() {
+                        match job {
+                            Job::Submit(s) => waiting.push(s),
+                            Job::Withdraw(hash, reply) => {
+                                commit_batch(conn, store, std::mem::take(&mut waiting), pending);
+                                let done = conn.transaction(|c| responses::delete_by_receipt(c, &hash).map(drop));
+                                drop(reply.send(done));
+                            }
+                            scrub @ Job::Scrub(..) => later.push(scrub),
+                        }
+                    }
+                    commit_batch(conn, store, waiting, pending);
+                };
+                // The waiting codes are marked used inside the scrub's code transaction, and leave the
+                // pending set only once the scrub has committed (a failed scrub leaves them pending).
+                let mut spent: Vec<PendingCode> = Vec::new();
+                let mut spend = |c: &mut DbConn| {
+                    spent = pending.lock().iter().cloned().collect();
+                    spent.iter().try_for_each(|(slug, hash)| defences::spend_code(c, slug, hash).map(drop))
+                };
+                let done = scrub::scrub(conn, scope, chunk_rows, &mut spend, &mut between)
+                    .map(|r| ScrubReport { took: started.elapsed(), ..r });
+                if done.is_ok() {
+                    let mut set = pending.lock();
+                    for c in &spent {
+                        set.remove(c);
+                    }
+                }
+                drop(reply.send(done));
+                for job in later {
+                    work(conn, store, jobs, pending, job);
+                }
             }
         }
-        let mut results: Vec<Result<(), SubmitError>> = Vec::with_capacity(batch.len());
-        let committed = conn.transaction(|conn| {
-            results = batch.iter().map(|job| store_one(conn, job)).collect();
-            Ok::<_, diesel::result::Error>(())
-        });
-        match committed {
-            Ok(()) => {
-                for (job, result) in batch.into_iter().zip(results) {
-                    // A waiter that has gone (its client disconnected) needs no answer; the row is stored.
-                    drop(job.reply.send(result));
-                }
+        if batch.len() < MAX_BATCH {
+            next = jobs.try_recv().ok();
+        }
+    }
+    commit_batch(conn, store, batch, pending);
+    if let Err(e) = spend_codes(conn, pending, false) {
+        tracing::error!(error = %e, "could not spend outreach codes; they stay pending");
+    }
+}
+
+fn commit_batch(conn: &mut DbConn, store: &Store, mut batch: Vec<Submission>, pending: &PendingCodes) {
+    if batch.is_empty() {
+        return;
+    }
+    // Arrival order must not become storage order (module note).
+    batch.shuffle(&mut rand::rng());
+    let mut results: Vec<Result<(), SubmitError>> = Vec::with_capacity(batch.len());
+    let committed = conn.transaction(|conn| {
+        results = batch.iter().map(|job| store_one(conn, job, pending)).collect();
+        Ok::<_, diesel::result::Error>(())
+    });
+    // If the transaction never began, no job ran: every one is refused below.
+    results.resize_with(batch.len(), || Err(SubmitError::Store(StoreError::WriterStopped)));
+    match committed {
+        Ok(()) => {
+            for (job, result) in batch.into_iter().zip(results) {
+                // A waiter that has gone (its client disconnected) needs no answer; the row is stored.
+                drop(job.reply.send(result));
             }
-            Err(e) => {
-                // Nothing of this batch is stored: every request hears so, none gets a receipt.
-                tracing::error!(error = %e, rows = batch.len(), "group commit failed");
-                for job in batch {
-                    let refused =
-                        Err(SubmitError::Store(StoreError::Query(diesel::result::Error::RollbackTransaction)));
-                    drop(job.reply.send(refused));
+        }
+        Err(e) => {
+            // Nothing of this batch is stored: every request hears so, none gets a receipt, and no
+            // code of it stays pending.
+            tracing::error!(error = %e, rows = batch.len(), "group commit failed");
+            let mut set = pending.lock();
+            for (job, result) in batch.into_iter().zip(results) {
+                if let (Some(code), Ok(())) = (&job.code, result) {
+                    set.remove(&(job.row.survey_slug.clone(), code.clone()));
                 }
-                // The connection may be broken; take a fresh one for the next batch.
-                if let Ok(fresh) = store.dedicated() {
-                    conn = fresh;
-                }
+                let refused = Err(SubmitError::Store(StoreError::Query(diesel::result::Error::RollbackTransaction)));
+                drop(job.reply.send(refused));
+            }
+            drop(set);
+            // The connection may be broken; take a fresh one for the next batch.
+            if let Ok(mut fresh) = store.dedicated()
+                && scrub::wait_for_locks(&mut fresh).is_ok()
+            {
+                *conn = fresh;
             }
         }
     }
 }
+
+/// The shortest time a withdrawal takes to answer, matched or not (issue 15 item 3).
+pub const WITHDRAW_MIN: Duration = Duration::from_millis(120);

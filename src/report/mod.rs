@@ -138,6 +138,8 @@ pub enum ReportError {
     Decode(String),
     #[error("the release could not be computed: {0}")]
     Release(#[from] release::ReleaseError),
+    #[error("refused: {0} stored answers failed to open (moved, re-flagged or damaged rows); no snapshot was made")]
+    Unopened(u64),
 }
 
 impl From<diesel::result::Error> for ReportError {
@@ -353,13 +355,16 @@ pub fn run_snapshot(
         synthetic |= a.synthetic;
         Ok(())
     };
-    unsealed.for_each_answer(conn, &spec.survey, through, &spec.excluded_months, each)?;
+    let streamed = unsealed.for_each_answer(conn, &spec.survey, through, &spec.excluded_months, each)?;
     let signer = {
         let today = today(now);
         signing::ensure_key(conn, &today)?;
         signing::open_active(conn, &unsealed)?
     };
     drop(unsealed);
+    if streamed.failed > 0 {
+        return Err(ReportError::Unopened(streamed.failed));
+    }
     if let Some(e) = decode_error {
         return Err(ReportError::Decode(e));
     }

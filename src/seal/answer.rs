@@ -37,18 +37,39 @@ impl Padded {
     }
 }
 
-/// Where a sealed answer belongs. All of it is bound as associated data, so a row that is moved to
-/// another survey, version or epoch, or given another id, no longer opens.
+/// Where a sealed answer belongs and what its row says of it. All of it is bound as associated data,
+/// so a row that is moved to another survey, version, epoch or month, given another id, or re-flagged
+/// (verified, synthetic) no longer opens. Any future column that matters belongs here too.
 #[derive(Clone, Copy, Debug)]
 pub struct AnswerAad<'a> {
     pub response_id: &'a str,
     pub survey_slug: &'a str,
     pub survey_version: i32,
     pub epoch_id: &'a str,
+    pub month: &'a str,
+    pub verified: bool,
+    pub synthetic: bool,
 }
 
 impl AnswerAad<'_> {
+    /// Version 2 (the label names it): everything above.
     fn bytes(&self) -> Vec<u8> {
+        bind(
+            "chorus/answer/v2",
+            &[
+                self.response_id.as_bytes(),
+                self.survey_slug.as_bytes(),
+                &self.survey_version.to_be_bytes(),
+                self.epoch_id.as_bytes(),
+                self.month.as_bytes(),
+                &[u8::from(self.verified), u8::from(self.synthetic)],
+            ],
+        )
+    }
+
+    /// Version 1, for rows sealed before month and flags were bound. A v2 row never opens under it
+    /// (the label differs), so it cannot be used to re-flag new rows.
+    fn legacy_bytes(&self) -> Vec<u8> {
         bind(
             "chorus/answer/v1",
             &[
@@ -89,6 +110,12 @@ pub fn open_answer(key: &EpochKey, aad: &AnswerAad<'_>, sealed: &[u8]) -> Result
     Padded::from_plain(xopen(key.bytes(), sealed, &aad.bytes())?)
 }
 
+/// Open a row sealed under the version 1 associated data (month and flags not bound). Callers try
+/// `open_answer` first and count rows that open only this way.
+pub fn open_legacy_answer(key: &EpochKey, aad: &AnswerAad<'_>, sealed: &[u8]) -> Result<Padded, SealError> {
+    Padded::from_plain(xopen(key.bytes(), sealed, &aad.legacy_bytes())?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,7 +123,15 @@ mod tests {
     use secrecy::SecretString;
 
     fn aad<'a>(id: &'a str, slug: &'a str) -> AnswerAad<'a> {
-        AnswerAad { response_id: id, survey_slug: slug, survey_version: 1, epoch_id: "e1" }
+        AnswerAad {
+            response_id: id,
+            survey_slug: slug,
+            survey_version: 1,
+            epoch_id: "e1",
+            month: "2026-11",
+            verified: false,
+            synthetic: false,
+        }
     }
 
     #[test]
@@ -141,6 +176,14 @@ mod tests {
         assert!(open_answer(&epoch, &other_version, sealed.as_bytes()).is_err());
         let other_epoch = AnswerAad { epoch_id: "e2", ..aad("r1", "harms") };
         assert!(open_answer(&epoch, &other_epoch, sealed.as_bytes()).is_err());
+        let other_month = AnswerAad { month: "2026-10", ..aad("r1", "harms") };
+        assert!(open_answer(&epoch, &other_month, sealed.as_bytes()).is_err());
+        let verified = AnswerAad { verified: true, ..aad("r1", "harms") };
+        assert!(open_answer(&epoch, &verified, sealed.as_bytes()).is_err());
+        let synthetic = AnswerAad { synthetic: true, ..aad("r1", "harms") };
+        assert!(open_answer(&epoch, &synthetic, sealed.as_bytes()).is_err());
+        // Nor can a v2 row be opened as a legacy (v1) row, which binds less.
+        assert!(open_legacy_answer(&epoch, &verified, sealed.as_bytes()).is_err());
     }
 
     #[test]

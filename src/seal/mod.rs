@@ -8,7 +8,7 @@ mod kdf;
 mod report_key;
 mod signing;
 
-pub use answer::{AnswerAad, PLAINTEXT_LEN, Padded, Sealed, open_answer, seal_answer};
+pub use answer::{AnswerAad, PLAINTEXT_LEN, Padded, Sealed, open_answer, open_legacy_answer, seal_answer};
 pub use epoch::EpochKey;
 pub use kdf::{
     KdfCost, KdfParams, MIN_PASSPHRASE_BITS, PASSPHRASE_RULE, check_passphrase_strength, generate_passphrase,

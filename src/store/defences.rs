@@ -1,10 +1,10 @@
-//! Outreach codes, per-day intake totals and quarantined months.
+//! Outreach codes, monthly intake totals and quarantined months.
 
 use diesel::prelude::*;
 
 use super::{
     DbConn, StoreError,
-    schema::{daily_intake, outreach_codes, quarantined_months},
+    schema::{monthly_intake, outreach_codes, quarantined_months},
 };
 
 pub fn insert_codes(conn: &mut DbConn, slug: &str, batch: &str, hashes: &[Vec<u8>]) -> Result<(), StoreError> {
@@ -89,50 +89,50 @@ impl IntakeCounts {
     }
 }
 
-/// One stored day of a survey's intake totals.
+/// One stored month of a survey's intake totals.
 #[derive(Clone, Debug)]
-pub struct DailyRow {
-    pub day: String,
+pub struct MonthlyRow {
+    pub month: String,
     pub counts: IntakeCounts,
 }
 
-/// Add a day's counts to its stored totals.
-pub fn add_daily(conn: &mut DbConn, slug: &str, day: &str, counts: &IntakeCounts) -> Result<(), StoreError> {
+/// Add a month's counts to its stored totals.
+pub fn add_monthly(conn: &mut DbConn, slug: &str, month: &str, counts: &IntakeCounts) -> Result<(), StoreError> {
     let c = counts.as_i64();
     conn.transaction(|conn| {
-        let existing: Option<(i64, i64, i64, i64, i64)> = daily_intake::table
-            .find((slug, day))
+        let existing: Option<(i64, i64, i64, i64, i64)> = monthly_intake::table
+            .find((slug, month))
             .select((
-                daily_intake::accepted,
-                daily_intake::rate_limited,
-                daily_intake::honeypot,
-                daily_intake::too_fast,
-                daily_intake::bad_code,
+                monthly_intake::accepted,
+                monthly_intake::rate_limited,
+                monthly_intake::honeypot,
+                monthly_intake::too_fast,
+                monthly_intake::bad_code,
             ))
             .first(conn)
             .optional()?;
         match existing {
             Some((a, r, h, t, b)) => {
-                diesel::update(daily_intake::table.find((slug, day)))
+                diesel::update(monthly_intake::table.find((slug, month)))
                     .set((
-                        daily_intake::accepted.eq(a + c[0]),
-                        daily_intake::rate_limited.eq(r + c[1]),
-                        daily_intake::honeypot.eq(h + c[2]),
-                        daily_intake::too_fast.eq(t + c[3]),
-                        daily_intake::bad_code.eq(b + c[4]),
+                        monthly_intake::accepted.eq(a + c[0]),
+                        monthly_intake::rate_limited.eq(r + c[1]),
+                        monthly_intake::honeypot.eq(h + c[2]),
+                        monthly_intake::too_fast.eq(t + c[3]),
+                        monthly_intake::bad_code.eq(b + c[4]),
                     ))
                     .execute(conn)?;
             }
             None => {
-                diesel::insert_into(daily_intake::table)
+                diesel::insert_into(monthly_intake::table)
                     .values((
-                        daily_intake::survey_slug.eq(slug),
-                        daily_intake::day.eq(day),
-                        daily_intake::accepted.eq(c[0]),
-                        daily_intake::rate_limited.eq(c[1]),
-                        daily_intake::honeypot.eq(c[2]),
-                        daily_intake::too_fast.eq(c[3]),
-                        daily_intake::bad_code.eq(c[4]),
+                        monthly_intake::survey_slug.eq(slug),
+                        monthly_intake::month.eq(month),
+                        monthly_intake::accepted.eq(c[0]),
+                        monthly_intake::rate_limited.eq(c[1]),
+                        monthly_intake::honeypot.eq(c[2]),
+                        monthly_intake::too_fast.eq(c[3]),
+                        monthly_intake::bad_code.eq(c[4]),
                     ))
                     .execute(conn)?;
             }
@@ -141,24 +141,24 @@ pub fn add_daily(conn: &mut DbConn, slug: &str, day: &str, counts: &IntakeCounts
     })
 }
 
-/// The stored per-day totals of a survey, newest first.
-pub fn daily(conn: &mut DbConn, slug: &str, limit: i64) -> Result<Vec<DailyRow>, StoreError> {
-    let rows: Vec<(String, i64, i64, i64, i64, i64)> = daily_intake::table
-        .filter(daily_intake::survey_slug.eq(slug))
-        .order(daily_intake::day.desc())
+/// The stored monthly totals of a survey, newest first.
+pub fn monthly(conn: &mut DbConn, slug: &str, limit: i64) -> Result<Vec<MonthlyRow>, StoreError> {
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = monthly_intake::table
+        .filter(monthly_intake::survey_slug.eq(slug))
+        .order(monthly_intake::month.desc())
         .limit(limit)
         .select((
-            daily_intake::day,
-            daily_intake::accepted,
-            daily_intake::rate_limited,
-            daily_intake::honeypot,
-            daily_intake::too_fast,
-            daily_intake::bad_code,
+            monthly_intake::month,
+            monthly_intake::accepted,
+            monthly_intake::rate_limited,
+            monthly_intake::honeypot,
+            monthly_intake::too_fast,
+            monthly_intake::bad_code,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(day, a, r, h, t, b)| DailyRow { day, counts: IntakeCounts::from_i64((a, r, h, t, b)) })
+        .map(|(month, a, r, h, t, b)| MonthlyRow { month, counts: IntakeCounts::from_i64((a, r, h, t, b)) })
         .collect())
 }
 

@@ -63,6 +63,7 @@ pub mod form_tokens;
 pub mod keys;
 pub mod responses;
 pub mod schema;
+pub mod scrub;
 pub mod signing_keys;
 pub mod snapshots;
 pub mod staff;

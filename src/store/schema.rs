@@ -174,9 +174,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    daily_intake (survey_slug, day) {
+    monthly_intake (survey_slug, month) {
         survey_slug -> Text,
-        day -> Text,
+        month -> Text,
         accepted -> BigInt,
         rate_limited -> BigInt,
         honeypot -> BigInt,

@@ -159,8 +159,7 @@ struct WithdrawBody {
 
 async fn withdraw(state: web::Data<AppState>, payload: web::Payload) -> WebResult {
     let body: WithdrawBody = json_body(payload).await?;
-    let st = state.clone().into_inner();
-    state.store.run(move |conn| st.intake.withdraw(conn, &body.receipt)).await.map_err(|e| internal(&e))?;
+    state.intake.withdraw(&body.receipt).await.map_err(|e| internal(&e))?;
     // The same answer whether or not the receipt matched anything.
     Ok(HttpResponse::Accepted().json(json!({ "status": "accepted" })))
 }

@@ -417,8 +417,7 @@ async fn withdraw(state: web::Data<AppState>, req: HttpRequest, payload: web::Pa
         let problem = Some(ui.t("withdraw_mistyped").to_owned());
         return Ok(html(StatusCode::BAD_REQUEST, pages::Withdraw { ui, done: false, problem }));
     }
-    let st = state.clone().into_inner();
-    state.store.run(move |conn| st.intake.withdraw(conn, &receipt)).await.map_err(|e| internal(&state, lang, &e))?;
+    state.intake.withdraw(&receipt).await.map_err(|e| internal(&state, lang, &e))?;
     // The same page whether or not the receipt matched.
     Ok(html(StatusCode::OK, pages::Withdraw { ui: ui(&state, lang), done: true, problem: None }))
 }

@@ -301,7 +301,9 @@ async function staff(browser) {
   await audit(page, rec, `staff publish preview /staff/reports/${id}/publish`);
   const headline = page.locator('input[name=headline]').first();
   assert((await headline.count()) === 1, 'staff: the publish preview offers no figure for the fact sheet');
-  await headline.check();
+  // The label is the tap target (it covers the box), as on respondent pages.
+  await page.locator(`label[for="${await headline.getAttribute('id')}"]`).click();
+  assert(await headline.isChecked(), 'staff: clicking a figure\'s label did not choose it');
   const publish = page.getByRole('button', { name: 'Publish', exact: true });
   await Promise.all([page.waitForNavigation(), publish.click()]);
   const status = await page.locator('.staff-actions strong').first().innerText().catch(() => '');

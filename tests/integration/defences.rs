@@ -124,16 +124,18 @@ fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
         assert_eq!(api_from(&app, flooder, None).await, 201);
         let new_key = app.state.intake.limits.key_for_tests();
         assert_ne!(key, new_key);
-        // Flood counts reach the dashboard; per-day totals reach the database; nothing else does.
-        chorus::intake::flush_daily(&app.state.intake, &mut app.conn()).unwrap();
+        // Flood counts reach the dashboard; monthly totals reach the database (here forced, as at
+        // shutdown); nothing else does.
+        chorus::intake::flush_monthly(&app.state.intake, &mut app.conn(), true).unwrap();
         let s = login(&app, "admin1", ADMIN_PW).await.unwrap();
         let (_, _, dash) = get_as(&app, "/staff", &s.cookie).await;
         assert!(
             dash.contains("<td class=\"num\">30</td>") || dash.contains("<td class=\"num\">31</td>"),
             "rate-limited count shown"
         );
-        let daily = chorus::store::defences::daily(&mut app.conn(), "harms", 7).unwrap();
-        assert!(daily.iter().map(|d| d.counts.rate_limited).sum::<u64>() >= 30, "{daily:?}");
+        let monthly = chorus::store::defences::monthly(&mut app.conn(), "harms", 12).unwrap();
+        assert!(monthly.iter().map(|d| d.counts.rate_limited).sum::<u64>() >= 30, "{monthly:?}");
+        assert!(monthly.iter().all(|d| d.month.len() == 7), "months only: {monthly:?}");
         let bytes = app.database_bytes();
         for secret in [key.as_slice(), new_key.as_slice(), hex::encode(key).as_bytes(), flooder.as_bytes()] {
             assert!(!contains(&bytes, secret), "an address or limiter key reached the database");

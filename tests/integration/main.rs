@@ -30,6 +30,7 @@ mod cli;
 mod defences;
 mod doors;
 mod durability;
+mod forensics;
 mod foundation;
 mod privacy;
 mod reports;
@@ -38,6 +39,7 @@ mod schema;
 mod sealing;
 mod staff;
 mod verification;
+mod withdrawal;
 
 use helpers::Backend;
 use libtest_mimic::{Arguments, Trial};
@@ -74,7 +76,9 @@ fn main() {
         .chain(cli::TESTS)
         .chain(schema::TESTS)
         .chain(attacks::TESTS)
-        .chain(verification::TESTS);
+        .chain(verification::TESTS)
+        .chain(forensics::TESTS)
+        .chain(withdrawal::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {

@@ -16,6 +16,7 @@ tests! {
         answers_seal_without_the_passphrase_and_open_with_it,
         a_wrong_passphrase_opens_nothing,
         a_row_moved_to_another_survey_fails_to_open,
+        a_reflagged_or_moved_row_fails_to_open_and_is_counted,
         canary_answer_and_private_key_are_nowhere_in_plaintext,
         epochs_rotate_and_all_stay_readable,
         passphrase_change_and_key_rotation_keep_old_answers_readable,
@@ -27,11 +28,22 @@ fn open_all(app: &TestApp, passphrase: &str) -> Result<Vec<(i32, Vec<u8>)>, Keyr
     let mut conn = app.conn();
     let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(passphrase))?;
     let mut out = Vec::new();
-    unsealed.for_each_answer(&mut conn, "harms", Month::now(), &[], |a| {
+    let streamed = unsealed.for_each_answer(&mut conn, "harms", Month::now(), &[], |a| {
         out.push((a.survey_version, a.plaintext.payload().to_vec()));
         Ok(())
     })?;
+    // A row that does not open is counted; here it fails the whole opening, as a report run does.
+    if streamed.failed > 0 {
+        return Err(KeyringError::Seal(SealError::Tampered));
+    }
     Ok(out)
+}
+
+/// How many rows of a survey fail to open.
+fn failed_to_open(app: &TestApp, slug: &str) -> u64 {
+    let mut conn = app.conn();
+    let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(PASSPHRASE)).unwrap();
+    unsealed.for_each_answer(&mut conn, slug, Month::now(), &[], |_| Ok(())).unwrap().failed
 }
 
 fn default_survey() -> Survey {
@@ -100,10 +112,45 @@ fn a_row_moved_to_another_survey_fails_to_open(backend: Backend) {
         app.with_conn(|c| {
             diesel::sql_query("UPDATE responses SET survey_version = 1, survey_slug = 'other'").execute(c).unwrap()
         });
-        let mut conn = app.conn();
-        let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(PASSPHRASE)).unwrap();
-        let err = unsealed.for_each_answer(&mut conn, "other", Month::now(), &[], |_| Ok(())).expect_err("moved row");
-        assert!(matches!(err, KeyringError::Seal(SealError::Tampered)), "{err}");
+        assert_eq!(failed_to_open(&app, "other"), 1, "a moved row is counted as failing to open");
+    });
+}
+
+/// Month, verified and synthetic are bound too (issue 14 item 5): an insider who moves a real answer
+/// into a quarantined month, marks it synthetic (blocking publication) or verified makes it fail to
+/// open, and a report run refuses, naming the count.
+fn a_reflagged_or_moved_row_fails_to_open_and_is_counted(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        for _ in 0..3 {
+            app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+        }
+        assert_eq!(failed_to_open(&app, "harms"), 0);
+        let ids: Vec<String> = {
+            use chorus::store::schema::responses::dsl::*;
+            use diesel::QueryDsl;
+            app.with_conn(|c| responses.select(id).order(id).load(c).unwrap())
+        };
+        let tamper = [
+            format!("UPDATE responses SET month = '2020-01' WHERE id = '{}'", ids[0]),
+            format!("UPDATE responses SET verified = TRUE WHERE id = '{}'", ids[1]),
+            format!("UPDATE responses SET synthetic = TRUE WHERE id = '{}'", ids[2]),
+        ];
+        for (n, sql) in tamper.iter().enumerate() {
+            app.with_conn(|c| diesel::sql_query(sql).execute(c).unwrap());
+            assert_eq!(failed_to_open(&app, "harms"), n as u64 + 1, "{sql}");
+        }
+        let run = chorus::report::run_snapshot(
+            &mut app.conn(),
+            &app.state.intake.surveys,
+            &SecretString::from(PASSPHRASE),
+            &chorus::report::SnapshotSpec::new("harms", Month::now().to_string()),
+            "test",
+            app.state.clock.now(),
+        );
+        let err = run.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("3 stored answers failed to open"), "the run refuses and counts: {err}");
     });
 }
 

@@ -1,0 +1,59 @@
+//! Withdrawal says nothing (issue 15 item 3): a matching and a made-up receipt do the same work (one
+//! queued delete through the writer) and answer after the same fixed minimum delay. Measured over 200
+//! requests of each kind, interleaved so that load on a busy machine falls on both alike, compared by
+//! their medians.
+
+use std::time::Instant;
+
+use crate::helpers::{Backend, TestApp, run};
+
+tests! {
+    both: [
+        matched_and_unmatched_withdrawals_take_the_same_time,
+    ],
+}
+
+const EACH: usize = 200;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn matched_and_unmatched_withdrawals_take_the_same_time(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let mut receipts = Vec::new();
+        for _ in 0..EACH {
+            let (status, body) =
+                app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+            assert_eq!(status, 201);
+            receipts.push(body["receipt"].as_str().unwrap().to_owned());
+        }
+        // Made-up receipts of the same shape (a fresh receipt never stored).
+        let fake = |r: &str| r.chars().map(|c| if c == '-' { '-' } else { 'A' }).collect::<String>();
+        let (mut matched, mut unmatched) = (Vec::new(), Vec::new());
+        for (i, receipt) in receipts.iter().enumerate() {
+            // Alternate which kind goes first, so neither always follows the other.
+            let pair = [(true, receipt.clone()), (false, fake(receipt))];
+            let order: Vec<_> = if i % 2 == 0 { pair.into_iter().collect() } else { pair.into_iter().rev().collect() };
+            for (real, r) in order {
+                let body = format!(r#"{{"receipt":"{r}"}}"#);
+                let started = Instant::now();
+                let (status, _) = app.post_json("/api/v1/withdraw", &body).await;
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                assert_eq!(status, 202);
+                if real { matched.push(ms) } else { unmatched.push(ms) }
+            }
+        }
+        assert_eq!(app.count("harms"), 0, "every real receipt withdrew its answer");
+        let (m, u) = (median(matched), median(unmatched));
+        eprintln!("withdrawal medians: matched {m:.2} ms, unmatched {u:.2} ms");
+        assert!(
+            (m - u).abs() <= 0.10 * m.min(u),
+            "medians differ by more than 10%: matched {m:.2} ms, unmatched {u:.2} ms"
+        );
+        assert!(m >= chorus::intake::writer::WITHDRAW_MIN.as_secs_f64() * 1000.0, "the minimum delay holds");
+    });
+}
