@@ -59,6 +59,22 @@ pub struct ReportFile<'a> {
     pub css: &'static str,
 }
 
+/// How a release is named in lists, the feed and the verification page: "Survey title — Responses
+/// received through 2026-11", in one language.
+pub fn listed_title(
+    conn: &mut crate::store::DbConn,
+    surveys: &crate::survey::Surveys,
+    i18n: &I18n,
+    row: &crate::store::snapshots::SnapshotRow,
+    lang: &str,
+) -> Result<String, crate::store::StoreError> {
+    let title = match surveys.version(conn, &row.survey_slug, row.survey_version)? {
+        Some(s) => s.title(&s.language_for(lang)).to_owned(),
+        None => row.survey_slug.clone(),
+    };
+    Ok(format!("{title} — {}", i18n.t(lang, "report_through").replace("{month}", &row.through_month)))
+}
+
 /// The English JSON document, whose SHA-256 the citation quotes.
 pub fn json_bytes(s: &Snapshot, survey: &Survey, i18n: &I18n, lang: &str) -> String {
     render::json(s, survey, i18n, lang).to_string()

@@ -185,12 +185,7 @@ async fn public_list(state: web::Data<AppState>, req: HttpRequest) -> WebResult 
         .run(move |c| -> Result<_, StoreError> {
             let mut out = Vec::new();
             for row in snapshots::list(c, true)?.into_iter().filter(|r| r.status == SnapshotStatus::Published) {
-                let title = match st.intake.surveys.version(c, &row.survey_slug, row.survey_version)? {
-                    Some(s) => s.title(&s.language_for(lang)).to_owned(),
-                    None => row.survey_slug.clone(),
-                };
-                let label =
-                    format!("{title} — {}", st.i18n.t(lang, "report_through").replace("{month}", &row.through_month));
+                let label = page::listed_title(c, &st.intake.surveys, &st.i18n, &row, lang)?;
                 out.push((row.id, label, row.status, row.published.unwrap_or_default()));
             }
             Ok(out)

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     i18n::Ui,
-    report::{SnapshotStatus, signing},
+    report::{SnapshotStatus, page, signing},
     seal::verify_signature,
     store::{StoreError, snapshots},
 };
@@ -212,10 +212,7 @@ async fn feed(state: web::Data<AppState>) -> WebResult {
         .run(move |c| -> Result<_, StoreError> {
             let mut out = Vec::new();
             for row in snapshots::list(c, true)?.into_iter().filter(|r| r.status == SnapshotStatus::Published) {
-                let title = match st.intake.surveys.version(c, &row.survey_slug, row.survey_version)? {
-                    Some(s) => s.title("en").to_owned(),
-                    None => row.survey_slug.clone(),
-                };
+                let title = page::listed_title(c, &st.intake.surveys, &st.i18n, &row, "en")?;
                 out.push((row, title));
             }
             Ok(out)
@@ -233,9 +230,8 @@ async fn feed(state: web::Data<AppState>) -> WebResult {
     for (row, title) in rows {
         let date = row.published.clone().unwrap_or_default();
         out.push_str(&format!(
-            "<entry>\n<title>{} — through {}</title>\n<id>{}/reports/{}</id>\n<link href=\"{}/reports/{}\"/>\n<updated>{date}T00:00:00Z</updated>\n<summary>n = {} respondents (after noise); SHA-256 of the JSON: {}</summary>\n</entry>\n",
+            "<entry>\n<title>{}</title>\n<id>{}/reports/{}</id>\n<link href=\"{}/reports/{}\"/>\n<updated>{date}T00:00:00Z</updated>\n<summary>n = {} respondents (after noise); SHA-256 of the JSON: {}</summary>\n</entry>\n",
             xml(&title),
-            xml(&row.through_month),
             xml(&base),
             row.id,
             xml(&base),

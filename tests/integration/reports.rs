@@ -46,7 +46,7 @@ fn month() -> String {
 }
 
 /// Ask for a release through the staff form; (status, page, location).
-async fn release(
+pub async fn release(
     app: &TestApp,
     cookie: &str,
     csrf: &str,

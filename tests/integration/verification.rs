@@ -7,7 +7,7 @@ use crate::{
         Backend, PASSPHRASE, TestApp, run,
         staff::{ADMIN_PW, add, get_as, login, post_as},
     },
-    reports::submit,
+    reports::{release, submit},
 };
 
 tests! {
@@ -57,13 +57,7 @@ fn a_published_release_verifies_with_ssh_keygen_and_on_the_verification_page(bac
         add(&app, "admin1", "admin", ADMIN_PW);
         submit(&app, 80).await;
         let s = login(&app, "admin1", ADMIN_PW).await.unwrap();
-        let body = format!(
-            "csrf={}&survey=harms&through={}&rho=0.3&tables=age&passphrase={}",
-            s.csrf,
-            chorus::month::Month::now(),
-            PASSPHRASE.replace(' ', "+")
-        );
-        let (status, page) = post_as(&app, "/staff/reports", &s.cookie, &body, None).await;
+        let (status, page, _) = release(&app, &s.cookie, &s.csrf, "rho=0.3&tables=age", PASSPHRASE).await;
         assert_eq!(status, 303, "{page}");
         let id = chorus::store::snapshots::list(&mut app.conn(), false).unwrap()[0].id.clone();
         let (status, _) =
