@@ -15,6 +15,7 @@ struct CodeCards<'a> {
     survey: &'a str,
     batch: &'a str,
     url: String,
+    organisation: &'a str,
     codes: Vec<String>,
 }
 
@@ -28,7 +29,11 @@ pub(super) fn run(console: &Console, command: CodesCommand) -> anyhow::Result<()
             let url = format!("{}/s/{slug}", console.config.public_url.as_deref().unwrap_or(""));
             let path =
                 html.unwrap_or_else(|| PathBuf::from(format!("codes-{}.html", batch.replace(['/', '\\', ' '], "-"))));
-            let cards = CodeCards { survey: &slug, batch: &batch, url, codes: issued.clone() };
+            if console.config.public_url.is_none() {
+                eprintln!("warning: public_url is not set, so the cards carry no web address (only the path)");
+            }
+            let organisation = &console.config.organisation;
+            let cards = CodeCards { survey: &slug, batch: &batch, url, organisation, codes: issued.clone() };
             std::fs::write(&path, cards.render()?).with_context(|| format!("could not write {}", path.display()))?;
             say("code,batch,survey");
             for c in &issued {
