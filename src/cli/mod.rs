@@ -240,16 +240,51 @@ pub(super) enum KeysCommand {
 
 #[derive(Subcommand)]
 pub(super) enum SurveyCommand {
-    /// Validate and import a definition file (a higher version of a slug becomes current).
-    Import { file: PathBuf },
+    /// Validate and import a definition: a TOML file or an XLSForm (.xlsx). A new survey starts as a
+    /// draft; a changed one shows what changes and becomes version N+1 only with --yes.
+    Import {
+        /// The definition file: TOML (docs/surveys.md) or an XLSForm workbook (.xlsx).
+        file: PathBuf,
+        /// Confirm the changes shown, creating the next version of an existing survey.
+        #[arg(long)]
+        yes: bool,
+    },
     /// One line per survey: slug, version, status, stored responses.
     List,
-    /// Open a survey for answers.
-    Open { slug: String },
+    /// Open a survey for answers (a draft's synthetic and test answers are purged first).
+    Open {
+        /// The survey's slug.
+        slug: String,
+    },
     /// Close a survey: its form answers 410 from then on.
-    Close { slug: String },
-    /// Print a survey's current definition (never any answers).
-    Export { slug: String },
+    Close {
+        /// The survey's slug.
+        slug: String,
+    },
+    /// Print or write a survey's current definition (never any answers).
+    Export {
+        /// The survey's slug.
+        slug: String,
+        /// `toml` (the definition as stored) or `xlsform` (an .xlsx workbook that imports back).
+        #[arg(long, default_value = "toml", value_parser = ["toml", "xlsform"])]
+        format: String,
+        /// Write to this file instead of standard output (an XLSForm is binary: use this).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Mark a survey for testing (or unmark it): `chorus dev seed` writes only into drafts and these.
+    Testing {
+        /// The survey's slug.
+        slug: String,
+        /// Remove the mark instead.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Delete a survey's synthetic and test answers (seeded with `chorus dev seed`); real ones stay.
+    PurgeTest {
+        /// The survey's slug.
+        slug: String,
+    },
 }
 
 pub fn main() -> ExitCode {

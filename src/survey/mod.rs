@@ -5,9 +5,13 @@ mod answers;
 mod cache;
 mod codec;
 mod definition;
+mod diff;
+pub mod edit;
+pub mod xlsform;
 
 pub use answers::{Answer, AnswerError, AnswerErrorKind, RawAnswers, ValidAnswers};
 pub use cache::Surveys;
+pub use diff::{Change, Diff};
 pub use definition::{CodesMode, DefinitionError, Kind, Opt, PNS, Question, Section, ShowIf, Survey};
 
 /// The bundled default survey, imported on first start.
