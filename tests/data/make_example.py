@@ -31,6 +31,15 @@ SETTINGS = [
 ]
 SHEETS = [("survey", SURVEY), ("choices", CHOICES), ("settings", SETTINGS)]
 
+# tests/data/unsupported.xlsx: features Chorus refuses, each reported with sheet, row and column.
+UNSUPPORTED = [
+    ["type", "name", "label", "required", "calculation"],
+    ["calculate", "total", "", "", "1+1"],
+    ["geopoint", "where", "Where are you?", "yes"],
+    ["select_one yes_no", "ok", "Are you OK?", "true"],
+]
+UNSUPPORTED_SHEETS = [("survey", UNSUPPORTED), ("choices", CHOICES[:3]), ("settings", [["form_id", "version"], ["refused", "1"]])]
+
 
 def col(i):
     s = ""
@@ -54,7 +63,8 @@ def sheet_xml(rows):
     return "".join(out)
 
 
-with zipfile.ZipFile("tests/data/example.xlsx", "w", zipfile.ZIP_DEFLATED) as z:
+def write(path, SHEETS):
+  with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
     n = len(SHEETS)
     z.writestr("[Content_Types].xml",
                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -76,3 +86,7 @@ with zipfile.ZipFile("tests/data/example.xlsx", "w", zipfile.ZIP_DEFLATED) as z:
                + "</Relationships>")
     for i, (_, rows) in enumerate(SHEETS, 1):
         z.writestr(f"xl/worksheets/sheet{i}.xml", sheet_xml(rows))
+
+
+write("tests/data/example.xlsx", SHEETS)
+write("tests/data/unsupported.xlsx", UNSUPPORTED_SHEETS)

@@ -37,6 +37,7 @@ mod respondent;
 mod schema;
 mod sealing;
 mod staff;
+mod surveys;
 mod verification;
 
 use helpers::Backend;
@@ -72,6 +73,7 @@ fn main() {
         .chain(durability::TESTS)
         .chain(privacy::TESTS)
         .chain(cli::TESTS)
+        .chain(surveys::TESTS)
         .chain(schema::TESTS)
         .chain(attacks::TESTS)
         .chain(verification::TESTS);
