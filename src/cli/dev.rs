@@ -7,7 +7,9 @@ use crate::{intake, keyring::Keyring, month::Month, store::{
         responses,
         surveys::{self, SurveyStatus},
     },
-    survey::Surveys,, telemetry::say};
+    survey::Surveys,
+    telemetry::say,
+};
 
 pub(super) fn run(console: &Console, command: DevCommand) -> anyhow::Result<()> {
     match command {

@@ -174,7 +174,10 @@ pub(super) enum CodesCommand {
         html: Option<PathBuf>,
     },
     /// Codes issued and used, per batch.
-    List { slug: String },
+    List {
+        /// The survey's slug.
+        slug: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -216,7 +219,10 @@ pub(super) enum UserCommand {
     /// List accounts.
     List,
     /// Disable an account (its sessions end at once).
-    Disable { name: String },
+    Disable {
+        /// The account's name.
+        name: String,
+    },
     /// Set a new password (its sessions end at once).
     ResetPassword {
         /// The account's name.

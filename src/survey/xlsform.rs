@@ -77,7 +77,7 @@ pub fn check_container(bytes: &[u8]) -> Result<(), XlsFormError> {
     for i in 0..zip.len() {
         let mut entry =
             zip.by_index(i).map_err(|e| XlsFormError::one(format!("file: part {i} cannot be read ({e})")))?;
-        let name = entry.name().to_owned();
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("#{i}"));
         if entry.size() > MAX_ENTRY {
             return Err(XlsFormError::one(format!(
                 "file: part {name} unpacks to {} bytes, over the limit of {MAX_ENTRY}",
@@ -126,7 +126,7 @@ impl Sheet {
         )
     }
     fn column(&self, name: &str) -> Option<usize> {
-        self.rows.first()?.iter().position(|h| h.eq_ignore_ascii_case(name))
+        self.rows.first()?.iter().position(|h| h.trim().eq_ignore_ascii_case(name))
     }
     fn cell(&self, row: usize, col: Option<usize>) -> &str {
         col.and_then(|c| self.rows.get(row)?.get(c)).map(String::as_str).unwrap_or("")
@@ -196,7 +196,8 @@ fn cell_text(d: &Data) -> String {
     match d {
         Data::Empty => String::new(),
         Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-        other => other.to_string().trim().to_owned(),
+        // Kept as written (labels may hold line breaks); ids and types are trimmed where they are read.
+        other => other.to_string(),
     }
 }
 
@@ -213,6 +214,7 @@ fn language_of(suffix: &str) -> Option<String> {
 fn translated_columns(sheet: &Sheet, errors: &mut Vec<String>) -> Vec<(usize, String, String)> {
     let mut out = Vec::new();
     for (c, h) in sheet.rows.first().into_iter().flatten().enumerate() {
+        let h = h.trim();
         let lower = h.to_ascii_lowercase();
         let Some((base, _)) = lower.split_once("::") else {
             if ["label", "hint", "form_title", "intro", "consent", "thanks"].contains(&lower.as_str()) {
@@ -325,12 +327,12 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     for (sheet, known) in [(survey, SURVEY_COLUMNS), (choices, CHOICES_COLUMNS), (settings, SETTINGS_COLUMNS)] {
         let translated: Vec<usize> = translated_columns(sheet, &mut Vec::new()).iter().map(|t| t.0).collect();
         for (c, h) in sheet.rows.first().into_iter().flatten().enumerate() {
-            let lower = h.to_ascii_lowercase();
-            if h.is_empty() || translated.contains(&c) || known.contains(&lower.as_str()) || lower.starts_with("chorus::") {
+            let lower = h.trim().to_ascii_lowercase();
+            if lower.is_empty() || translated.contains(&c) || known.contains(&lower.as_str()) || lower.starts_with("chorus::") {
                 continue;
             }
             for r in 1..sheet.rows.len() {
-                if !sheet.cell(r, Some(c)).is_empty() {
+                if !sheet.cell(r, Some(c)).trim().is_empty() {
                     errors.push(format!("{}: {}", sheet.at(r, c), unsupported_column(&lower)));
                 }
             }
@@ -342,8 +344,8 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     let list_col = choices.column("list_name").or_else(|| choices.column("list name"));
     let cname = choices.column("name");
     for r in 1..choices.rows.len() {
-        let list = choices.cell(r, list_col);
-        let id = choices.cell(r, cname);
+        let list = choices.cell(r, list_col).trim();
+        let id = choices.cell(r, cname).trim();
         if list.is_empty() && id.is_empty() {
             continue;
         }
@@ -387,15 +389,15 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     let mut intro: BTreeMap<String, String> = BTreeMap::new();
     for r in 1..survey.rows.len() {
         let at = |c: Option<usize>| survey.at(r, c.unwrap_or(0));
-        let t = survey.cell(r, ctype).to_owned();
-        let name = survey.cell(r, cname).to_owned();
-        if t.is_empty() && name.is_empty() && survey.rows[r].iter().all(String::is_empty) {
+        let t = survey.cell(r, ctype).trim().to_owned();
+        let name = survey.cell(r, cname).trim().to_owned();
+        if t.is_empty() && name.is_empty() && survey.rows[r].iter().all(|c| c.trim().is_empty()) {
             continue;
         }
         let mut words = t.split_whitespace();
         let head = words.next().unwrap_or("").to_ascii_lowercase();
         let list = words.next().map(str::to_owned);
-        let req = survey.cell(r, creq).to_ascii_lowercase();
+        let req = survey.cell(r, creq).trim().to_ascii_lowercase();
         if !["", "no", "false", "false()"].contains(&req.as_str()) {
             errors.push(format!(
                 "{}: `required` is not supported: no answer is ever required here, every question may be skipped",
@@ -453,7 +455,7 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
                 continue;
             }
         };
-        let kind = match (kind, survey.cell(r, ckind)) {
+        let kind = match (kind, survey.cell(r, ckind).trim()) {
             (k, "") => k,
             ("single", "scale") => "scale",
             ("single", "period") => "period",
@@ -525,10 +527,10 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
         } else if !params.is_empty() {
             errors.push(format!("{}: parameters are taken only for range", at(cparams)));
         }
-        let b = survey.cell(r, cbreak).to_ascii_lowercase();
+        let b = survey.cell(r, cbreak).trim().to_ascii_lowercase();
         q.breakdown = ["yes", "true", "true()", "1"].contains(&b.as_str());
         q.merge = survey.cell(r, cmerge).split_whitespace().map(str::to_owned).collect();
-        let rel = survey.cell(r, crel);
+        let rel = survey.cell(r, crel).trim();
         if !rel.is_empty() {
             match parse_relevant(rel) {
                 Ok(s) => q.show_if = Some(s),
@@ -550,11 +552,15 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     }
 
     // Settings.
-    let set = |n: &str| settings.cell(1, settings.column(n)).to_owned();
+    let set = |n: &str| settings.cell(1, settings.column(n)).trim().to_owned();
     let slug = set("form_id");
     let version = set("version");
     let default_language = set("default_language");
-    if !default_language.is_empty() && !default_language.contains("en") && default_language != "English" {
+    let english = default_language.is_empty()
+        || default_language == "English"
+        || default_language == "en"
+        || language_of(&default_language).as_deref() == Some("en");
+    if !english {
         errors.push(format!(
             "{}: the default language must be English (en): Chorus falls back to English",
             settings.at(1, settings.column("default_language").unwrap_or(0))

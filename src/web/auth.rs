@@ -168,11 +168,10 @@ impl FromRequest for OpenForm {
 
 /// A file posted by a signed-in admin as multipart/form-data: Origin checked first, the `csrf` field
 /// checked, the `file` part read up to `UPLOAD_LIMIT` bytes (one byte more is refused with 413, so a
-/// larger body is never held), other small fields kept by name.
+/// larger body is never held).
 pub struct AdminUpload {
     pub me: Staff,
     pub file: Vec<u8>,
-    pub fields: std::collections::HashMap<String, String>,
 }
 
 /// The largest uploaded survey definition (the XLSForm importer checks again, with its own reasons).
@@ -221,7 +220,7 @@ impl FromRequest for AdminUpload {
                     "The form's security token is missing or wrong; reload the page.",
                 ));
             }
-            Ok(Self { me, file, fields })
+            Ok(Self { me, file })
         })
     }
 }
