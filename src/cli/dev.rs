@@ -3,7 +3,11 @@
 use anyhow::{Context, bail};
 
 use super::{Console, DevCommand, passphrase};
-use crate::{intake, keyring::Keyring, month::Month, store::{
+use crate::{
+    intake,
+    keyring::Keyring,
+    month::Month,
+    store::{
         responses,
         surveys::{self, SurveyStatus},
     },

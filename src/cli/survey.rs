@@ -74,7 +74,9 @@ pub(super) fn run(console: &Console, command: SurveyCommand) -> anyhow::Result<(
                 text.into_bytes()
             };
             match out {
-                Some(path) => std::fs::write(&path, bytes).with_context(|| format!("could not write {}", path.display()))?,
+                Some(path) => {
+                    std::fs::write(&path, bytes).with_context(|| format!("could not write {}", path.display()))?
+                }
                 None => std::io::stdout().write_all(&bytes)?,
             }
         }
@@ -83,7 +85,11 @@ pub(super) fn run(console: &Console, command: SurveyCommand) -> anyhow::Result<(
                 bail!("no survey `{slug}`");
             }
             console.audit(&mut conn, if off { "survey_testing_off" } else { "survey_testing_on" }, &slug)?;
-            say(if off { format!("{slug} is no longer marked for testing") } else { format!("{slug} is marked for testing") });
+            say(if off {
+                format!("{slug} is no longer marked for testing")
+            } else {
+                format!("{slug} is marked for testing")
+            });
         }
         SurveyCommand::PurgeTest { slug } => {
             if surveys::get(&mut conn, &slug)?.is_none() {

@@ -502,7 +502,9 @@ impl Survey {
             }
         }
         keys.into_iter()
-            .filter(|k| self.own_text("en", k).is_some_and(|t| !t.trim().is_empty()) && self.own_text(lang, k).is_none())
+            .filter(|k| {
+                self.own_text("en", k).is_some_and(|t| !t.trim().is_empty()) && self.own_text(lang, k).is_none()
+            })
             .collect()
     }
 

@@ -73,7 +73,12 @@ pub fn propose(conn: &mut DbConn, cache: &Surveys, bytes: &[u8]) -> Result<Propo
     }
     let same = survey_with_version(&survey, current.version).is_some_and(|s| s.differs_from(&current).is_none());
     if same {
-        return Ok(Proposed { text: current.source.clone(), survey: (*current).clone(), current: Some((row.current_version, Diff::default())), answers });
+        return Ok(Proposed {
+            text: current.source.clone(),
+            survey: (*current).clone(),
+            current: Some((row.current_version, Diff::default())),
+            answers,
+        });
     }
     // A change becomes the next version, whatever the file says.
     let next = row.current_version + 1;

@@ -11,8 +11,8 @@ pub mod xlsform;
 
 pub use answers::{Answer, AnswerError, AnswerErrorKind, RawAnswers, ValidAnswers};
 pub use cache::Surveys;
-pub use diff::{Change, Diff};
 pub use definition::{CodesMode, DefinitionError, Kind, Opt, PNS, Question, Section, ShowIf, Survey};
+pub use diff::{Change, Diff};
 
 /// The bundled default survey, imported on first start.
 pub const DEFAULT_SURVEY: &str = include_str!("../../surveys/harms.toml");

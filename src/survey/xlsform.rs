@@ -50,7 +50,8 @@ pub fn import(bytes: &[u8]) -> Result<(String, Survey), XlsFormError> {
     check_container(bytes)?;
     let sheets = read_sheets(bytes)?;
     let text = to_toml(&sheets)?;
-    let survey = Survey::parse(&text).map_err(|e| XlsFormError(e.0.into_iter().map(|m| format!("definition: {m}")).collect()))?;
+    let survey = Survey::parse(&text)
+        .map_err(|e| XlsFormError(e.0.into_iter().map(|m| format!("definition: {m}")).collect()))?;
     Ok((text, survey))
 }
 
@@ -70,7 +71,10 @@ pub fn check_container(bytes: &[u8]) -> Result<(), XlsFormError> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| XlsFormError::one(format!("file: not a readable .xlsx workbook ({e})")))?;
     if zip.len() > MAX_ENTRIES {
-        return Err(XlsFormError::one(format!("file: {} parts in the workbook, over the limit of {MAX_ENTRIES}", zip.len())));
+        return Err(XlsFormError::one(format!(
+            "file: {} parts in the workbook, over the limit of {MAX_ENTRIES}",
+            zip.len()
+        )));
     }
     let mut total = 0u64;
     let mut sink = [0u8; 8192];
@@ -262,16 +266,24 @@ fn unsupported_column(header: &str) -> &'static str {
 fn refuse_type(t: &str) -> Option<&'static str> {
     Some(match t {
         "calculate" => "calculations are not supported: every answer is what the respondent chose",
-        "begin_repeat" | "begin repeat" | "end_repeat" | "end repeat" => "repeats are not supported: one answer set per respondent",
+        "begin_repeat" | "begin repeat" | "end_repeat" | "end repeat" => {
+            "repeats are not supported: one answer set per respondent"
+        }
         "geopoint" | "geotrace" | "geoshape" => "locations are not collected: they would identify respondents",
-        "image" | "audio" | "video" | "file" | "background-audio" => "files and photos are not collected: they would identify respondents",
+        "image" | "audio" | "video" | "file" | "background-audio" => {
+            "files and photos are not collected: they would identify respondents"
+        }
         "barcode" => "barcodes are not supported",
-        "date" | "time" | "datetime" => "exact dates are not collected: use a period question (select_one chorus_periods)",
+        "date" | "time" | "datetime" => {
+            "exact dates are not collected: use a period question (select_one chorus_periods)"
+        }
         "decimal" => "decimals are not supported: use range with start, end and step 1",
         "integer" => "a bare integer is not supported: use range with start, end and step 1 (it becomes a scale)",
         "acknowledge" | "trigger" => "acknowledgements are not supported",
         "hidden" | "start" | "end" | "today" | "deviceid" | "phonenumber" | "username" | "email" | "audit"
-        | "subscriberid" | "simserial" | "start-geopoint" => "metadata are not collected: answers carry nothing about the device or respondent",
+        | "subscriberid" | "simserial" | "start-geopoint" => {
+            "metadata are not collected: answers carry nothing about the device or respondent"
+        }
         "select_one_from_file" | "select_multiple_from_file" | "select_one_external" => {
             "external choices are not supported: options live in the choices sheet"
         }
@@ -328,7 +340,11 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
         let translated: Vec<usize> = translated_columns(sheet, &mut Vec::new()).iter().map(|t| t.0).collect();
         for (c, h) in sheet.rows.first().into_iter().flatten().enumerate() {
             let lower = h.trim().to_ascii_lowercase();
-            if lower.is_empty() || translated.contains(&c) || known.contains(&lower.as_str()) || lower.starts_with("chorus::") {
+            if lower.is_empty()
+                || translated.contains(&c)
+                || known.contains(&lower.as_str())
+                || lower.starts_with("chorus::")
+            {
                 continue;
             }
             for r in 1..sheet.rows.len() {
@@ -350,7 +366,10 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
             continue;
         }
         if list.is_empty() || id.is_empty() {
-            errors.push(format!("{}: a choice needs both list_name and name", choices.at(r, cname.or(list_col).unwrap_or(0))));
+            errors.push(format!(
+                "{}: a choice needs both list_name and name",
+                choices.at(r, cname.or(list_col).unwrap_or(0))
+            ));
             continue;
         }
         let labels = choices_tr
@@ -411,13 +430,15 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
         match head.as_str() {
             "begin_group" | "begin group" => {
                 if in_group {
-                    errors.push(format!("{}: groups inside groups are not supported: a section is one level", at(ctype)));
+                    errors
+                        .push(format!("{}: groups inside groups are not supported: a section is one level", at(ctype)));
                 }
                 in_group = true;
                 implicit_open = false;
                 sections.push(RawSection { id: name.clone(), titles: texts_of(r, "label"), questions: Vec::new() });
                 if !survey.cell(r, crel).is_empty() {
-                    errors.push(format!("{}: `relevant` on a group is not supported: put it on each question", at(crel)));
+                    errors
+                        .push(format!("{}: `relevant` on a group is not supported: put it on each question", at(crel)));
                 }
                 continue;
             }
@@ -461,7 +482,10 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
             ("single", "period") => "period",
             ("single", "region") => "region",
             (_, other) => {
-                errors.push(format!("{}: `{other}` is not scale, period or region, or the type is not select_one", at(ckind)));
+                errors.push(format!(
+                    "{}: `{other}` is not scale, period or region, or the type is not select_one",
+                    at(ckind)
+                ));
                 kind
             }
         };
@@ -717,9 +741,7 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
 fn parse_relevant(expr: &str) -> Result<(String, Vec<String>), String> {
     let why = "only `${q} = 'x'`, `selected(${q}, 'x')` and `or` of those on one question are supported";
     if expr.split_whitespace().any(|w| w == "and") {
-        return Err(format!(
-            "`and` is not supported: Chorus skip logic depends on one earlier question ({why})"
-        ));
+        return Err(format!("`and` is not supported: Chorus skip logic depends on one earlier question ({why})"));
     }
     let mut question: Option<String> = None;
     let mut options = Vec::new();

@@ -159,7 +159,12 @@ async fn upload(state: web::Data<AppState>, form: AdminUpload) -> WebResult {
                 Err(EditError::Store(e)) => return Err(e),
                 Err(e) => return Ok(Err(e)),
             };
-            st.accounts.audit(c, &actor, "survey_import", &format!("{} v{} (draft)", proposed.survey.slug, proposed.survey.version))?;
+            st.accounts.audit(
+                c,
+                &actor,
+                "survey_import",
+                &format!("{} v{} (draft)", proposed.survey.slug, proposed.survey.version),
+            )?;
             Ok(Ok((proposed, Some(outcome))))
         })
         .await?;
@@ -280,7 +285,10 @@ async fn status(state: web::Data<AppState>, slug: web::Path<String>, form: Admin
     Ok(redirect(&format!("/staff/surveys/{slug}")))
 }
 
-async fn current(state: &web::Data<AppState>, slug: String) -> Result<(Arc<Survey>, surveys::SurveyRow, i64), WebError> {
+async fn current(
+    state: &web::Data<AppState>,
+    slug: String,
+) -> Result<(Arc<Survey>, surveys::SurveyRow, i64), WebError> {
     let st = state.clone().into_inner();
     let found = state
         .store
@@ -336,7 +344,8 @@ async fn detail(state: web::Data<AppState>, slug: web::Path<String>, Member(me):
 async fn preview(state: web::Data<AppState>, path: web::Path<(String, String)>, Member(_me): Member) -> WebResult {
     let (slug, lang) = path.into_inner();
     let (survey, _, _) = current(&state, slug).await?;
-    let Some(lang) = crate::i18n::LANGUAGES.iter().copied().find(|l| *l == lang && survey.languages.iter().any(|s| s == l))
+    let Some(lang) =
+        crate::i18n::LANGUAGES.iter().copied().find(|l| *l == lang && survey.languages.iter().any(|s| s == l))
     else {
         return Err(WebError::plain(StatusCode::NOT_FOUND, "This survey is not offered in that language."));
     };
@@ -355,7 +364,12 @@ async fn preview(state: web::Data<AppState>, path: web::Path<(String, String)>, 
             CodesMode::Required => Some(true),
         },
         errors: Vec::new(),
-        questions: pages::questions(&survey, &Ui { i18n: ui.i18n, lang, page_title: ui.page_title }, &RawAnswers::default(), &[]),
+        questions: pages::questions(
+            &survey,
+            &Ui { i18n: ui.i18n, lang, page_title: ui.page_title },
+            &RawAnswers::default(),
+            &[],
+        ),
         ui,
     };
     // The action names no survey (`/s/` is no route), and the policy forbids submitting at all.

@@ -71,7 +71,8 @@ fn survey_import_close_open_export() {
     // A changed definition is shown first and becomes version 2 only with --yes, whatever its file says.
     let first = chorus::survey::Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap();
     let old_label = first.own_text("en", &format!("q.{}", first.questions[0].id)).unwrap().to_owned();
-    let changed = chorus::survey::DEFAULT_SURVEY.replacen(&format!("label = \"{old_label}\""), "label = \"Reworded\"", 1);
+    let changed =
+        chorus::survey::DEFAULT_SURVEY.replacen(&format!("label = \"{old_label}\""), "label = \"Reworded\"", 1);
     std::fs::write(f.0.path().join("v2.toml"), &changed).unwrap();
     let (ok, out, err) = f.run(&["survey", "import", "v2.toml"]);
     assert!(!ok && out.contains("relabelled") && err.contains("--yes"), "{out}{err}");

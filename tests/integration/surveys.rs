@@ -101,7 +101,8 @@ fn upload_a_draft_preview_it_and_open_it(backend: Backend) {
         let csp = headers.get("content-security-policy").unwrap().to_str().unwrap();
         assert!(csp.contains("form-action 'none'"), "{csp}");
         for lang in chorus::i18n::LANGUAGES {
-            let (status, _, _) = get_as(&app, &format!("/staff/surveys/harms/preview/{lang}"), &researcher.cookie).await;
+            let (status, _, _) =
+                get_as(&app, &format!("/staff/surveys/harms/preview/{lang}"), &researcher.cookie).await;
             assert_eq!(status, 200, "{lang}");
         }
         let (status, _, _) = get_as(&app, "/staff/surveys/night-shift/preview/ko", &admin.cookie).await;
@@ -139,11 +140,17 @@ fn a_changed_definition_waits_for_confirmation(backend: Backend) {
         assert!(page.contains("unchanged"), "{page}");
 
         // A relabelled question and a new option: shown, nothing stored until confirmed.
-        let changed = chorus::survey::DEFAULT_SURVEY
-            .replacen(&format!("label = \"{label}\""), "label = \"Reworded first question\"", 1);
+        let changed = chorus::survey::DEFAULT_SURVEY.replacen(
+            &format!("label = \"{label}\""),
+            "label = \"Reworded first question\"",
+            1,
+        );
         let (status, page) = upload(&app, &admin.cookie, &admin.csrf, changed.as_bytes()).await;
         assert_eq!(status, 200);
-        assert!(page.contains("relabelled") && page.contains("Reworded first question") && page.contains("1 → 2"), "{page}");
+        assert!(
+            page.contains("relabelled") && page.contains("Reworded first question") && page.contains("1 → 2"),
+            "{page}"
+        );
         let current = app.with_conn(|c| chorus::store::surveys::get(c, "harms").unwrap().unwrap().current_version);
         assert_eq!(current, 1, "nothing stored before confirmation");
         let pending = hidden(&page, "pending");
@@ -173,7 +180,8 @@ fn a_changed_definition_waits_for_confirmation(backend: Backend) {
         app.init_keys();
         let (_, _, form) = app.get("/s/harms").await;
         let token = hidden(&form, "token");
-        let (status, _, _) = app.post_form("/s/harms", &format!("token={token}&q.{}={}", first.id, first.options[0].id)).await;
+        let (status, _, _) =
+            app.post_form("/s/harms", &format!("token={token}&q.{}={}", first.id, first.options[0].id)).await;
         assert_eq!(status, 200);
         let retyped = changed.replacen("type = \"single\"", "type = \"multiple\"", 1);
         let (status, page) = upload(&app, &admin.cookie, &admin.csrf, retyped.as_bytes()).await;
