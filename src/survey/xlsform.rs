@@ -292,6 +292,9 @@ fn refuse_type(t: &str) -> Option<&'static str> {
     })
 }
 
+/// A string in each language that gives it: language code → text.
+type Texts = BTreeMap<String, String>;
+
 struct RawQ {
     id: String,
     kind: &'static str,
@@ -356,7 +359,7 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     }
 
     // Choices: list → [(id, labels)] in order.
-    let mut lists: HashMap<String, Vec<(String, BTreeMap<String, String>)>> = HashMap::new();
+    let mut lists: HashMap<String, Vec<(String, Texts)>> = HashMap::new();
     let list_col = choices.column("list_name").or_else(|| choices.column("list name"));
     let cname = choices.column("name");
     for r in 1..choices.rows.len() {
