@@ -3,8 +3,8 @@
 //! validator checks both formats and a stored definition is always TOML.
 //!
 //! The file is measured before anything parses it: its size, the zip's entries and every entry's real
-//! uncompressed size (read through a bounded reader, not taken from the header), then formulas, rows,
-//! columns and cells of every sheet. Every unsupported feature is reported at once, each naming the
+//! uncompressed size (read through a bounded reader, not taken from the header); then formulas, rows,
+//! columns and cells of every sheet in a streaming pass, before calamine builds the sheet's grid. Every unsupported feature is reported at once, each naming the
 //! sheet, the row, the column and why Chorus does not take it.
 
 use std::{
@@ -160,20 +160,10 @@ fn read_sheets(bytes: &[u8]) -> Result<Vec<Sheet>, XlsFormError> {
             errors.push(format!("sheet {name}: Chorus reads only the survey, choices and settings sheets"));
             continue;
         }
-        let formulas = match book.worksheet_formula(&name) {
-            Ok(f) => f,
-            Err(e) => {
-                errors.push(format!("sheet {name}: cannot be read ({e})"));
-                continue;
-            }
-        };
-        if let Some((row, col, _)) = formulas.used_cells().find(|(_, _, f)| !f.is_empty()) {
-            let (r0, c0) = formulas.start().unwrap_or((0, 0));
-            errors.push(format!(
-                "sheet {name}, row {}, column {}: a formula; Chorus takes values only (paste as values)",
-                r0 as usize + row + 1,
-                column_letter(c0 as usize + col)
-            ));
+        // One streaming pass before anything dense is built: calamine's ranges allocate every cell
+        // between the first and the last, so two far-apart cells would otherwise take all memory.
+        if let Err(problem) = measure(&mut book, &name) {
+            errors.push(problem);
             continue;
         }
         let range = match book.worksheet_range(&name) {
@@ -183,17 +173,37 @@ fn read_sheets(bytes: &[u8]) -> Result<Vec<Sheet>, XlsFormError> {
                 continue;
             }
         };
-        let (rows, cols) = range.get_size();
-        if rows > MAX_ROWS || cols > MAX_COLUMNS || rows.saturating_mul(cols) > MAX_CELLS {
-            errors.push(format!(
-                "sheet {name}: {rows} rows by {cols} columns, over the limits of {MAX_ROWS} rows, {MAX_COLUMNS} columns and {MAX_CELLS} cells"
-            ));
-            continue;
-        }
         let rows = range.rows().map(|r| r.iter().map(cell_text).collect()).collect();
         sheets.push(Sheet { name, origin: range.start().unwrap_or((0, 0)), rows });
     }
     if errors.is_empty() { Ok(sheets) } else { Err(XlsFormError(errors)) }
+}
+
+/// Rows and columns (counted from A1: row 5,000 alone is 5,000 rows), cells and formulas of a sheet,
+/// read as a stream of cells.
+fn measure<RS: Read + std::io::Seek>(book: &mut Xlsx<RS>, name: &str) -> Result<(), String> {
+    let mut cells = book.worksheet_cells_reader(name).map_err(|e| format!("sheet {name}: cannot be read ({e})"))?;
+    let (mut rows, mut cols) = (0usize, 0usize);
+    loop {
+        let cell = cells.next_cell_with_formula().map_err(|e| format!("sheet {name}: cannot be read ({e})"))?;
+        let Some(cell) = cell else { break };
+        let (r, c) = (cell.pos.0 as usize, cell.pos.1 as usize);
+        if cell.formula.as_deref().is_some_and(|f| !f.is_empty()) {
+            return Err(format!(
+                "sheet {name}, row {}, column {}: a formula; Chorus takes values only (paste as values)",
+                r + 1,
+                column_letter(c)
+            ));
+        }
+        rows = rows.max(r + 1);
+        cols = cols.max(c + 1);
+        if rows > MAX_ROWS || cols > MAX_COLUMNS || rows.saturating_mul(cols) > MAX_CELLS {
+            return Err(format!(
+                "sheet {name}: at least {rows} rows by {cols} columns, over the limits of {MAX_ROWS} rows, {MAX_COLUMNS} columns and {MAX_CELLS} cells"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn cell_text(d: &Data) -> String {
@@ -953,5 +963,55 @@ mod tests {
         assert!(bytes.len() < MAX_FILE);
         let e = import(&bytes).unwrap_err().to_string();
         assert!(e.contains("sharedStrings") && e.contains("limit") || e.contains("zip bomb"), "{e}");
+    }
+
+    /// A workbook of one survey sheet, written by `fill`.
+    fn workbook(fill: impl FnOnce(&mut rust_xlsxwriter::Worksheet)) -> Vec<u8> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.set_name("survey").unwrap();
+        fill(sheet);
+        book.save_to_buffer().unwrap()
+    }
+
+    #[test]
+    fn formulas_and_oversized_sheets_are_refused() {
+        let with_formula = workbook(|s| {
+            s.write_string(0, 0, "type").unwrap();
+            s.write_formula(1, 1, "=1+1").unwrap();
+        });
+        let e = import(&with_formula).unwrap_err().to_string();
+        assert!(e.contains("sheet survey, row 2, column B: a formula"), "{e}");
+        let tall = workbook(|s| {
+            s.write_string(MAX_ROWS as u32 + 1, 0, "x").unwrap();
+        });
+        let e = import(&tall).unwrap_err().to_string();
+        assert!(e.contains("rows") && e.contains("over the limits"), "{e}");
+        // Two cells at opposite corners of a sheet: refused without building the grid between them.
+        let corners = workbook(|s| {
+            s.write_string(0, 0, "type").unwrap();
+            s.write_string(1_048_575, 16_383, "x").unwrap();
+        });
+        let e = import(&corners).unwrap_err().to_string();
+        assert!(e.contains("over the limits"), "{e}");
+    }
+
+    #[test]
+    fn the_example_file_imports_and_every_problem_is_named_at_once() {
+        let (_, ex) = import(include_bytes!("../../tests/data/example.xlsx")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((ex.slug.as_str(), ex.version, ex.languages.len()), ("night-shift", 1, 2));
+        let (_, places) = ex.question("places").unwrap();
+        assert_eq!(places.max_selected, Some(2));
+        assert!(places.show_if.is_some());
+        assert_eq!(ex.question("safety").unwrap().1.kind, Kind::Scale);
+        assert!(ex.question("region").unwrap().1.option_index("atlantic").is_some());
+        assert_eq!(ex.question("comments").unwrap().1.max_length, 100);
+        assert_eq!(ex.own_text("en", "intro"), Some("Ten questions about night work. Skip any of them."));
+        let e = import(include_bytes!("../../tests/data/unsupported.xlsx")).unwrap_err().0;
+        assert!(e.len() >= 4, "{e:?}");
+        assert!(e.iter().any(|m| m.starts_with("sheet survey, row 2, column A (type): type `calculate`")), "{e:?}");
+        assert!(e.iter().any(|m| m.starts_with("sheet survey, row 2, column E (calculation)")), "{e:?}");
+        assert!(e.iter().any(|m| m.starts_with("sheet survey, row 3, column D (required)")), "{e:?}");
+        assert!(e.iter().any(|m| m.starts_with("sheet survey, row 4, column D (required)")), "{e:?}");
     }
 }
