@@ -128,6 +128,7 @@ impl Application {
             passphrase_tries: crate::keyring::PassphraseTries::new(clock.clone()),
             clock,
             setup_token: Mutex::new(setup_token),
+            pending_imports: Mutex::default(),
             config,
         });
         let server = web::serve(listener, proxied, state.clone())?;

@@ -586,6 +586,8 @@ fn report(a: &Args) {
         let url = format!("sqlite://{}", dir.path().join("data/chorus.db").display());
         std::fs::write(dir.path().join("pass"), PASSPHRASE).expect("passphrase file");
         timed(dir.path(), &url, &["keys", "init", "--passphrase-file", "pass"]);
+        // Synthetic answers go only into drafts or surveys marked for testing.
+        timed(dir.path(), &url, &["survey", "testing", "harms"]);
         timed(dir.path(), &url, &["dev", "seed", "harms", "--count", &rows.to_string()]);
         let (open_s, _) = timed(dir.path(), &url, &["dev", "open-all", "harms", "--passphrase-file", "pass"]);
         let (snap_s, peak) = timed(

@@ -3,7 +3,17 @@
 use anyhow::{Context, bail};
 
 use super::{Console, DevCommand, passphrase};
-use crate::{intake, keyring::Keyring, month::Month, store::responses, survey::Surveys, telemetry::say};
+use crate::{
+    intake,
+    keyring::Keyring,
+    month::Month,
+    store::{
+        responses,
+        surveys::{self, SurveyStatus},
+    },
+    survey::Surveys,
+    telemetry::say,
+};
 
 pub(super) fn run(console: &Console, command: DevCommand) -> anyhow::Result<()> {
     match command {
@@ -34,6 +44,13 @@ pub(super) fn run(console: &Console, command: DevCommand) -> anyhow::Result<()> 
 fn seed(console: &Console, slug: &str, count: u64, force: bool) -> anyhow::Result<()> {
     let mut conn = console.conn()?;
     let (survey, _) = Surveys::default().current(&mut conn, slug)?.with_context(|| format!("no survey `{slug}`"))?;
+    let row = surveys::get(&mut conn, slug)?.with_context(|| format!("no survey `{slug}`"))?;
+    if row.status != SurveyStatus::Draft && !row.testing {
+        bail!(
+            "{slug} is {} and not marked for testing: synthetic answers go only into drafts or surveys marked with `chorus survey testing {slug}`",
+            row.status
+        );
+    }
     let real = responses::count_real(&mut conn, slug)?;
     if real > 0 && !force {
         bail!("{slug} already holds {real} real responses; refusing to mix synthetic ones in (use --force to insist)");

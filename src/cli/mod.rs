@@ -77,8 +77,10 @@ enum Command {
         /// Name of the first admin.
         #[arg(long)]
         admin: Option<String>,
+        /// Read the password from this file instead of asking for it.
         #[arg(long)]
         password_file: Option<PathBuf>,
+        /// Read the steward passphrase from this file instead of asking for it.
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
@@ -98,6 +100,7 @@ enum Command {
     },
     /// A survey's privacy budget: what is spent and what remains; `--set` changes the total.
     Budget {
+        /// The survey's slug.
         slug: String,
         /// The new total budget (rho, zCDP); never below what is already spent.
         #[arg(long)]
@@ -119,9 +122,12 @@ enum Command {
 pub(super) enum ReportCommand {
     /// Print a stored release again (the same numbers: never new noise).
     Show {
+        /// The release's id.
         id: String,
+        /// Output format.
         #[arg(long, value_parser = ["json", "csv", "html"], default_value = "json")]
         format: String,
+        /// Write here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Language of labels.
@@ -149,8 +155,10 @@ pub(super) struct ReportRun {
     /// Only responses given with a valid outreach code.
     #[arg(long)]
     pub verified_only: bool,
+    /// Read the steward passphrase from this file instead of asking for it.
     #[arg(long)]
     pub passphrase_file: Option<PathBuf>,
+    /// Output format.
     #[arg(long, value_parser = ["json", "csv", "html"], default_value = "json")]
     pub format: String,
     /// Write here instead of standard output.
@@ -165,7 +173,9 @@ pub(super) struct ReportRun {
 pub(super) enum CodesCommand {
     /// Make N codes: CSV on standard output, and a printable page of cards.
     Issue {
+        /// The survey's slug.
         slug: String,
+        /// How many to make.
         #[arg(long)]
         count: u32,
         /// A label for this batch (e.g. the outreach team or event).
@@ -176,14 +186,19 @@ pub(super) enum CodesCommand {
         html: Option<PathBuf>,
     },
     /// Codes issued and used, per batch.
-    List { slug: String },
+    List {
+        /// The survey's slug.
+        slug: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub(super) enum DevCommand {
     /// Write N realistic synthetic responses through the normal sealing path (marked synthetic).
     Seed {
+        /// The survey's slug.
         slug: String,
+        /// How many synthetic responses to write.
         #[arg(long)]
         count: u64,
         /// Seed even though the survey already holds real responses.
@@ -192,7 +207,9 @@ pub(super) enum DevCommand {
     },
     /// Open (decrypt) every answer of a survey and count them: the benchmark's decrypt-only loop.
     OpenAll {
+        /// The survey's slug.
         slug: String,
+        /// Read the steward passphrase from this file instead of asking for it.
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
@@ -202,19 +219,27 @@ pub(super) enum DevCommand {
 pub(super) enum UserCommand {
     /// Add an account.
     Add {
+        /// The account's name.
         name: String,
+        /// The account's role: admin (everything) or researcher (reports).
         #[arg(long, value_parser = ["admin", "researcher"])]
         role: String,
+        /// Read the password from this file instead of asking for it.
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
     /// List accounts.
     List,
     /// Disable an account (its sessions end at once).
-    Disable { name: String },
+    Disable {
+        /// The account's name.
+        name: String,
+    },
     /// Set a new password (its sessions end at once).
     ResetPassword {
+        /// The account's name.
         name: String,
+        /// Read the password from this file instead of asking for it.
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
@@ -224,18 +249,22 @@ pub(super) enum UserCommand {
 pub(super) enum KeysCommand {
     /// Create the first report key, sealed under the steward's passphrase.
     Init {
+        /// Read the steward passphrase from this file instead of asking for it.
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
     /// Re-seal the report keys under a new passphrase (answers are untouched).
     ChangePassphrase {
+        /// Read the steward passphrase from this file instead of asking for it.
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// Read the new steward passphrase from this file instead of asking for it.
         #[arg(long)]
         new_passphrase_file: Option<PathBuf>,
     },
     /// Make a new report key for new answers; older answers stay readable with their key.
     Rotate {
+        /// Read the steward passphrase from this file instead of asking for it.
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
@@ -252,16 +281,51 @@ pub(super) enum KeysCommand {
 
 #[derive(Subcommand)]
 pub(super) enum SurveyCommand {
-    /// Validate and import a definition file (a higher version of a slug becomes current).
-    Import { file: PathBuf },
+    /// Validate and import a definition: a TOML file or an XLSForm (.xlsx). A new survey starts as a
+    /// draft; a changed one shows what changes and becomes version N+1 only with --yes.
+    Import {
+        /// The definition file: TOML (docs/surveys.md) or an XLSForm workbook (.xlsx).
+        file: PathBuf,
+        /// Confirm the changes shown, creating the next version of an existing survey.
+        #[arg(long)]
+        yes: bool,
+    },
     /// One line per survey: slug, version, status, stored responses.
     List,
-    /// Open a survey for answers.
-    Open { slug: String },
+    /// Open a survey for answers (a draft's synthetic and test answers are purged first).
+    Open {
+        /// The survey's slug.
+        slug: String,
+    },
     /// Close a survey: its form answers 410 from then on.
-    Close { slug: String },
-    /// Print a survey's current definition (never any answers).
-    Export { slug: String },
+    Close {
+        /// The survey's slug.
+        slug: String,
+    },
+    /// Print or write a survey's current definition (never any answers).
+    Export {
+        /// The survey's slug.
+        slug: String,
+        /// `toml` (the definition as stored) or `xlsform` (an .xlsx workbook that imports back).
+        #[arg(long, default_value = "toml", value_parser = ["toml", "xlsform"])]
+        format: String,
+        /// Write to this file instead of standard output (an XLSForm is binary: use this).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Mark a survey for testing (or unmark it): `chorus dev seed` writes only into drafts and these.
+    Testing {
+        /// The survey's slug.
+        slug: String,
+        /// Remove the mark instead.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Delete a survey's synthetic and test answers (seeded with `chorus dev seed`); real ones stay.
+    PurgeTest {
+        /// The survey's slug.
+        slug: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -372,4 +436,31 @@ fn new_password(file: Option<&PathBuf>, what: &str) -> anyhow::Result<SecretStri
         }
     }
     Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and every option says what it is for in `--help`.
+    #[test]
+    fn every_option_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() != "help" && sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "chorus", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

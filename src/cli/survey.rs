@@ -1,4 +1,7 @@
-//! `chorus survey`: import, list, open, close and print definitions (never answers).
+//! `chorus survey`: import (TOML or XLSForm), list, open, close, export, mark for testing and purge
+//! test answers. Definitions only, never answers.
+
+use std::io::Write;
 
 use anyhow::{Context, bail};
 
@@ -8,35 +11,93 @@ use crate::{
         responses,
         surveys::{self, SurveyStatus},
     },
-    survey::{Survey, Surveys},
+    survey::{
+        Survey, Surveys,
+        edit::{self, EditError},
+        xlsform,
+    },
     telemetry::say,
 };
 
 pub(super) fn run(console: &Console, command: SurveyCommand) -> anyhow::Result<()> {
     let mut conn = console.conn()?;
     match command {
-        SurveyCommand::Import { file } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("could not read {}", file.display()))?;
-            let survey =
-                Survey::parse(&text).map_err(|e| anyhow::anyhow!("{} is not a valid survey:\n{e}", file.display()))?;
-            let outcome = surveys::import(&mut conn, &survey.slug, survey.version, &text)?;
-            console.audit(&mut conn, "survey_import", &format!("{} v{}", survey.slug, survey.version))?;
-            say(format!("{} version {}: {:?}", survey.slug, survey.version, outcome));
+        SurveyCommand::Import { file, yes } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("could not read {}", file.display()))?;
+            let cache = Surveys::default();
+            let proposed = match edit::propose(&mut conn, &cache, &bytes) {
+                Ok(p) => p,
+                Err(EditError::Invalid(e)) => bail!("{} is not a valid survey:\n{e}", file.display()),
+                Err(EditError::Refused(r)) => {
+                    bail!("{} is refused: answers are stored under these ids\n{}", file.display(), r.join("\n"))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let slug = proposed.survey.slug.clone();
+            if let Some((current, diff)) = &proposed.current
+                && !proposed.unchanged()
+            {
+                say(format!("{slug}: changes from version {current} to {}:", proposed.survey.version));
+                for c in &diff.changes {
+                    say(format!("  {c}"));
+                }
+                if diff.is_empty() {
+                    say("  (texts or settings only)");
+                }
+                if !yes {
+                    bail!("nothing stored: run again with --yes to create version {}", proposed.survey.version);
+                }
+            }
+            let outcome = edit::commit(&mut conn, &cache, &proposed)?;
+            console.audit(&mut conn, "survey_import", &format!("{slug} v{}", proposed.survey.version))?;
+            let row = surveys::get(&mut conn, &slug)?.context("survey missing after import")?;
+            say(format!("{slug} version {}: {outcome:?} ({})", proposed.survey.version, row.status));
         }
         SurveyCommand::List => {
             let rows = surveys::list(&mut conn)?;
             say("slug\tversion\tstatus\tresponses");
             for row in rows {
                 let n = responses::count(&mut conn, &row.slug)?;
-                say(format!("{}\t{}\t{}\t{}", row.slug, row.current_version, row.status, n));
+                let testing = if row.testing { "\ttesting" } else { "" };
+                say(format!("{}\t{}\t{}\t{}{testing}", row.slug, row.current_version, row.status, n));
             }
         }
         SurveyCommand::Open { slug } => set_status(console, &mut conn, &slug, SurveyStatus::Open)?,
         SurveyCommand::Close { slug } => set_status(console, &mut conn, &slug, SurveyStatus::Closed)?,
-        SurveyCommand::Export { slug } => {
+        SurveyCommand::Export { slug, format, out } => {
             let row = surveys::get(&mut conn, &slug)?.with_context(|| format!("no survey `{slug}`"))?;
             let text = surveys::definition(&mut conn, &slug, row.current_version)?.context("definition missing")?;
-            print!("{text}");
+            let bytes = if format == "xlsform" {
+                let survey = Survey::parse(&text).map_err(|e| anyhow::anyhow!("stored definition: {e}"))?;
+                xlsform::export(&survey).context("could not write the XLSForm")?
+            } else {
+                text.into_bytes()
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, bytes).with_context(|| format!("could not write {}", path.display()))?
+                }
+                None => std::io::stdout().write_all(&bytes)?,
+            }
+        }
+        SurveyCommand::Testing { slug, off } => {
+            if !surveys::set_testing(&mut conn, &slug, !off)? {
+                bail!("no survey `{slug}`");
+            }
+            console.audit(&mut conn, if off { "survey_testing_off" } else { "survey_testing_on" }, &slug)?;
+            say(if off {
+                format!("{slug} is no longer marked for testing")
+            } else {
+                format!("{slug} is marked for testing")
+            });
+        }
+        SurveyCommand::PurgeTest { slug } => {
+            if surveys::get(&mut conn, &slug)?.is_none() {
+                bail!("no survey `{slug}`");
+            }
+            let n = surveys::purge_synthetic(&mut conn, &slug)?;
+            console.audit(&mut conn, "survey_purge_test", &format!("{slug}: {n} synthetic or test responses"))?;
+            say(format!("Removed {n} synthetic or test responses from {slug}."));
         }
     }
     Ok(())

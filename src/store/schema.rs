@@ -5,6 +5,7 @@ diesel::table! {
         slug -> Text,
         current_version -> Integer,
         status -> Text,
+        testing -> Bool,
     }
 }
 

@@ -4,12 +4,12 @@ use diesel::prelude::*;
 
 use super::{
     DbConn, StoreError,
-    schema::{survey_versions, surveys},
+    schema::{responses, survey_versions, surveys},
 };
 
 text_enum! {
-    /// Whether a survey takes answers.
-    SurveyStatus { Open = "open", Closed = "closed" }
+    /// Whether a survey takes answers. A draft (imported, never opened) is not listed and takes none.
+    SurveyStatus { Open = "open", Closed = "closed", Draft = "draft" }
 }
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -19,6 +19,8 @@ pub struct SurveyRow {
     pub current_version: i32,
     #[diesel(deserialize_as = String)]
     pub status: SurveyStatus,
+    /// Marked for testing: `chorus dev seed` may write synthetic answers into it (as into a draft).
+    pub testing: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -56,14 +58,46 @@ pub fn definition(conn: &mut DbConn, slug: &str, version: i32) -> Result<Option<
     Ok(survey_versions::table.find((slug, version)).select(survey_versions::definition).first(conn).optional()?)
 }
 
+/// Change a survey's status. A draft that opens loses its synthetic and test answers in the same
+/// transaction, so nothing written while it was being tried out is ever counted.
 pub fn set_status(conn: &mut DbConn, slug: &str, status: SurveyStatus) -> Result<bool, StoreError> {
-    let n = diesel::update(surveys::table.find(slug)).set(surveys::status.eq(status.as_str())).execute(conn)?;
+    conn.transaction(|conn| {
+        let Some(row) = get(conn, slug)? else { return Ok(false) };
+        if row.status == SurveyStatus::Draft && status == SurveyStatus::Open {
+            purge_synthetic(conn, slug)?;
+        }
+        diesel::update(surveys::table.find(slug)).set(surveys::status.eq(status.as_str())).execute(conn)?;
+        Ok(true)
+    })
+}
+
+/// Mark or unmark a survey for testing; false when there is no such survey.
+pub fn set_testing(conn: &mut DbConn, slug: &str, testing: bool) -> Result<bool, StoreError> {
+    let n = diesel::update(surveys::table.find(slug)).set(surveys::testing.eq(testing)).execute(conn)?;
     Ok(n > 0)
 }
 
-/// Store a validated definition. A new slug opens; a higher version becomes current; the same
-/// version with the same text is a no-op; the same version with other text is refused.
+/// Delete a survey's synthetic (seeded) and test answers; real answers are never touched.
+pub fn purge_synthetic(conn: &mut DbConn, slug: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(responses::table.filter(responses::survey_slug.eq(slug)).filter(responses::synthetic.eq(true)))
+        .execute(conn)?)
+}
+
+/// Store a validated definition; a new slug opens (the bundled survey, tests). See [`import_as`].
 pub fn import(conn: &mut DbConn, slug: &str, version: i32, definition: &str) -> Result<Imported, ImportError> {
+    import_as(conn, slug, version, definition, SurveyStatus::Open)
+}
+
+/// Store a validated definition. A new slug starts with `status_if_new` (imports by staff start as
+/// drafts); a higher version becomes current; the same version with the same text is a no-op; the
+/// same version with other text is refused.
+pub fn import_as(
+    conn: &mut DbConn,
+    slug: &str,
+    version: i32,
+    definition: &str,
+    status_if_new: SurveyStatus,
+) -> Result<Imported, ImportError> {
     conn.transaction(|conn| {
         let existing = get(conn, slug)?;
         if let Some(old) = definition_of(conn, slug, version)? {
@@ -75,7 +109,7 @@ pub fn import(conn: &mut DbConn, slug: &str, version: i32, definition: &str) -> 
                     .values((
                         surveys::slug.eq(slug),
                         surveys::current_version.eq(version),
-                        surveys::status.eq(SurveyStatus::Open.as_str()),
+                        surveys::status.eq(status_if_new.as_str()),
                     ))
                     .execute(conn)?;
                 Imported::New

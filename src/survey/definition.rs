@@ -41,7 +41,17 @@ pub enum CodesMode {
     Required,
 }
 
-#[derive(Debug, Clone)]
+impl CodesMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodesMode::Off => "off",
+            CodesMode::Optional => "optional",
+            CodesMode::Required => "required",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opt {
     pub id: String,
     /// For built-in options (regions, periods, "prefer not to say"): the interface-string key.
@@ -50,13 +60,13 @@ pub struct Opt {
     pub exclusive: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowIf {
     pub question: usize,
     pub any_of: Vec<usize>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
     pub id: String,
     pub kind: Kind,
@@ -78,7 +88,7 @@ impl Question {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
     pub id: String,
     pub questions: std::ops::Range<usize>,
@@ -480,6 +490,57 @@ impl Survey {
             .and_then(|m| m.get(key))
             .or_else(|| self.texts.get("en").and_then(|m| m.get(key)))
             .map(String::as_str)
+    }
+
+    /// A survey string as written in `lang`, without falling back to English.
+    pub fn own_text(&self, lang: &str, key: &str) -> Option<&str> {
+        self.texts.get(lang).and_then(|m| m.get(key)).map(String::as_str)
+    }
+
+    /// The English strings `lang` does not translate, as keys (`q.age.o.18_24`), in form order.
+    pub fn untranslated(&self, lang: &str) -> Vec<String> {
+        let mut keys = vec!["title".to_owned(), "intro".into(), "consent".into(), "thanks".into()];
+        for s in &self.sections {
+            keys.push(format!("section.{}", s.id));
+            for q in &self.questions[s.questions.clone()] {
+                keys.push(format!("q.{}", q.id));
+                keys.push(format!("q.{}.help", q.id));
+                keys.extend(q.options.iter().map(|o| format!("q.{}.o.{}", q.id, o.id)));
+            }
+        }
+        keys.into_iter()
+            .filter(|k| {
+                self.own_text("en", k).is_some_and(|t| !t.trim().is_empty()) && self.own_text(lang, k).is_none()
+            })
+            .collect()
+    }
+
+    /// None when two definitions say the same thing (the source text aside), else the first difference.
+    pub fn differs_from(&self, other: &Survey) -> Option<String> {
+        let pairs: [(&str, bool); 9] = [
+            ("slug", self.slug == other.slug),
+            ("version", self.version == other.version),
+            ("languages", self.languages == other.languages),
+            ("codes", self.codes == other.codes),
+            ("k", self.k == other.k),
+            ("sections", self.sections == other.sections),
+            ("questions", self.questions == other.questions),
+            ("needs_review", self.needs_review == other.needs_review),
+            ("texts", self.texts == other.texts),
+        ];
+        if let Some((name, _)) = pairs.iter().find(|(_, same)| !same) {
+            if *name == "texts" {
+                for (lang, m) in &self.texts {
+                    for (k, v) in m {
+                        if other.own_text(lang, k) != Some(v.as_str()) {
+                            return Some(format!("texts: {lang} {k}: {v:?} vs {:?}", other.own_text(lang, k)));
+                        }
+                    }
+                }
+            }
+            return Some((*name).to_owned());
+        }
+        None
     }
 
     pub fn title(&self, lang: &str) -> &str {

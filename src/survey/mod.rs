@@ -5,10 +5,14 @@ mod answers;
 mod cache;
 mod codec;
 mod definition;
+mod diff;
+pub mod edit;
+pub mod xlsform;
 
 pub use answers::{Answer, AnswerError, AnswerErrorKind, RawAnswers, ValidAnswers};
 pub use cache::Surveys;
 pub use definition::{CodesMode, DefinitionError, Kind, Opt, PNS, Question, Section, ShowIf, Survey};
+pub use diff::{Change, Diff};
 
 /// The bundled default survey, imported on first start.
 pub const DEFAULT_SURVEY: &str = include_str!("../../surveys/harms.toml");

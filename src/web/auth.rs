@@ -165,3 +165,62 @@ impl FromRequest for OpenForm {
         Box::pin(async move { Ok(Self(read_fields(&req, payload).await?)) })
     }
 }
+
+/// A file posted by a signed-in admin as multipart/form-data: Origin checked first, the `csrf` field
+/// checked, the `file` part read up to `UPLOAD_LIMIT` bytes (one byte more is refused with 413, so a
+/// larger body is never held).
+pub struct AdminUpload {
+    pub me: Staff,
+    pub file: Vec<u8>,
+}
+
+/// The largest uploaded survey definition (the XLSForm importer checks again, with its own reasons).
+pub const UPLOAD_LIMIT: usize = crate::survey::xlsform::MAX_FILE;
+
+impl FromRequest for AdminUpload {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        use futures_util::StreamExt;
+        let (req, payload) = (req.clone(), payload.take());
+        Box::pin(async move {
+            if foreign_origin(&req) {
+                return Err(WebError::plain(StatusCode::FORBIDDEN, "Cross-site request refused."));
+            }
+            let me = member(&req, true).await?;
+            let unreadable = || WebError::plain(StatusCode::BAD_REQUEST, "The upload could not be read.");
+            let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+            let (mut file, mut fields) = (Vec::new(), std::collections::HashMap::new());
+            while let Some(part) = form.next().await {
+                let mut part = part.map_err(|_| unreadable())?;
+                let name = part.content_disposition().and_then(|d| d.get_name()).unwrap_or_default().to_owned();
+                // Small fields (csrf, pending id) are capped far lower than the file.
+                let cap = if name == "file" { UPLOAD_LIMIT } else { 256 };
+                let mut bytes = Vec::new();
+                while let Some(chunk) = part.next().await {
+                    let chunk = chunk.map_err(|_| unreadable())?;
+                    if bytes.len() + chunk.len() > cap {
+                        return Err(WebError::plain(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!("The file is over the limit of {UPLOAD_LIMIT} bytes (2 MB)."),
+                        ));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                if name == "file" {
+                    file = bytes;
+                } else if fields.len() < 8 {
+                    fields.insert(name, String::from_utf8_lossy(&bytes).into_owned());
+                }
+            }
+            if !same_token(fields.get("csrf").map(String::as_str).unwrap_or(""), &me.csrf) {
+                return Err(WebError::plain(
+                    StatusCode::FORBIDDEN,
+                    "The form's security token is missing or wrong; reload the page.",
+                ));
+            }
+            Ok(Self { me, file })
+        })
+    }
+}

@@ -59,7 +59,10 @@ pub async fn security_headers(
     let staff = req.path().starts_with("/staff") || req.path().starts_with("/setup");
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    // A page may narrow the policy (the staff preview of a form forbids submitting it).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    }
     let referrer = if staff { "same-origin" } else { "no-referrer" };
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

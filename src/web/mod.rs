@@ -12,6 +12,7 @@ mod public;
 mod reports;
 mod respond;
 mod staff;
+mod surveys;
 mod verify;
 
 use std::{
@@ -45,6 +46,8 @@ pub struct AppState {
     pub setup_token: Mutex<Option<SecretString>>,
     /// Wrong steward passphrases at report runs, per account and overall, in RAM.
     pub passphrase_tries: crate::keyring::PassphraseTries,
+    /// Changed survey definitions shown to an admin as a diff, waiting for confirmation (RAM only).
+    pub pending_imports: Mutex<std::collections::HashMap<String, surveys::PendingImport>>,
 }
 
 /// The address a request comes from: the source a PROXY-protocol header named (on that listener
@@ -102,6 +105,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(public::routes)
         .configure(api::routes)
         .configure(staff::routes)
+        .configure(surveys::routes)
         // Before reports: /reports/{file} would otherwise take /reports/verify and the rest.
         .configure(verify::routes)
         .configure(explore::routes)

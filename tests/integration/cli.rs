@@ -68,10 +68,15 @@ fn survey_import_close_open_export() {
     std::fs::write(f.0.path().join("broken.toml"), broken).unwrap();
     let (ok, _, err) = f.run(&["survey", "import", "broken.toml"]);
     assert!(!ok && err.contains("type") && err.contains("slider"), "{err}");
-    // A new version becomes current; older answers stay tied to theirs.
-    let v2 = chorus::survey::DEFAULT_SURVEY.replacen("version = 1", "version = 2", 1);
-    std::fs::write(f.0.path().join("v2.toml"), &v2).unwrap();
+    // A changed definition is shown first and becomes version 2 only with --yes, whatever its file says.
+    let first = chorus::survey::Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap();
+    let old_label = first.own_text("en", &format!("q.{}", first.questions[0].id)).unwrap().to_owned();
+    let changed =
+        chorus::survey::DEFAULT_SURVEY.replacen(&format!("label = \"{old_label}\""), "label = \"Reworded\"", 1);
+    std::fs::write(f.0.path().join("v2.toml"), &changed).unwrap();
     let (ok, out, err) = f.run(&["survey", "import", "v2.toml"]);
+    assert!(!ok && out.contains("relabelled") && err.contains("--yes"), "{out}{err}");
+    let (ok, out, err) = f.run(&["survey", "import", "v2.toml", "--yes"]);
     assert!(ok && out.contains("NewVersion"), "{out}{err}");
     let (ok, _, _) = f.run(&["survey", "close", "harms"]);
     assert!(ok);
@@ -81,7 +86,28 @@ fn survey_import_close_open_export() {
     assert!(ok);
     let (ok, exported, _) = f.run(&["survey", "export", "harms"]);
     assert!(ok);
-    assert_eq!(exported, v2, "export writes the definition, exactly");
+    let exported = chorus::survey::Survey::parse(&exported).unwrap();
+    assert_eq!(exported.version, 2);
+    assert_eq!(exported.own_text("en", &format!("q.{}", first.questions[0].id)), Some("Reworded"));
+    // XLSForm out and back in: the same definition, nothing to confirm.
+    let (ok, _, err) = f.run(&["survey", "export", "harms", "--format", "xlsform", "--out", "harms.xlsx"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = f.run(&["survey", "import", "harms.xlsx"]);
+    assert!(ok && out.contains("Unchanged"), "{out}{err}");
+    // A new survey from the example XLSForm starts as a draft.
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/example.xlsx"), f.0.path().join("ex.xlsx")).unwrap();
+    let (ok, out, err) = f.run(&["survey", "import", "ex.xlsx"]);
+    assert!(ok && out.contains("draft"), "{out}{err}");
+    // Seeding a draft works; opening it purges the synthetic answers; purge-test does the same by hand.
+    assert!(f.run(&["dev", "seed", "night-shift", "--count", "5"]).0);
+    let (_, list, _) = f.run(&["survey", "list"]);
+    assert!(list.contains("night-shift\t1\tdraft\t5"), "{list}");
+    let (ok, out, _) = f.run(&["survey", "purge-test", "night-shift"]);
+    assert!(ok && out.contains("Removed 5"), "{out}");
+    assert!(f.run(&["dev", "seed", "night-shift", "--count", "3"]).0);
+    assert!(f.run(&["survey", "open", "night-shift"]).0);
+    let (_, list, _) = f.run(&["survey", "list"]);
+    assert!(list.contains("night-shift\t1\topen\t0"), "{list}");
     let (ok, _, err) = f.run(&["survey", "close", "nope"]);
     assert!(!ok && err.contains("no survey"));
 }
@@ -89,6 +115,10 @@ fn survey_import_close_open_export() {
 fn report_budget_and_show_from_the_console() {
     let f = Folder::new();
     assert!(f.run(&["keys", "init", "--passphrase-file", "pp"]).0);
+    // An open survey takes no synthetic answers until it is marked for testing.
+    let (ok, _, err) = f.run(&["dev", "seed", "harms", "--count", "120"]);
+    assert!(!ok && err.contains("not marked for testing"), "{err}");
+    assert!(f.run(&["survey", "testing", "harms"]).0);
     assert!(f.run(&["dev", "seed", "harms", "--count", "120"]).0);
     let (ok, out, _) = f.run(&["budget", "harms"]);
     assert!(ok && out.contains("total rho 1.000, spent 0.000, remaining 1.000"), "{out}");

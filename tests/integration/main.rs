@@ -38,6 +38,7 @@ mod respondent;
 mod schema;
 mod sealing;
 mod staff;
+mod surveys;
 mod verification;
 mod withdrawal;
 
@@ -74,6 +75,7 @@ fn main() {
         .chain(durability::TESTS)
         .chain(privacy::TESTS)
         .chain(cli::TESTS)
+        .chain(surveys::TESTS)
         .chain(schema::TESTS)
         .chain(attacks::TESTS)
         .chain(verification::TESTS)

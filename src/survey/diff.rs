@@ -1,0 +1,117 @@
+//! What a new version of a survey changes, shown to an admin before it is stored, and what it may
+//! not change once answers exist: answers are read across versions by question and option id
+//! (`report::to_current`), so an id must keep its meaning.
+
+use super::{Kind, Survey};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    QuestionAdded(String),
+    QuestionRemoved(String),
+    /// Question id, old English label, new English label.
+    QuestionRelabelled(String, String, String),
+    /// Question id, old type, new type.
+    QuestionRetyped(String, &'static str, &'static str),
+    OptionAdded(String, String),
+    OptionRemoved(String, String),
+    /// Question id, option id, old English label, new English label.
+    OptionRelabelled(String, String, String, String),
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::QuestionAdded(q) => write!(f, "question \"{q}\" added"),
+            Change::QuestionRemoved(q) => write!(f, "question \"{q}\" removed"),
+            Change::QuestionRelabelled(q, a, b) => write!(f, "question \"{q}\" relabelled: \"{a}\" → \"{b}\""),
+            Change::QuestionRetyped(q, a, b) => write!(f, "question \"{q}\" changes type: {a} → {b}"),
+            Change::OptionAdded(q, o) => write!(f, "question \"{q}\": option \"{o}\" added"),
+            Change::OptionRemoved(q, o) => write!(f, "question \"{q}\": option \"{o}\" removed"),
+            Change::OptionRelabelled(q, o, a, b) => {
+                write!(f, "question \"{q}\": option \"{o}\" relabelled: \"{a}\" → \"{b}\"")
+            }
+        }
+    }
+}
+
+/// The changes from one definition to the next.
+#[derive(Debug, Clone, Default)]
+pub struct Diff {
+    pub changes: Vec<Change>,
+}
+
+impl Diff {
+    pub fn between(old: &Survey, new: &Survey) -> Diff {
+        let mut changes = Vec::new();
+        let label = |s: &Survey, key: &str| s.own_text("en", key).unwrap_or_default().to_owned();
+        for q in &old.questions {
+            if new.question(&q.id).is_none() {
+                changes.push(Change::QuestionRemoved(q.id.clone()));
+            }
+        }
+        for nq in &new.questions {
+            let Some((_, oq)) = old.question(&nq.id) else {
+                changes.push(Change::QuestionAdded(nq.id.clone()));
+                continue;
+            };
+            let key = format!("q.{}", nq.id);
+            let (a, b) = (label(old, &key), label(new, &key));
+            if a != b {
+                changes.push(Change::QuestionRelabelled(nq.id.clone(), a, b));
+            }
+            if oq.kind != nq.kind {
+                changes.push(Change::QuestionRetyped(nq.id.clone(), oq.kind.as_str(), nq.kind.as_str()));
+            }
+            for o in &oq.options {
+                if nq.option_index(&o.id).is_none() {
+                    changes.push(Change::OptionRemoved(nq.id.clone(), o.id.clone()));
+                }
+            }
+            for o in &nq.options {
+                if oq.option_index(&o.id).is_none() {
+                    changes.push(Change::OptionAdded(nq.id.clone(), o.id.clone()));
+                } else if o.builtin.is_none() {
+                    let key = format!("q.{}.o.{}", nq.id, o.id);
+                    let (a, b) = (label(old, &key), label(new, &key));
+                    if a != b {
+                        changes.push(Change::OptionRelabelled(nq.id.clone(), o.id.clone(), a, b));
+                    }
+                }
+            }
+        }
+        Diff { changes }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Changes refused because answers already exist: each with the reason. A question that changes
+    /// type would have its stored answers read as something else; a scale whose options are
+    /// reordered would shift what "higher" means. Relabelling is allowed (a typo, a better word) and
+    /// shown to the admin, who confirms that the meaning stays.
+    pub fn refusals(&self, old: &Survey, new: &Survey) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.changes {
+            if let Change::QuestionRetyped(q, a, b) = c {
+                out.push(format!(
+                    "question \"{q}\" cannot change from {a} to {b}: answers are stored under this id; give the new question a new id"
+                ));
+            }
+        }
+        for nq in new.questions.iter().filter(|q| q.kind == Kind::Scale) {
+            let Some((_, oq)) = old.question(&nq.id) else { continue };
+            let kept: Vec<&str> =
+                oq.options.iter().filter(|o| nq.option_index(&o.id).is_some()).map(|o| o.id.as_str()).collect();
+            let order: Vec<&str> =
+                nq.options.iter().filter(|o| oq.option_index(&o.id).is_some()).map(|o| o.id.as_str()).collect();
+            if kept != order {
+                out.push(format!(
+                    "question \"{}\": the scale's options cannot be reordered: answers are stored under these ids and their order is the scale",
+                    nq.id
+                ));
+            }
+        }
+        out
+    }
+}
