@@ -137,8 +137,9 @@ pub(super) struct ReportRun {
     /// Only responses given with a valid outreach code.
     #[arg(long)]
     pub verified_only: bool,
+    /// A steward's passphrase file (first line); repeat it for k stewards under k-of-n custody.
     #[arg(long)]
-    pub passphrase_file: Option<PathBuf>,
+    pub passphrase_file: Vec<PathBuf>,
     #[arg(long, value_parser = ["json", "csv", "html"], default_value = "json")]
     pub format: String,
     /// Write here instead of standard output.
@@ -182,7 +183,7 @@ pub(super) enum DevCommand {
     OpenAll {
         slug: String,
         #[arg(long)]
-        passphrase_file: Option<PathBuf>,
+        passphrase_file: Vec<PathBuf>,
     },
 }
 
@@ -210,22 +211,75 @@ pub(super) enum UserCommand {
 
 #[derive(Subcommand)]
 pub(super) enum KeysCommand {
-    /// Create the first report key, sealed under the steward's passphrase.
+    /// Create the first report key under k-of-n custody: one passphrase file per steward (repeat
+    /// `--passphrase-file`), or prompts. Without options: one steward (1-of-1).
     Init {
+        /// How many stewards hold a share (default: as many passphrase files as given, or 1).
         #[arg(long)]
-        passphrase_file: Option<PathBuf>,
+        stewards: Option<usize>,
+        /// How many stewards it takes to open the answers (default 1).
+        #[arg(long)]
+        threshold: Option<usize>,
+        /// The stewards' names or labels, comma-separated, in the order of the passphrase files
+        /// (default steward-1, steward-2 …).
+        #[arg(long, value_delimiter = ',')]
+        names: Vec<String>,
+        /// One steward's passphrase file (first line); repeat once per steward.
+        #[arg(long)]
+        passphrase_file: Vec<PathBuf>,
     },
-    /// Re-seal the report keys under a new passphrase (answers are untouched).
+    /// One steward re-seals their own share under a new passphrase (the others are untouched).
     ChangePassphrase {
+        /// The steward (default: whichever the current passphrase opens).
+        #[arg(long)]
+        steward: Option<String>,
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
         #[arg(long)]
         new_passphrase_file: Option<PathBuf>,
     },
-    /// Make a new report key for new answers; older answers stay readable with their key.
+    /// Make a new report key for new answers; older answers stay readable with their key. Needs k
+    /// stewards.
     Rotate {
+        /// A current steward's passphrase file; repeat for k stewards.
         #[arg(long)]
-        passphrase_file: Option<PathBuf>,
+        passphrase_file: Vec<PathBuf>,
+    },
+    /// The stewards and the threshold (no secrets).
+    Stewards,
+    /// Add a steward (a fresh sharing for everyone; needs k current stewards).
+    AddSteward {
+        /// The new steward's name or label.
+        name: String,
+        /// The new steward's passphrase file (or a prompt).
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+        /// A new threshold (default: unchanged).
+        #[arg(long)]
+        threshold: Option<usize>,
+        /// A current steward's passphrase file; repeat for k stewards.
+        #[arg(long)]
+        passphrase_file: Vec<PathBuf>,
+    },
+    /// Remove a steward: a fresh unseal key is shared among the others, so the removed steward's
+    /// share and passphrase open nothing from then on. Needs k current stewards.
+    RemoveSteward {
+        name: String,
+        /// A new threshold (default: unchanged, if still possible).
+        #[arg(long)]
+        threshold: Option<usize>,
+        /// A current steward's passphrase file; repeat for k stewards.
+        #[arg(long)]
+        passphrase_file: Vec<PathBuf>,
+    },
+    /// A fresh unseal key shared among the same stewards under a new threshold (and, on an
+    /// installation from before custody, the conversion to custody). Needs k current stewards.
+    Reshare {
+        #[arg(long)]
+        threshold: Option<usize>,
+        /// A current steward's passphrase file; repeat for k stewards.
+        #[arg(long)]
+        passphrase_file: Vec<PathBuf>,
     },
     /// Print a random diceware passphrase (7 words from the EFF long list).
     GeneratePassphrase,
@@ -347,6 +401,16 @@ fn passphrase(file: Option<&PathBuf>, prompt: &str) -> anyhow::Result<SecretStri
         bail!("the passphrase is empty");
     }
     Ok(SecretString::from(text))
+}
+
+/// k stewards' passphrases: one per file given, or, without files, as many prompts as the
+/// threshold asks for.
+fn steward_passphrases(conn: &mut crate::store::DbConn, files: &[PathBuf]) -> anyhow::Result<Vec<SecretString>> {
+    if !files.is_empty() {
+        return files.iter().map(|f| passphrase(Some(f), "")).collect();
+    }
+    let k = Keyring::custody(conn)?.map_or(1, |c| c.threshold);
+    (1..=k).map(|i| passphrase(None, &format!("Steward passphrase ({i} of {k}): "))).collect()
 }
 
 /// A password from a file (first line), or typed twice at a prompt without echo.

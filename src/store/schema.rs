@@ -191,3 +191,18 @@ diesel::table! {
         month -> Text,
     }
 }
+
+diesel::table! {
+    stewards (id) {
+        id -> Text,
+        name -> Text,
+        share_index -> Integer,
+        threshold -> Integer,
+        generation -> Text,
+        public_key -> Binary,
+        sealed_private_key -> Binary,
+        kdf -> Text,
+        wrapped_share -> Binary,
+        created_at -> BigInt,
+    }
+}

@@ -27,6 +27,7 @@ mod helpers;
 
 mod attacks;
 mod cli;
+mod custody;
 mod defences;
 mod doors;
 mod durability;
@@ -64,6 +65,7 @@ fn main() {
     let tests = foundation::TESTS
         .iter()
         .chain(sealing::TESTS)
+        .chain(custody::TESTS)
         .chain(respondent::TESTS)
         .chain(staff::TESTS)
         .chain(reports::TESTS)
