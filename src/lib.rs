@@ -3,6 +3,7 @@
 
 pub mod app;
 pub(crate) mod assets;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -2,6 +2,7 @@
 //! `serve` starts the web service, and console commands neither start the writer thread nor build
 //! web state. Console actions are audited as `cli`: the operating system knows who ran them.
 
+mod backup;
 mod codes;
 mod dev;
 mod keys;
@@ -38,7 +39,6 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once per process; boxing breaks clap's flatten of Option")]
 enum Command {
     /// Run the web service.
     Serve {
@@ -96,6 +96,22 @@ enum Command {
         #[command(subcommand)]
         command: CodesCommand,
     },
+    /// Write an encrypted backup (age, to X25519 recipients) of the database, or prune expired ones.
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        prune: Option<BackupCommand>,
+        #[command(flatten)]
+        make: Option<BackupMake>,
+    },
+    /// Restore an encrypted backup into an empty data folder or database.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// An age identity file (AGE-SECRET-KEY-1…) of one of the backup's recipients.
+        #[arg(long)]
+        identity: PathBuf,
+    },
     /// Developer tools.
     Dev {
         #[command(subcommand)]
@@ -148,6 +164,36 @@ pub(super) struct ReportRun {
     /// Language of labels.
     #[arg(long, default_value = "en")]
     pub lang: String,
+}
+
+#[derive(Subcommand)]
+pub(super) enum BackupCommand {
+    /// Delete the backups in a folder whose expiry date (in their names) has passed.
+    Prune {
+        dir: PathBuf,
+        /// Prune as of this date (YYYY-MM-DD) instead of today.
+        #[arg(long)]
+        today: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub(super) struct BackupMake {
+    /// The backup file, or a folder to write a named one in (`chorus-backup-…-expires-DATE.age`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// An age X25519 recipient (age1…); repeat for several. Keep the identities off this server.
+    #[arg(long)]
+    pub recipient: Vec<String>,
+    /// A file of recipients, one per line (# comments).
+    #[arg(long)]
+    pub recipients_file: Option<PathBuf>,
+    /// The date after which the backup must be deleted (YYYY-MM-DD); default: in `--keep-days`.
+    #[arg(long)]
+    pub expires: Option<String>,
+    /// Days to keep the backup when `--expires` is not given.
+    #[arg(long, default_value_t = 90)]
+    pub keep_days: u32,
 }
 
 #[derive(Subcommand)]
@@ -355,6 +401,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Budget { slug, set } => report::budget(&Console::open(config)?, &slug, set),
         Command::Dev { command } => dev::run(&Console::open(config)?, command),
+        Command::Backup { prune: Some(BackupCommand::Prune { dir, today }), .. } => backup::prune(&dir, today),
+        Command::Backup { make: Some(make), .. } => backup::make(&Console::open(config)?, make),
+        Command::Backup { .. } => bail!("say where to write the backup (--out FILE) or `prune DIR`"),
+        // Not through Console: the target must stay empty, so nothing is migrated before.
+        Command::Restore { file, identity } => backup::restore(&config, &file, &identity),
         Command::Codes { command } => codes::run(&Console::open(config)?, command),
         Command::Version => unreachable!("handled above"),
     }

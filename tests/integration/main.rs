@@ -26,6 +26,7 @@ macro_rules! tests {
 mod helpers;
 
 mod attacks;
+mod backups;
 mod cli;
 mod custody;
 mod defences;
@@ -66,6 +67,7 @@ fn main() {
         .iter()
         .chain(sealing::TESTS)
         .chain(custody::TESTS)
+        .chain(backups::TESTS)
         .chain(respondent::TESTS)
         .chain(staff::TESTS)
         .chain(reports::TESTS)
