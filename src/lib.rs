@@ -13,6 +13,7 @@ pub mod intake;
 pub mod keyring;
 pub mod month;
 pub mod report;
+pub mod retention;
 pub mod seal;
 pub mod staff;
 pub mod store;

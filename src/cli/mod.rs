@@ -350,6 +350,23 @@ pub(super) enum SurveyCommand {
     Close { slug: String },
     /// Print a survey's current definition (never any answers).
     Export { slug: String },
+    /// A survey's retention: how many sealed answers exist and when they will be destroyed;
+    /// `--days` sets the period kept after the survey closes and a release of it exists.
+    Retention {
+        slug: String,
+        #[arg(long)]
+        days: Option<i32>,
+    },
+    /// Destroy every sealed answer of a survey now (cannot be undone; releases stay).
+    Destroy {
+        slug: String,
+        /// The slug again, to confirm.
+        #[arg(long)]
+        confirm: String,
+    },
+    /// Destroy the answers of every survey whose retention period is over (for a daily timer;
+    /// `chorus serve` also does it every hour).
+    DestroyDue,
 }
 
 pub fn main() -> ExitCode {

@@ -206,3 +206,13 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    retention (survey_slug) {
+        survey_slug -> Text,
+        days -> Integer,
+        closed_on -> Nullable<Text>,
+        destroyed_on -> Nullable<Text>,
+        destroyed_count -> BigInt,
+    }
+}

@@ -36,6 +36,7 @@ mod foundation;
 mod privacy;
 mod reports;
 mod respondent;
+mod retention;
 mod schema;
 mod sealing;
 mod staff;
@@ -68,6 +69,7 @@ fn main() {
         .chain(sealing::TESTS)
         .chain(custody::TESTS)
         .chain(backups::TESTS)
+        .chain(retention::TESTS)
         .chain(respondent::TESTS)
         .chain(staff::TESTS)
         .chain(reports::TESTS)
