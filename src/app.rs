@@ -143,6 +143,23 @@ impl Application {
                 scrub_and_flush(&scheduled, false).await;
             }
         });
+        // Sealed answers past their retention are destroyed on the hour (and at start).
+        let keeper = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let st = keeper.clone();
+                match keeper.store.run(move |c| crate::retention::run_due(c, &st.accounts)).await {
+                    Ok(done) => {
+                        for (slug, n) in done {
+                            tracing::info!(survey = %slug, destroyed = n, "sealed answers destroyed: retention period over");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not apply the retention periods"),
+                }
+            }
+        });
         Ok(Self { state, server, port, proxy_port })
     }
 }

@@ -2,6 +2,8 @@
 //! report keys, keeps the current epoch key in RAM while answers arrive, and, given the steward's
 //! passphrase, opens a survey's answers for one report run.
 
+mod custody;
+
 use std::{collections::HashMap, sync::Mutex};
 
 use diesel::Connection;
@@ -18,6 +20,8 @@ use crate::{
     store::{DbConn, StoreError, keys, responses},
 };
 
+pub use custody::{Custody, NewSteward, Reshare, UNSEAL_KEY_MARKER};
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
     #[error(transparent)]
@@ -28,6 +32,10 @@ pub enum KeyringError {
     NoKey,
     #[error("a report key already exists; use `chorus keys rotate` to make a new one")]
     AlreadyInitialised,
+    #[error("this needs {threshold} stewards' passphrases; {given} given")]
+    NeedStewards { threshold: usize, given: usize },
+    #[error("custody: {0}")]
+    Custody(String),
 }
 
 /// One Argon2id derivation at a time in the whole process: each takes the configured memory (256 MiB
@@ -153,13 +161,11 @@ impl Keyring {
         Ok(keys::active_report_key(conn)?.is_some())
     }
 
-    /// Create the first report key. Slow (Argon2id): call it off the async threads.
+    /// Create the first report key with one steward (1-of-1 custody). Slow (Argon2id): call it off
+    /// the async threads. See [`Keyring::init_custody`] for k-of-n.
     pub fn init(&self, conn: &mut DbConn, passphrase: &SecretString) -> Result<String, KeyringError> {
-        seal::check_passphrase_strength(passphrase)?;
-        if !keys::all_report_keys(conn)?.is_empty() {
-            return Err(KeyringError::AlreadyInitialised);
-        }
-        self.create_key(conn, passphrase)
+        let steward = NewSteward { name: "steward-1".to_owned(), passphrase: passphrase.clone() };
+        self.init_custody(conn, std::slice::from_ref(&steward), 1)
     }
 
     fn create_key(&self, conn: &mut DbConn, passphrase: &SecretString) -> Result<String, KeyringError> {
@@ -190,6 +196,10 @@ impl Keyring {
         new: &SecretString,
     ) -> Result<(), KeyringError> {
         seal::check_passphrase_strength(new)?;
+        if !keys::stewards(conn)?.is_empty() {
+            self.change_steward_passphrase(conn, None, old, new)?;
+            return Ok(());
+        }
         let rows = keys::all_report_keys(conn)?;
         if rows.is_empty() {
             return Err(KeyringError::NoKey);
@@ -213,6 +223,9 @@ impl Keyring {
 
     /// A new keypair for new answers, sealed under the same passphrase (checked against the current key).
     pub fn rotate(&self, conn: &mut DbConn, passphrase: &SecretString) -> Result<String, KeyringError> {
+        if !keys::stewards(conn)?.is_empty() {
+            return self.rotate_with(conn, std::slice::from_ref(passphrase));
+        }
         let current = keys::active_report_key(conn)?.ok_or(KeyringError::NoKey)?;
         open_row(&current, passphrase)?;
         self.create_key(conn, passphrase)
@@ -272,16 +285,16 @@ impl Keyring {
     /// Unwrap every report key with the passphrase for one run. Everything is zeroized when the
     /// returned value is dropped.
     pub fn unseal(conn: &mut DbConn, passphrase: &SecretString) -> Result<Unsealed, KeyringError> {
-        let rows = keys::all_report_keys(conn)?;
-        if rows.is_empty() {
-            return Err(KeyringError::NoKey);
-        }
-        let mut keys = HashMap::new();
-        for row in &rows {
-            keys.insert(row.id.clone(), open_row(row, passphrase)?);
-        }
+        Self::unseal_with(conn, std::slice::from_ref(passphrase))
+    }
+
+    /// Unwrap every report key with k stewards' passphrases (custody), or the one passphrase of an
+    /// installation from before custody.
+    pub fn unseal_with(conn: &mut DbConn, passphrases: &[SecretString]) -> Result<Unsealed, KeyringError> {
+        let opened = Self::open_all_keys(conn, passphrases)?;
         // Report-run secrets come from the first key ever made, so they survive key rotations.
-        let first = *keys[&rows[0].id].secret_bytes();
+        let first = *opened[0].1.secret_bytes();
+        let keys: HashMap<String, ReportPrivateKey> = opened.into_iter().map(|(row, key)| (row.id, key)).collect();
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&first).expect("any key length");
         mac.update(b"chorus/report-secret/v1");
         let base = SecretBox::new(Box::new(mac.finalize().into_bytes().into()));
@@ -325,6 +338,12 @@ impl Unsealed {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.base.expose_secret()).expect("any key length");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
+    }
+
+    /// Only for tests that prove no opened key reaches the database: every report private key.
+    #[doc(hidden)]
+    pub fn secrets_for_leak_tests(&self) -> Vec<[u8; 32]> {
+        self.keys.values().map(ReportPrivateKey::bytes_for_leak_tests).collect()
     }
 
     /// An opened report private key, for unwrapping what is sealed to it (the release-signing key).

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub(crate) mod assets;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod intake;
 pub mod keyring;
 pub mod month;
 pub mod report;
+pub mod retention;
 pub mod seal;
 pub mod staff;
 pub mod store;

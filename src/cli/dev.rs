@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 
-use super::{Console, DevCommand, passphrase};
+use super::{Console, DevCommand, steward_passphrases};
 use crate::{
     intake,
     keyring::Keyring,
@@ -20,9 +20,9 @@ pub(super) fn run(console: &Console, command: DevCommand) -> anyhow::Result<()> 
         DevCommand::Seed { slug, count, force } => seed(console, &slug, count, force),
         DevCommand::OpenAll { slug, passphrase_file } => {
             let mut conn = console.conn()?;
-            let pass = passphrase(passphrase_file.as_ref(), "Steward passphrase: ")?;
+            let passes = steward_passphrases(&mut conn, &passphrase_file)?;
             let started = std::time::Instant::now();
-            let mut unsealed = Keyring::unseal(&mut conn, &pass)?;
+            let mut unsealed = Keyring::unseal_with(&mut conn, &passes)?;
             let mut bytes = 0usize;
             let n = unsealed.for_each_answer(&mut conn, &slug, Month::now(), &[], |a| {
                 bytes += a.plaintext.payload().len();

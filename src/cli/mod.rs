@@ -2,6 +2,7 @@
 //! `serve` starts the web service, and console commands neither start the writer thread nor build
 //! web state. Console actions are audited as `cli`: the operating system knows who ran them.
 
+mod backup;
 mod codes;
 mod dev;
 mod keys;
@@ -38,7 +39,6 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once per process; boxing breaks clap's flatten of Option")]
 enum Command {
     /// Run the web service.
     Serve {
@@ -111,6 +111,22 @@ enum Command {
         #[command(subcommand)]
         command: CodesCommand,
     },
+    /// Write an encrypted backup (age, to X25519 recipients) of the database, or prune expired ones.
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        prune: Option<BackupCommand>,
+        #[command(flatten)]
+        make: Option<BackupMake>,
+    },
+    /// Restore an encrypted backup into an empty data folder or database.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// An age identity file (AGE-SECRET-KEY-1…) of one of the backup's recipients.
+        #[arg(long)]
+        identity: PathBuf,
+    },
     /// Developer tools.
     Dev {
         #[command(subcommand)]
@@ -155,9 +171,9 @@ pub(super) struct ReportRun {
     /// Only responses given with a valid outreach code.
     #[arg(long)]
     pub verified_only: bool,
-    /// Read the steward passphrase from this file instead of asking for it.
+    /// A steward's passphrase file (first line); repeat it for k stewards under k-of-n custody.
     #[arg(long)]
-    pub passphrase_file: Option<PathBuf>,
+    pub passphrase_file: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_parser = ["json", "csv", "html"], default_value = "json")]
     pub format: String,
@@ -167,6 +183,37 @@ pub(super) struct ReportRun {
     /// Language of labels.
     #[arg(long, default_value = "en")]
     pub lang: String,
+}
+
+#[derive(Subcommand)]
+pub(super) enum BackupCommand {
+    /// Delete the backups in a folder whose expiry date (in their names) has passed.
+    Prune {
+        /// The folder holding backup files (their names carry their expiry date).
+        dir: PathBuf,
+        /// Prune as of this date (YYYY-MM-DD) instead of today.
+        #[arg(long)]
+        today: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub(super) struct BackupMake {
+    /// The backup file, or a folder to write a named one in (`chorus-backup-…-expires-DATE.age`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// An age X25519 recipient (age1…); repeat for several. Keep the identities off this server.
+    #[arg(long)]
+    pub recipient: Vec<String>,
+    /// A file of recipients, one per line (# comments).
+    #[arg(long)]
+    pub recipients_file: Option<PathBuf>,
+    /// The date after which the backup must be deleted (YYYY-MM-DD); default: in `--keep-days`.
+    #[arg(long)]
+    pub expires: Option<String>,
+    /// Days to keep the backup when `--expires` is not given.
+    #[arg(long, default_value_t = 90)]
+    pub keep_days: u32,
 }
 
 #[derive(Subcommand)]
@@ -211,7 +258,7 @@ pub(super) enum DevCommand {
         slug: String,
         /// Read the steward passphrase from this file instead of asking for it.
         #[arg(long)]
-        passphrase_file: Option<PathBuf>,
+        passphrase_file: Vec<PathBuf>,
     },
 }
 
@@ -247,26 +294,79 @@ pub(super) enum UserCommand {
 
 #[derive(Subcommand)]
 pub(super) enum KeysCommand {
-    /// Create the first report key, sealed under the steward's passphrase.
+    /// Create the first report key under k-of-n custody: one passphrase file per steward (repeat
+    /// `--passphrase-file`), or prompts. Without options: one steward (1-of-1).
     Init {
-        /// Read the steward passphrase from this file instead of asking for it.
+        /// How many stewards hold a share (default: as many passphrase files as given, or 1).
         #[arg(long)]
-        passphrase_file: Option<PathBuf>,
+        stewards: Option<usize>,
+        /// How many stewards it takes to open the answers (default 1).
+        #[arg(long)]
+        threshold: Option<usize>,
+        /// The stewards' names or labels, comma-separated, in the order of the passphrase files
+        /// (default steward-1, steward-2 …).
+        #[arg(long, value_delimiter = ',')]
+        names: Vec<String>,
+        /// One steward's passphrase file (first line); repeat once per steward.
+        #[arg(long)]
+        passphrase_file: Vec<PathBuf>,
     },
-    /// Re-seal the report keys under a new passphrase (answers are untouched).
+    /// One steward re-seals their own share under a new passphrase (the others are untouched).
     ChangePassphrase {
-        /// Read the steward passphrase from this file instead of asking for it.
+        /// The steward (default: whichever the current passphrase opens).
+        #[arg(long)]
+        steward: Option<String>,
+        /// Read the steward's current passphrase from this file instead of asking for it.
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
         /// Read the new steward passphrase from this file instead of asking for it.
         #[arg(long)]
         new_passphrase_file: Option<PathBuf>,
     },
-    /// Make a new report key for new answers; older answers stay readable with their key.
+    /// Make a new report key for new answers; older answers stay readable with their key. Needs k
+    /// stewards.
     Rotate {
-        /// Read the steward passphrase from this file instead of asking for it.
+        /// A current steward's passphrase file; repeat for k stewards.
         #[arg(long)]
-        passphrase_file: Option<PathBuf>,
+        passphrase_file: Vec<PathBuf>,
+    },
+    /// The stewards and the threshold (no secrets).
+    Stewards,
+    /// Add a steward (a fresh sharing for everyone; needs k current stewards).
+    AddSteward {
+        /// The new steward's name or label.
+        name: String,
+        /// The new steward's passphrase file (or a prompt).
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+        /// A new threshold (default: unchanged).
+        #[arg(long)]
+        threshold: Option<usize>,
+        /// A current steward's passphrase file; repeat for k stewards.
+        #[arg(long)]
+        passphrase_file: Vec<PathBuf>,
+    },
+    /// Remove a steward: a fresh unseal key is shared among the others, so the removed steward's
+    /// share and passphrase open nothing from then on. Needs k current stewards.
+    RemoveSteward {
+        /// The steward's name, as `chorus keys stewards` lists it.
+        name: String,
+        /// A new threshold (default: unchanged, if still possible).
+        #[arg(long)]
+        threshold: Option<usize>,
+        /// A current steward's passphrase file; repeat for k stewards.
+        #[arg(long)]
+        passphrase_file: Vec<PathBuf>,
+    },
+    /// A fresh unseal key shared among the same stewards under a new threshold (and, on an
+    /// installation from before custody, the conversion to custody). Needs k current stewards.
+    Reshare {
+        /// How many stewards it takes from now on (default: unchanged).
+        #[arg(long)]
+        threshold: Option<usize>,
+        /// A current steward's passphrase file; repeat for k stewards.
+        #[arg(long)]
+        passphrase_file: Vec<PathBuf>,
     },
     /// Print a random diceware passphrase (7 words from the EFF long list).
     GeneratePassphrase,
@@ -326,6 +426,26 @@ pub(super) enum SurveyCommand {
         /// The survey's slug.
         slug: String,
     },
+    /// A survey's retention: how many sealed answers exist and when they will be destroyed;
+    /// `--days` sets the period kept after the survey closes and a release of it exists.
+    Retention {
+        /// The survey's slug.
+        slug: String,
+        /// Keep sealed answers this many days after the survey closes and a release of it exists.
+        #[arg(long)]
+        days: Option<i32>,
+    },
+    /// Destroy every sealed answer of a survey now (cannot be undone; releases stay).
+    Destroy {
+        /// The survey's slug.
+        slug: String,
+        /// The slug again, to confirm.
+        #[arg(long)]
+        confirm: String,
+    },
+    /// Destroy the answers of every survey whose retention period is over (for a daily timer;
+    /// `chorus serve` also does it every hour).
+    DestroyDue,
 }
 
 pub fn main() -> ExitCode {
@@ -378,6 +498,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Budget { slug, set } => report::budget(&Console::open(config)?, &slug, set),
         Command::Dev { command } => dev::run(&Console::open(config)?, command),
+        Command::Backup { prune: Some(BackupCommand::Prune { dir, today }), .. } => backup::prune(&dir, today),
+        Command::Backup { make: Some(make), .. } => backup::make(&Console::open(config)?, make),
+        Command::Backup { .. } => bail!("say where to write the backup (--out FILE) or `prune DIR`"),
+        // Not through Console: the target must stay empty, so nothing is migrated before.
+        Command::Restore { file, identity } => backup::restore(&config, &file, &identity),
         Command::Codes { command } => codes::run(&Console::open(config)?, command),
         Command::Version => unreachable!("handled above"),
     }
@@ -424,6 +549,16 @@ fn passphrase(file: Option<&PathBuf>, prompt: &str) -> anyhow::Result<SecretStri
         bail!("the passphrase is empty");
     }
     Ok(SecretString::from(text))
+}
+
+/// k stewards' passphrases: one per file given, or, without files, as many prompts as the
+/// threshold asks for.
+fn steward_passphrases(conn: &mut crate::store::DbConn, files: &[PathBuf]) -> anyhow::Result<Vec<SecretString>> {
+    if !files.is_empty() {
+        return files.iter().map(|f| passphrase(Some(f), "")).collect();
+    }
+    let k = Keyring::custody(conn)?.map_or(1, |c| c.threshold);
+    (1..=k).map(|i| passphrase(None, &format!("Steward passphrase ({i} of {k}): "))).collect()
 }
 
 /// A password from a file (first line), or typed twice at a prompt without echo.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use askama::Template;
 
-use super::{Console, ReportRun, passphrase};
+use super::{Console, ReportRun, steward_passphrases};
 use crate::{
     assets,
     i18n::{I18n, LANGUAGES, Ui},
@@ -40,9 +40,10 @@ pub(super) fn run(console: &Console, run: ReportRun) -> anyhow::Result<()> {
         by: run.by,
         ..SnapshotSpec::new(run.slug, run.through)
     };
-    let pass = passphrase(run.passphrase_file.as_ref(), "Steward passphrase: ")?;
+    let passes = steward_passphrases(&mut conn, &run.passphrase_file)?;
     let started = std::time::Instant::now();
-    let snapshot = report::run_and_audit(&mut conn, &surveys, &console.accounts, &pass, &spec, "cli")?;
+    let snapshot = report::run_and_audit_with(&mut conn, &surveys, &console.accounts, &passes, &spec, "cli")?;
+    drop(passes);
     let survey = surveys.version(&mut conn, &spec.survey, snapshot.row.survey_version)?.context("survey version")?;
     write(console, &snapshot, &survey, &run.format, run.out, &run.lang)?;
     eprintln!(

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 
 use super::{Console, SurveyCommand};
 use crate::{
+    retention,
     store::{
         responses,
         surveys::{self, SurveyStatus},
@@ -99,6 +100,48 @@ pub(super) fn run(console: &Console, command: SurveyCommand) -> anyhow::Result<(
             console.audit(&mut conn, "survey_purge_test", &format!("{slug}: {n} synthetic or test responses"))?;
             say(format!("Removed {n} synthetic or test responses from {slug}."));
         }
+        SurveyCommand::Retention { slug, days } => {
+            let st = match days {
+                Some(d) => {
+                    let st = retention::set_days(&mut conn, &slug, d)?;
+                    console.audit(&mut conn, "retention_set", &format!("{slug}: {d} days"))?;
+                    st
+                }
+                None => retention::status(&mut conn, &slug)?,
+            };
+            say(format!(
+                "{}: {} sealed answers; kept {} days after closing{}; {}",
+                st.slug,
+                st.sealed,
+                st.days,
+                st.closed_on.as_deref().map(|d| format!(" (closed {d})")).unwrap_or_default(),
+                match (&st.destroyed_on, &st.destroy_on) {
+                    (Some(d), _) if st.sealed == 0 => format!("destroyed {d}"),
+                    (_, Some(d)) => format!("to be destroyed on {d}"),
+                    (_, None) if st.closed_on.is_none() => "destruction is scheduled when the survey closes".to_owned(),
+                    (_, None) => "destruction is scheduled once a release is made or the budget is spent".to_owned(),
+                }
+            ));
+        }
+        SurveyCommand::Destroy { slug, confirm } => {
+            if confirm != slug {
+                bail!("to destroy the answers of {slug}, repeat its slug: --confirm {slug}");
+            }
+            let n = retention::destroy(&mut conn, &console.accounts, "cli", &slug, "by an admin")?;
+            say(format!(
+                "{n} sealed answers of {slug} destroyed; its releases stay. Backups made before still hold them until they expire."
+            ));
+        }
+        SurveyCommand::DestroyDue => {
+            for row in surveys::list(&mut conn)?.into_iter().filter(|r| r.status == SurveyStatus::Closed) {
+                retention::survey_status_changed(&mut conn, &row.slug, SurveyStatus::Closed, &crate::month::today())?;
+            }
+            let done = retention::run_due(&mut conn, &console.accounts)?;
+            for (slug, n) in &done {
+                say(format!("{n} sealed answers of {slug} destroyed (retention period over)"));
+            }
+            say(format!("{} surveys reached the end of their retention", done.len()));
+        }
     }
     Ok(())
 }
@@ -113,6 +156,7 @@ fn set_status(
     if !Surveys::default().set_status(conn, slug, status)? {
         bail!("no survey `{slug}`");
     }
+    retention::survey_status_changed(conn, slug, status, &crate::month::today())?;
     let action = if status == SurveyStatus::Open { "survey_open" } else { "survey_close" };
     console.audit(conn, action, slug)?;
     say(format!("{slug} is {status}"));

@@ -230,7 +230,19 @@ pub fn run_and_audit(
     spec: &SnapshotSpec,
     actor: &str,
 ) -> Result<Snapshot, ReportError> {
-    let result = run_snapshot(conn, surveys, passphrase, spec, actor, accounts.clock.now());
+    run_and_audit_with(conn, surveys, accounts, std::slice::from_ref(passphrase), spec, actor)
+}
+
+/// [`run_and_audit`] with k stewards' passphrases (k-of-n custody).
+pub fn run_and_audit_with(
+    conn: &mut DbConn,
+    surveys: &Surveys,
+    accounts: &Accounts,
+    passphrases: &[SecretString],
+    spec: &SnapshotSpec,
+    actor: &str,
+) -> Result<Snapshot, ReportError> {
+    let result = run_snapshot_with(conn, surveys, passphrases, spec, actor, accounts.clock.now());
     // What a staff member typed is cut short: a long name must not bloat or flood the audit trail.
     let short = |s: &str| s.chars().take(40).collect::<String>();
     let spec = &SnapshotSpec { survey: short(&spec.survey), through: short(&spec.through), ..spec.clone() };
@@ -280,6 +292,18 @@ pub fn run_snapshot(
     actor: &str,
     now: i64,
 ) -> Result<Snapshot, ReportError> {
+    run_snapshot_with(conn, surveys, std::slice::from_ref(passphrase), spec, actor, now)
+}
+
+/// [`run_snapshot`] with k stewards' passphrases (k-of-n custody).
+pub fn run_snapshot_with(
+    conn: &mut DbConn,
+    surveys: &Surveys,
+    passphrases: &[SecretString],
+    spec: &SnapshotSpec,
+    actor: &str,
+    now: i64,
+) -> Result<Snapshot, ReportError> {
     let through = Month::parse(&spec.through).ok_or_else(|| ReportError::BadMonth(spec.through.clone()))?;
     let (survey, _) = surveys.current(conn, &spec.survey)?.ok_or_else(|| ReportError::NoSurvey(spec.survey.clone()))?;
     let rho = Rho::new(spec.rho).ok().filter(|r| r.get() >= 0.001).ok_or(ReportError::BadRho(spec.rho))?;
@@ -322,7 +346,7 @@ pub fn run_snapshot(
     let mut tally = Tally::new(&catalogue, &chosen);
     let mut fingerprint = Fingerprint::new(&spec, &chosen_ids);
 
-    let mut unsealed = Keyring::unseal(conn, passphrase)?;
+    let mut unsealed = Keyring::unseal_with(conn, passphrases)?;
     let mut versions: HashMap<i32, Arc<Survey>> = HashMap::from([(survey.version, survey.clone())]);
     for v in 1..survey.version {
         if let Some(s) = surveys.version(conn, &spec.survey, v)? {

@@ -3,12 +3,14 @@
 //! → sealed answers (XChaCha20-Poly1305, fixed-size plaintexts). See docs/crypto.md.
 
 mod answer;
+mod custody;
 mod epoch;
 mod kdf;
 mod report_key;
 mod signing;
 
 pub use answer::{AnswerAad, PLAINTEXT_LEN, Padded, Sealed, open_answer, open_legacy_answer, seal_answer};
+pub use custody::{MAX_STEWARDS, SealedStewardKey, Share, StewardKeypair, UnsealKey, wrap_share};
 pub use epoch::EpochKey;
 pub use kdf::{
     KdfCost, KdfParams, MIN_PASSPHRASE_BITS, PASSPHRASE_RULE, check_passphrase_strength, generate_passphrase,
@@ -41,6 +43,8 @@ pub enum SealError {
     Kdf(#[source] argon2::Error),
     #[error("the stored key-derivation cost is above the ceiling this server accepts; it was altered")]
     KdfTooCostly,
+    #[error("custody: {0}")]
+    Custody(&'static str),
     #[error("the answer is too large to seal ({0} bytes)")]
     TooLarge(usize),
 }

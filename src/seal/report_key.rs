@@ -25,6 +25,10 @@ impl ReportPrivateKey {
             .expect("32 bytes are always a valid X25519 private key")
     }
 
+    pub(super) fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Self(SecretBox::new(Box::new(bytes)))
+    }
+
     pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
         self.0.expose_secret()
     }

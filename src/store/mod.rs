@@ -62,6 +62,7 @@ pub mod defences;
 pub mod form_tokens;
 pub mod keys;
 pub mod responses;
+pub mod retention;
 pub mod schema;
 pub mod scrub;
 pub mod signing_keys;

@@ -192,3 +192,28 @@ diesel::table! {
         month -> Text,
     }
 }
+
+diesel::table! {
+    stewards (id) {
+        id -> Text,
+        name -> Text,
+        share_index -> Integer,
+        threshold -> Integer,
+        generation -> Text,
+        public_key -> Binary,
+        sealed_private_key -> Binary,
+        kdf -> Text,
+        wrapped_share -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    retention (survey_slug) {
+        survey_slug -> Text,
+        days -> Integer,
+        closed_on -> Nullable<Text>,
+        destroyed_on -> Nullable<Text>,
+        destroyed_count -> BigInt,
+    }
+}

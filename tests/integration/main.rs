@@ -26,7 +26,9 @@ macro_rules! tests {
 mod helpers;
 
 mod attacks;
+mod backups;
 mod cli;
+mod custody;
 mod defences;
 mod doors;
 mod durability;
@@ -35,6 +37,7 @@ mod foundation;
 mod privacy;
 mod reports;
 mod respondent;
+mod retention;
 mod schema;
 mod sealing;
 mod staff;
@@ -67,6 +70,9 @@ fn main() {
     let tests = foundation::TESTS
         .iter()
         .chain(sealing::TESTS)
+        .chain(custody::TESTS)
+        .chain(backups::TESTS)
+        .chain(retention::TESTS)
         .chain(respondent::TESTS)
         .chain(staff::TESTS)
         .chain(reports::TESTS)

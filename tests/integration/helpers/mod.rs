@@ -65,7 +65,7 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    fn create() -> Self {
+    pub fn create() -> Self {
         let admin_url = std::env::var("CHORUS_TEST_POSTGRES_URL").expect("CHORUS_TEST_POSTGRES_URL");
         let name = format!("chorus_test_{}", chorus::seal::random_id());
         let mut conn = diesel::PgConnection::establish(&admin_url).expect("connect to CHORUS_TEST_POSTGRES_URL");
