@@ -140,23 +140,58 @@ mod tests {
     /// its phrase goes away, this fails: re-read the promise against the new text and update both.
     const PROMISES: &[(&str, &str, &str, &str)] = &[
         // (key, document, section heading, phrase the section must contain)
-        ("home_how_1", "privacy.md", "## Rate limits and flood counts: addresses in RAM only", "Key and counters live only in memory"),
+        (
+            "home_how_1",
+            "privacy.md",
+            "## Rate limits and flood counts: addresses in RAM only",
+            "Key and counters live only in memory",
+        ),
         ("home_how_1", "privacy.md", "## What the database keeps about respondents", "Never stored: an address"),
         ("home_how_2", "crypto.md", "## Epochs", "The current epoch key lives only in the server's memory"),
         ("home_how_3", "crypto.md", "## Report runs: where the private key is unwrapped", "typing the passphrase"),
-        ("home_how_4", "privacy.md", "## Releases: differential privacy, and nothing else leaves", "No command, page or API exports an answer"),
+        (
+            "home_how_4",
+            "privacy.md",
+            "## Releases: differential privacy, and nothing else leaves",
+            "No command, page or API exports an answer",
+        ),
         ("home_how_5", "privacy.md", "## What the database keeps about respondents", "Withdrawal deletes the row"),
         ("home_how_5", "privacy.md", "## What the database keeps about respondents", "backups"),
         ("safety_4", "privacy.md", "## Cookies and headers", "Respondent pages set no cookie"),
-        ("safety_4", "privacy.md", "## Rate limits and flood counts: addresses in RAM only", "Nothing here is logged or written to the database"),
-        ("receipt_explain", "privacy.md", "## What the database keeps about respondents", "the receipt is never stored"),
-        ("receipt_not_again", "privacy.md", "## What the database keeps about respondents", "the receipt is never stored"),
-        ("withdraw_explain", "privacy.md", "## What the database keeps about respondents", "Withdrawal deletes the row"),
+        (
+            "safety_4",
+            "privacy.md",
+            "## Rate limits and flood counts: addresses in RAM only",
+            "Nothing here is logged or written to the database",
+        ),
+        (
+            "receipt_explain",
+            "privacy.md",
+            "## What the database keeps about respondents",
+            "the receipt is never stored",
+        ),
+        (
+            "receipt_not_again",
+            "privacy.md",
+            "## What the database keeps about respondents",
+            "the receipt is never stored",
+        ),
+        (
+            "withdraw_explain",
+            "privacy.md",
+            "## What the database keeps about respondents",
+            "Withdrawal deletes the row",
+        ),
         ("form_code_hint", "privacy.md", "## What the database keeps about respondents", "which code is not recorded"),
         // The survey's own consent text (surveys/harms.toml, every translation).
         ("survey:consent", "crypto.md", "## Epochs", "The current epoch key lives only in the server's memory"),
         ("survey:consent", "crypto.md", "## Report runs: where the private key is unwrapped", "typing the passphrase"),
-        ("survey:consent", "privacy.md", "## Releases: differential privacy, and nothing else leaves", "discrete Gaussian noise"),
+        (
+            "survey:consent",
+            "privacy.md",
+            "## Releases: differential privacy, and nothing else leaves",
+            "discrete Gaussian noise",
+        ),
         ("survey:consent", "privacy.md", "## What the database keeps about respondents", "backups"),
     ];
 
@@ -180,7 +215,10 @@ mod tests {
     fn section<'a>(text: &'a str, heading: &str) -> Option<&'a str> {
         let start = text.lines().position(|l| l.trim_end() == heading)?;
         let lines: Vec<&str> = text.lines().collect();
-        let end = lines[start + 1..].iter().position(|l| l.starts_with("## ") || l.starts_with("# ")).map_or(lines.len(), |e| start + 1 + e);
+        let end = lines[start + 1..]
+            .iter()
+            .position(|l| l.starts_with("## ") || l.starts_with("# "))
+            .map_or(lines.len(), |e| start + 1 + e);
         let from = text.find(lines[start]).unwrap();
         let to = if end == lines.len() { text.len() } else { text.find(lines[end]).unwrap() };
         Some(&text[from..to])
@@ -202,9 +240,13 @@ mod tests {
         let survey = harms();
         for (key, file, heading, phrase) in PROMISES {
             let text = doc(file);
-            let body = section(&text, heading).unwrap_or_else(|| panic!("docs/{file} has no section {heading:?}, which backs {key}"));
+            let body = section(&text, heading)
+                .unwrap_or_else(|| panic!("docs/{file} has no section {heading:?}, which backs {key}"));
             let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
-            assert!(flat.contains(phrase), "docs/{file} {heading:?} no longer says {phrase:?}, which backs {key}: re-check the promise");
+            assert!(
+                flat.contains(phrase),
+                "docs/{file} {heading:?} no longer says {phrase:?}, which backs {key}: re-check the promise"
+            );
             for lang in LANGUAGES {
                 let s = match key.strip_prefix("survey:") {
                     Some(k) => survey_text(&survey, lang, k),
@@ -254,7 +296,11 @@ mod tests {
         // Non-English files stay marked for community review.
         for (lang, src) in SOURCES.iter().filter(|(l, _)| *l != "en") {
             let table: toml::Table = toml::from_str(src).unwrap();
-            assert_eq!(table.get("review").and_then(|v| v.as_bool()), Some(true), "locales/{lang}.toml must keep review = true");
+            assert_eq!(
+                table.get("review").and_then(|v| v.as_bool()),
+                Some(true),
+                "locales/{lang}.toml must keep review = true"
+            );
         }
         // The survey: every launch language translates the same texts, with the same placeholders.
         let survey = harms();
@@ -296,7 +342,10 @@ mod tests {
                 };
                 let name = i.t(lang, label);
                 assert!(!name.is_empty(), "{lang} lacks {label}");
-                assert!(text.contains(name), "{lang} {message} must name the button as {label} shows it ({name:?}): {text:?}");
+                assert!(
+                    text.contains(name),
+                    "{lang} {message} must name the button as {label} shows it ({name:?}): {text:?}"
+                );
             }
         }
     }

@@ -7,9 +7,7 @@ mod custody;
 use std::{collections::HashMap, sync::Mutex};
 
 use diesel::Connection;
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretBox, SecretString};
-use sha2::Sha256;
+use secrecy::SecretString;
 
 use crate::{
     month::Month,
@@ -292,13 +290,8 @@ impl Keyring {
     /// installation from before custody.
     pub fn unseal_with(conn: &mut DbConn, passphrases: &[SecretString]) -> Result<Unsealed, KeyringError> {
         let opened = Self::open_all_keys(conn, passphrases)?;
-        // Report-run secrets come from the first key ever made, so they survive key rotations.
-        let first = *opened[0].1.secret_bytes();
         let keys: HashMap<String, ReportPrivateKey> = opened.into_iter().map(|(row, key)| (row.id, key)).collect();
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&first).expect("any key length");
-        mac.update(b"chorus/report-secret/v1");
-        let base = SecretBox::new(Box::new(mac.finalize().into_bytes().into()));
-        Ok(Unsealed { keys, epochs: HashMap::new(), base })
+        Ok(Unsealed { keys, epochs: HashMap::new() })
     }
 }
 
@@ -314,8 +307,8 @@ fn open_row(row: &keys::ReportKeyRow, passphrase: &SecretString) -> Result<Repor
 
 /// One opened answer set, handed to the report pass. Its plaintext is zeroized on drop.
 pub struct OpenedAnswer {
-    /// The row's random id: a report uses it only through a keyed hash, to count how many responses
-    /// changed between two snapshots.
+    /// The row's random id: a release uses it only hashed, with all the others it covers, into the
+    /// fingerprint that serves the same request the stored release again.
     pub id: String,
     pub survey_version: i32,
     pub month: String,
@@ -328,18 +321,9 @@ pub struct OpenedAnswer {
 pub struct Unsealed {
     keys: HashMap<String, ReportPrivateKey>,
     epochs: HashMap<String, EpochKey>,
-    base: SecretBox<[u8; 32]>,
 }
 
 impl Unsealed {
-    /// A secret for one purpose of a report run (rounding draws, membership hashes), derived from the
-    /// report key: unknown to anyone without the passphrase, the same in every run.
-    pub fn derive(&self, purpose: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.base.expose_secret()).expect("any key length");
-        mac.update(purpose.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
     /// Only for tests that prove no opened key reaches the database: every report private key.
     #[doc(hidden)]
     pub fn secrets_for_leak_tests(&self) -> Vec<[u8; 32]> {
