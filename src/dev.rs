@@ -38,6 +38,10 @@ pub fn synthetic_answers(survey: &Survey, rng: &mut impl rand::Rng) -> ValidAnsw
             let mut chosen: Vec<usize> = (0..count).map(|_| pick(&mut draw)).collect();
             chosen.sort_unstable();
             chosen.dedup();
+            // An option that stands alone ("None of these") is chosen alone, as the form requires.
+            if let Some(&alone) = chosen.iter().find(|&&o| q.options[o].exclusive) {
+                chosen = vec![alone];
+            }
             chosen.into_iter().map(|o| q.options[o].id.clone()).collect()
         } else {
             vec![q.options[pick(&mut draw)].id.clone()]
@@ -45,4 +49,33 @@ pub fn synthetic_answers(survey: &Survey, rng: &mut impl rand::Rng) -> ValidAnsw
         raw.0.insert(q.id.clone(), values);
     }
     survey.validate(&raw).expect("synthetic answers are valid by construction")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::survey::RawAnswers;
+
+    /// The benchmark and `chorus dev seed` submit these: each must pass what a real submission must
+    /// (no option that stands alone chosen with others, never an empty set).
+    #[test]
+    fn synthetic_answers_pass_as_submissions() {
+        let survey = Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap();
+        let mut rng = rand::rng();
+        for _ in 0..2_000 {
+            let answers = synthetic_answers(&survey, &mut rng);
+            let mut raw = RawAnswers::default();
+            for (i, q) in survey.questions.iter().enumerate() {
+                let ids: Vec<String> = match answers.get(i) {
+                    Some(crate::survey::Answer::One(o)) => vec![q.options[usize::from(*o)].id.clone()],
+                    Some(crate::survey::Answer::Many(os)) => {
+                        os.iter().map(|o| q.options[usize::from(*o)].id.clone()).collect()
+                    }
+                    _ => continue,
+                };
+                raw.0.insert(q.id.clone(), ids);
+            }
+            assert!(survey.validate_submission(&raw).is_ok(), "{:?}", raw.0);
+        }
+    }
 }
