@@ -514,17 +514,18 @@ fn submissions(a: &Args) {
     let b = drive(&base, "/echo", Route::Json, a.connections, a.seconds, None);
     row("baseline: bare actix POST", &b, b.per_second);
     let server = start_chorus(None);
-    let o = drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, a.connections, a.seconds, None);
+    let o = drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None);
     row("chorus SQLite, JSON API", &o, b.per_second);
-    let o = drive(&server.base, "/s/harms", Route::Form, a.connections, a.seconds, None);
+    let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
     row("chorus SQLite, HTML form", &o, b.per_second);
     drop(server);
     match a.postgres.as_deref().and_then(PgDb::create) {
         Some(db) => {
             let server = start_chorus(Some(&db.url));
-            let o = drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, a.connections, a.seconds, None);
+            let o =
+                drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None);
             row("chorus PostgreSQL, JSON API", &o, b.per_second);
-            let o = drive(&server.base, "/s/harms", Route::Form, a.connections, a.seconds, None);
+            let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
             row("chorus PostgreSQL, HTML form", &o, b.per_second);
         }
         None => println!("| PostgreSQL: skipped (no server at the configured URL) |"),
@@ -535,9 +536,9 @@ fn sustained(a: &Args) {
     let server = start_chorus(None);
     // Warm up at the same load first, so the database page caches of the pooled connections and the
     // writer have filled: the measurement is of growth at a steady state, not of caches warming.
-    drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, 16, 20, Some(a.rate));
+    drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, 16, 20, Some(a.rate));
     let before = rss_kib(server.child.id());
-    let o = drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, 16, 60, Some(a.rate));
+    let o = drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, 16, 60, Some(a.rate));
     let after = rss_kib(server.child.id());
     let growth = (after as f64 - before as f64) / before.max(1) as f64 * 100.0;
     println!("Sustained: 60 s at {} submissions/s on SQLite", a.rate);
@@ -629,7 +630,7 @@ fn scrub(a: &Args) {
                 let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let (base, s) = (server.base.clone(), stop.clone());
                 let load = std::thread::spawn(move || {
-                    drive_until(&base, "/api/v1/surveys/harms/responses", Route::Json, 4, 3600, Some(20), Some(s))
+                    drive_until(&base, "/api/v1/surveys/15977e8c/responses", Route::Json, 4, 3600, Some(20), Some(s))
                 });
                 std::thread::sleep(Duration::from_secs(1));
                 let args: Vec<&str> = ["scrub", mode].into_iter().filter(|a| !a.is_empty()).collect();

@@ -231,6 +231,10 @@ pub(super) enum CodesCommand {
         /// Where to write the printable cards (default: codes-BATCH.html).
         #[arg(long)]
         html: Option<PathBuf>,
+        /// The language of the cards (en fr zh-Hans zh-Hant ko vi th); other than English, each card
+        /// also says it in English. Print one batch per language the outreach team needs.
+        #[arg(long, default_value = "en")]
+        lang: String,
     },
     /// Codes issued and used, per batch.
     List {

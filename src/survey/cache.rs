@@ -6,6 +6,7 @@ use std::{
 };
 
 use super::Survey;
+use crate::config::SurveyPaths;
 use crate::store::{
     DbConn, StoreError,
     surveys::{self, SurveyStatus},
@@ -18,6 +19,8 @@ pub struct Surveys {
     parsed: Mutex<HashMap<(String, i32), Arc<Survey>>>,
     /// slug → (current version, open, when read): re-read at most once a second.
     current: Mutex<HashMap<String, (i32, bool, std::time::Instant)>>,
+    /// Derived public path → slug, for every stored survey, and when it was read.
+    derived: Mutex<(HashMap<String, String>, Option<std::time::Instant>)>,
 }
 
 /// How long a survey's current version and status may be served from memory.
@@ -55,9 +58,32 @@ impl Surveys {
         Ok(self.version(conn, slug, version)?.map(|s| (s, open)))
     }
 
+    /// The slug of the survey whose public address is `/s/{path}`. A survey with a configured path
+    /// answers only there; any other at its derived path. Never at its slug (unless that is what the
+    /// path derives to, which the config refuses for configured paths). A path seen in the last
+    /// second costs no query; an unknown one re-reads the list at most once a second.
+    pub fn slug_for_path(
+        &self,
+        conn: &mut DbConn,
+        paths: &SurveyPaths,
+        path: &str,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(slug) = paths.configured_slug(path) {
+            return Ok(Some(slug.to_owned()));
+        }
+        let mut derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = derived.1.is_none_or(|at| at.elapsed() >= STATUS_TTL);
+        if !derived.0.contains_key(path) && stale {
+            let map = surveys::list(conn)?.into_iter().map(|r| (SurveyPaths::derived(&r.slug), r.slug)).collect();
+            *derived = (map, Some(std::time::Instant::now()));
+        }
+        Ok(derived.0.get(path).filter(|slug| paths.matches(slug, path)).cloned())
+    }
+
     /// Forget cached statuses and versions (after an import in this process, say).
     pub fn forget(&self) {
         self.current.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.derived.lock().unwrap_or_else(|p| p.into_inner()).1 = None;
     }
 
     /// Open or close a survey; this process sees the change at once, others within a second.

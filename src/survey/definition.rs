@@ -42,6 +42,16 @@ pub enum CodesMode {
 }
 
 impl CodesMode {
+    /// The interface-string key of the code box's label: the form shows it and the printed cards
+    /// quote it, so a card names the box exactly as the form labels it in that language.
+    pub fn label_key(self) -> Option<&'static str> {
+        match self {
+            CodesMode::Off => None,
+            CodesMode::Optional => Some("form_code_label"),
+            CodesMode::Required => Some("form_code_label_required"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CodesMode::Off => "off",
@@ -77,6 +87,9 @@ pub struct Question {
     pub breakdown: bool,
     pub show_if: Option<ShowIf>,
     pub section: usize,
+    /// Show the deployment's support organisations under this question (after questions about
+    /// violence or assault). Kept apart from `show_if`: it changes what is shown, never what is asked.
+    pub support_after: bool,
 }
 
 impl Question {
@@ -106,6 +119,8 @@ pub struct Survey {
     pub questions: Vec<Question>,
     /// Languages whose translation awaits community review.
     pub needs_review: Vec<String>,
+    /// About how many minutes the survey takes on a phone, as the landing page states it.
+    pub minutes: Option<u32>,
     texts: HashMap<String, HashMap<String, String>>,
     index: HashMap<String, usize>,
     /// The definition as imported, kept verbatim for export.
@@ -129,6 +144,7 @@ struct RawSurvey {
     intro: Option<String>,
     consent: Option<String>,
     thanks: Option<String>,
+    minutes: Option<u32>,
     sections: Vec<RawSection>,
     #[serde(default)]
     translations: BTreeMap<String, BTreeMap<String, toml::Value>>,
@@ -156,6 +172,7 @@ struct RawQuestion {
     breakdown: Option<bool>,
     show_if: Option<RawShowIf>,
     merge: Option<Vec<String>>,
+    support_after: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +242,9 @@ impl Survey {
         }
         if raw.title.trim().is_empty() {
             err("title: is empty".into());
+        }
+        if raw.minutes.is_some_and(|m| !(1..=120).contains(&m)) {
+            err("minutes: must be between 1 and 120".into());
         }
 
         let mut en: HashMap<String, String> = HashMap::new();
@@ -408,6 +428,7 @@ impl Survey {
                     breakdown,
                     show_if,
                     section: sections.len(),
+                    support_after: rq.support_after.unwrap_or(false),
                 });
             }
             sections.push(Section { id: raw_section.id.clone(), questions: start..questions.len() });
@@ -473,6 +494,7 @@ impl Survey {
             sections,
             questions,
             needs_review,
+            minutes: raw.minutes,
             texts,
             index,
             source: source.to_owned(),
@@ -499,6 +521,11 @@ impl Survey {
 
     /// The English strings `lang` does not translate, as keys (`q.age.o.18_24`), in form order.
     pub fn untranslated(&self, lang: &str) -> Vec<String> {
+        self.text_keys().into_iter().filter(|k| self.own_text(lang, k).is_none()).collect()
+    }
+
+    /// Every key with English text, in form order.
+    pub fn text_keys(&self) -> Vec<String> {
         let mut keys = vec!["title".to_owned(), "intro".into(), "consent".into(), "thanks".into()];
         for s in &self.sections {
             keys.push(format!("section.{}", s.id));
@@ -508,16 +535,12 @@ impl Survey {
                 keys.extend(q.options.iter().map(|o| format!("q.{}.o.{}", q.id, o.id)));
             }
         }
-        keys.into_iter()
-            .filter(|k| {
-                self.own_text("en", k).is_some_and(|t| !t.trim().is_empty()) && self.own_text(lang, k).is_none()
-            })
-            .collect()
+        keys.into_iter().filter(|k| self.own_text("en", k).is_some_and(|t| !t.trim().is_empty())).collect()
     }
 
     /// None when two definitions say the same thing (the source text aside), else the first difference.
     pub fn differs_from(&self, other: &Survey) -> Option<String> {
-        let pairs: [(&str, bool); 9] = [
+        let pairs: [(&str, bool); 10] = [
             ("slug", self.slug == other.slug),
             ("version", self.version == other.version),
             ("languages", self.languages == other.languages),
@@ -526,6 +549,7 @@ impl Survey {
             ("sections", self.sections == other.sections),
             ("questions", self.questions == other.questions),
             ("needs_review", self.needs_review == other.needs_review),
+            ("minutes", self.minutes == other.minutes),
             ("texts", self.texts == other.texts),
         ];
         if let Some((name, _)) = pairs.iter().find(|(_, same)| !same) {
@@ -611,5 +635,23 @@ show_if = { question = "q9", any_of = ["x"] }
         assert!(e.contains("question \"q1\": option \"none\": exclusive: only for"), "{e}");
         assert!(e.contains("question \"q2\": max_length"), "{e}");
         assert!(e.contains("question \"q2\": show_if"), "{e}");
+    }
+    #[test]
+    fn minutes_and_support_after_are_read_and_checked() {
+        let base = |extra: &str, q: &str| {
+            format!(
+                "format = 1\nslug = \"x1\"\nversion = 1\nlanguages = [\"en\"]\ntitle = \"T\"\n{extra}\n\
+                 [[sections]]\nid = \"s\"\ntitle = \"S\"\n[[sections.questions]]\nid = \"q1\"\ntype = \"single\"\n\
+                 label = \"L\"\n{q}\noptions = [{{ id = \"a\", label = \"A\" }}]\n"
+            )
+        };
+        let s = Survey::parse(&base("minutes = 8", "support_after = true")).unwrap();
+        assert_eq!(s.minutes, Some(8));
+        assert!(s.questions[0].support_after);
+        let s = Survey::parse(&base("", "")).unwrap();
+        assert_eq!(s.minutes, None);
+        assert!(!s.questions[0].support_after, "off unless asked for");
+        let e = Survey::parse(&base("minutes = 0", "")).unwrap_err().to_string();
+        assert!(e.contains("minutes"), "{e}");
     }
 }

@@ -316,6 +316,8 @@ struct RawQ {
     max_selected: Option<i64>,
     show_if: Option<(String, Vec<String>)>,
     breakdown: bool,
+    /// `chorus::support_after`: the support list follows this question.
+    support_after: bool,
     merge: Vec<String>,
     range: Option<(i64, i64)>,
 }
@@ -405,6 +407,7 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     let (ctype, cname, crel, creq, ccons, cparams) =
         (col("type"), col("name"), col("relevant"), col("required"), col("constraint"), col("parameters"));
     let (cbreak, cmerge, ckind) = (col("chorus::breakdown"), col("chorus::merge"), col("chorus::type"));
+    let csupport = col("chorus::support_after");
     if ctype.is_none() || cname.is_none() {
         errors.push("sheet survey, row 1: the type and name columns are required".into());
         return Err(XlsFormError(errors));
@@ -532,6 +535,7 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
             max_selected: None,
             show_if: None,
             breakdown: false,
+            support_after: false,
             merge: Vec::new(),
             range: None,
         };
@@ -570,6 +574,8 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
         }
         let b = survey.cell(r, cbreak).trim().to_ascii_lowercase();
         q.breakdown = ["yes", "true", "true()", "1"].contains(&b.as_str());
+        let sa = survey.cell(r, csupport).trim().to_ascii_lowercase();
+        q.support_after = ["yes", "true", "true()", "1"].contains(&sa.as_str());
         q.merge = survey.cell(r, cmerge).split_whitespace().map(str::to_owned).collect();
         let rel = survey.cell(r, crel).trim();
         if !rel.is_empty() {
@@ -639,6 +645,7 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     let thanks = setting_texts("thanks");
     let codes = set("chorus::codes");
     let k = set("chorus::k");
+    let minutes = set("chorus::minutes");
     let review: Vec<String> = set("chorus::review").split_whitespace().map(str::to_owned).collect();
 
     if !errors.is_empty() {
@@ -659,6 +666,9 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     }
     if let Ok(k) = k.parse::<i64>() {
         doc.insert("k".into(), Value::Integer(k));
+    }
+    if let Ok(m) = minutes.trim().parse::<i64>() {
+        doc.insert("minutes".into(), Value::Integer(m));
     }
     doc.insert("title".into(), s(&en(&title)));
     let mut tr: BTreeMap<String, Table> = languages.iter().skip(1).map(|l| (l.clone(), Table::new())).collect();
@@ -722,6 +732,9 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
             }
             if let Some(n) = q.max_length {
                 qt.insert("max_length".into(), Value::Integer(n));
+            }
+            if q.support_after {
+                qt.insert("support_after".into(), Value::Boolean(true));
             }
             if q.breakdown {
                 qt.insert("breakdown".into(), Value::Boolean(true));
@@ -822,7 +835,10 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let mut head: Vec<String> = vec!["type".into(), "name".into()];
     head.extend(langs.iter().map(|l| heading("label", l)));
     head.extend(langs.iter().map(|l| heading("hint", l)));
-    head.extend(["relevant", "constraint", "chorus::type", "chorus::breakdown", "chorus::merge"].map(String::from));
+    head.extend(
+        ["relevant", "constraint", "chorus::type", "chorus::breakdown", "chorus::merge", "chorus::support_after"]
+            .map(String::from),
+    );
     rows.push(head);
     let mut choice_rows: Vec<Vec<String>> = Vec::new();
     for section in &survey.sections {
@@ -870,6 +886,7 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
                 }
             }
             r.push(merge.join(" "));
+            r.push(if q.support_after { "yes".into() } else { String::new() });
             rows.push(r);
             if q.kind.is_closed() && !builtin {
                 for o in q.options.iter().filter(|o| o.id != super::PNS) {
@@ -900,10 +917,11 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             }
         }
     }
-    shead.extend(["chorus::codes", "chorus::k", "chorus::review"].map(String::from));
+    shead.extend(["chorus::codes", "chorus::k", "chorus::review", "chorus::minutes"].map(String::from));
     svals.push(survey.codes.as_str().to_owned());
     svals.push(survey.k.to_string());
     svals.push(survey.needs_review.join(" "));
+    svals.push(survey.minutes.map_or(String::new(), |m| m.to_string()));
     write_sheet(&mut book, "settings", &[shead, svals])?;
     book.save_to_buffer()
 }
@@ -950,6 +968,23 @@ mod tests {
         if let Some(d) = harms.differs_from(&back) {
             panic!("round trip changed the definition: {d}");
         }
+    }
+
+    #[test]
+    fn stated_length_and_support_after_survive_the_round_trip() {
+        let text = crate::survey::DEFAULT_SURVEY.replacen("k = 10\n", "k = 10\nminutes = 9\n", 1).replacen(
+            "id = \"violence\"\n",
+            "id = \"violence\"\nsupport_after = true\n",
+            1,
+        );
+        let harms = Survey::parse(&text).unwrap();
+        assert_eq!(harms.minutes, Some(9));
+        assert!(harms.question("violence").unwrap().1.support_after);
+        let (_, back) = import(&export(&harms).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.minutes, Some(9));
+        assert!(back.question("violence").unwrap().1.support_after);
+        assert!(!back.question("age").unwrap().1.support_after);
+        assert_eq!(harms.differs_from(&back), None);
     }
 
     #[test]

@@ -70,6 +70,17 @@ fn client_address(req: &actix_web::HttpRequest, trusted_header: Option<&str>) ->
 }
 
 impl AppState {
+    /// The slug behind a public survey path (`/s/{path}`, `/api/v1/surveys/{path}`), if any.
+    pub async fn slug_for_path(self: Arc<Self>, path: String) -> Result<Option<String>, crate::store::StoreError> {
+        let st = self.clone();
+        self.store.run(move |conn| st.intake.surveys.slug_for_path(conn, &st.config.survey_paths, &path)).await
+    }
+
+    /// A survey's public path (without `/s/`).
+    pub fn public_path(&self, slug: &str) -> String {
+        self.config.survey_paths.path_for(slug)
+    }
+
     /// The submit path shared by the form and the API: checks and sealing on the blocking pool, then
     /// the group-commit writer. The receipt comes back only after the row is committed.
     pub async fn submit(

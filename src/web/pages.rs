@@ -10,7 +10,20 @@ pub use crate::i18n::Ui;
 #[template(path = "landing.html")]
 pub struct Landing<'a> {
     pub ui: Ui<'a>,
-    pub surveys: Vec<(String, String)>,
+    pub surveys: Vec<SurveyLink>,
+}
+
+/// An open survey on the landing page: its public path (never its slug), title and stated length.
+pub struct SurveyLink {
+    pub path: String,
+    pub title: String,
+    pub minutes: Option<usize>,
+}
+
+/// A support organisation as a respondent page shows it.
+pub struct Support {
+    pub name: String,
+    pub reach: String,
 }
 
 #[derive(Template)]
@@ -31,8 +44,10 @@ pub struct ReceiptPage<'a> {
     pub receipt: String,
     /// The same code in groups, each kept on one line.
     pub groups: Vec<String>,
-    pub slug: String,
+    /// The survey's public path, posted back with the language buttons.
+    pub path: String,
     pub thanks: String,
+    pub support: Vec<Support>,
 }
 
 #[derive(Template)]
@@ -54,15 +69,18 @@ pub struct Safety<'a> {
 #[template(path = "form.html")]
 pub struct Form<'a> {
     pub ui: Ui<'a>,
-    pub slug: String,
+    /// The survey's public path (the form's action); empty in the staff preview.
+    pub path: String,
     pub title: String,
     pub intro: String,
     pub consent: String,
     pub token: String,
     /// Messages shown at the top, above the error summary (too fast, code problems, nothing answered).
     pub notices: Vec<String>,
-    /// The outreach-code field: absent, optional (false) or required (true).
-    pub code: Option<bool>,
+    /// The outreach-code field's label (`CodesMode::label_key`, also printed on the cards), or no field.
+    pub code_label: Option<String>,
+    /// Support organisations, shown under the questions marked `support_after`.
+    pub support: Vec<Support>,
     pub errors: Vec<(String, String)>,
     pub questions: Vec<QuestionView>,
 }
@@ -93,6 +111,8 @@ pub struct QuestionView {
     pub error: Option<String>,
     /// Skip logic: the condition's question id, its option ids, and the sentence shown without JavaScript.
     pub show_if: Option<(String, String, String)>,
+    /// Show the support organisations under this question.
+    pub support_after: bool,
 }
 
 /// Build the form's questions, keeping what the respondent entered and placing errors beside them.
@@ -182,6 +202,7 @@ pub fn questions(
                 max_length: q.max_length,
                 error,
                 show_if,
+                support_after: q.support_after,
             }
         })
         .collect()

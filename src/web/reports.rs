@@ -114,7 +114,13 @@ fn split_file(file: &str) -> (&str, Option<&str>) {
     (file, None)
 }
 
-async fn load(state: &web::Data<AppState>, id: &str, public: bool) -> Result<(Snapshot, Arc<Survey>), WebError> {
+/// A stored release; on the public side, a retracted one is a 410 whose notice is in `lang`.
+async fn load(
+    state: &web::Data<AppState>,
+    id: &str,
+    public: bool,
+    lang: &'static str,
+) -> Result<(Snapshot, Arc<Survey>), WebError> {
     let st = state.clone().into_inner();
     let id = id.to_owned();
     let found = state
@@ -125,15 +131,14 @@ async fn load(state: &web::Data<AppState>, id: &str, public: bool) -> Result<(Sn
                 return Ok(None);
             }
             if public && row.status == SnapshotStatus::Retracted {
-                let mut notice = format!(
-                    "This report was retracted on {} and is no longer available.",
-                    row.retracted.as_deref().unwrap_or_default()
-                );
+                let t = |key: &str| st.i18n.t(lang, key);
+                let mut notice = t("report_gone").replace("{date}", row.retracted.as_deref().unwrap_or_default());
                 if let Some(reason) = &row.retract_reason {
-                    notice.push_str(&format!(" Reason: {reason}"));
+                    notice.push_str(&format!(" {} {reason}", t("report_retracted_reason")));
                 }
                 if let Some(next) = &row.replaced_by {
-                    notice.push_str(&format!(" It is replaced by /reports/{next}"));
+                    notice.push(' ');
+                    notice.push_str(&t("report_replaced").replace("{link}", &format!("/reports/{next}")));
                 }
                 return Ok(Some(Err(notice)));
             }
@@ -147,7 +152,7 @@ async fn load(state: &web::Data<AppState>, id: &str, public: bool) -> Result<(Sn
         Some(Ok(found)) => Ok(found),
         // A retracted release is gone, in every format: its numbers must not keep circulating.
         Some(Err(notice)) => Err(WebError::plain(StatusCode::GONE, notice)),
-        None => Err(WebError::plain(StatusCode::NOT_FOUND, "No such report.")),
+        None => Err(WebError::plain(StatusCode::NOT_FOUND, state.i18n.t(lang, "report_not_found").to_owned())),
     }
 }
 
@@ -197,7 +202,7 @@ async fn public_list(state: web::Data<AppState>, req: HttpRequest) -> WebResult 
 async fn public_report(state: web::Data<AppState>, req: HttpRequest, file: web::Path<String>) -> WebResult {
     let lang = language(&req, None);
     let (id, ext) = split_file(&file);
-    let (snapshot, survey) = load(&state, id, true).await?;
+    let (snapshot, survey) = load(&state, id, true, lang).await?;
     if let Some(ext) = ext {
         return Ok(download(&snapshot, &survey, &state, file_language(&req), ext));
     }
@@ -308,7 +313,7 @@ async fn staff_report(
 ) -> WebResult {
     let lang = language(&req, None);
     let (id, ext) = split_file(&file);
-    let (snapshot, survey) = load(&state, id, false).await?;
+    let (snapshot, survey) = load(&state, id, false, "en").await?;
     if let Some(ext) = ext {
         return Ok(download(&snapshot, &survey, &state, file_language(&req), ext));
     }
@@ -415,7 +420,7 @@ async fn publish_preview(
     crate::web::auth::Admin(me): crate::web::auth::Admin,
 ) -> WebResult {
     let lang = language(&req, None);
-    let (snapshot, survey) = load(&state, &id, false).await?;
+    let (snapshot, survey) = load(&state, &id, false, "en").await?;
     if snapshot.row.status != SnapshotStatus::Private || snapshot.row.synthetic {
         return Err(WebError::plain(StatusCode::CONFLICT, "Only a private release of real answers can be published."));
     }
@@ -466,7 +471,7 @@ struct FactSheet<'a> {
 /// base, the method in plain words, the citation and where to verify it. Prints on one or two pages.
 async fn factsheet(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> WebResult {
     let lang = language(&req, None);
-    let (snapshot, survey) = load(&state, &id, true).await?;
+    let (snapshot, survey) = load(&state, &id, true, lang).await?;
     let chosen: Vec<(String, String)> = serde_json::from_str(&snapshot.row.headlines).unwrap_or_default();
     let views = render::table_views(&snapshot, &survey, &state.i18n, lang);
     let mut figures = Vec::new();

@@ -14,6 +14,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 const BASE = (process.env.CHORUS_URL || '').replace(/\/$/, '');
+// The bundled survey's public address: eight hex digits derived from its slug (config `survey_paths`
+// unset). The slug itself is no address (/s/harms is a 404), so nothing here names it.
 const SHOTS = path.join(process.env.SCREENSHOT_DIR || 'target/screenshots', 'forget');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const FILL_MS = 3500; // scripts/browser-test sets CHORUS_MIN_FILL_SECONDS=3
@@ -116,7 +118,7 @@ async function expectNoAnswers(page, where) {
 const ANSWERS = ['in-adult-yes', 'in-age-25_34', 'in-gender-woman', 'in-officials-bylaw', 'in-what_happened-id_check', 'in-workplaces-parlour_spa'];
 
 async function openForm(page) {
-  await page.goto(`${BASE}/s/harms?lang=en`);
+  await page.goto(`${BASE}/s/15977e8c?lang=en`);
   assert(await page.locator('form button.submit').count(), `the form did not render at ${page.url()}`);
   return Date.now();
 }
@@ -291,7 +293,7 @@ check('tap targets are at least 44×44 CSS px at 360 px', async (browser) => {
   for (const [lang, js] of [['en', true], ['ko', false], ['th', true]]) {
     const context = await newContext(browser, js);
     const page = await context.newPage();
-    await page.goto(`${BASE}/s/harms?lang=${lang}`);
+    await page.goto(`${BASE}/s/15977e8c?lang=${lang}`);
     // With JS on, reveal the conditional groups so their options are measured too.
     if (js) await page.locator('label[for="in-officials-bylaw"]').click();
     const small = await page.evaluate((min) => {

@@ -6,6 +6,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 const BASE = (process.env.CHORUS_URL || '').replace(/\/$/, '');
+// The bundled survey's public address: eight hex digits derived from its slug (config `survey_paths`
+// unset). The slug itself is no address (/s/harms is a 404), so nothing here names it.
 const SHOTS = process.env.SCREENSHOT_DIR || 'target/screenshots';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const EXIT_URL = 'https://weather.gc.ca/'; // chorus's default exit_url (scripts/browser-test unsets CHORUS_EXIT_URL)
@@ -149,10 +151,10 @@ async function activeInfo(page) {
 async function noJavaScript(browser) {
   const rec = await newContext(browser, 'no-JS', { javaScriptEnabled: false });
   const page = await rec.context.newPage();
-  await page.goto(`${BASE}/s/harms?lang=ko`);
+  await page.goto(`${BASE}/s/15977e8c?lang=ko`);
   const loaded = Date.now();
   assert((await htmlLang(page)) === 'ko', `no-JS: <html lang> is ${await htmlLang(page)}, not ko`);
-  ok('no-JS: /s/harms?lang=ko renders with <html lang="ko">');
+  ok('no-JS: /s/15977e8c?lang=ko renders with <html lang="ko">');
 
   const groups = page.locator('.conditional');
   const n = await groups.count();
@@ -208,9 +210,9 @@ async function noJavaScript(browser) {
 async function javaScriptOn(browser) {
   const rec = await newContext(browser, 'JS');
   const page = await rec.context.newPage();
-  await page.goto(`${BASE}/s/harms?lang=en`);
+  await page.goto(`${BASE}/s/15977e8c?lang=en`);
   const loaded = Date.now();
-  assert((await htmlLang(page)) === 'en', 'JS: /s/harms?lang=en is not in English');
+  assert((await htmlLang(page)) === 'en', 'JS: /s/15977e8c?lang=en is not in English');
   const dependent = page.locator('.conditional[data-show-if="officials"]');
   const nDep = await dependent.count();
   assert(nDep > 0, 'JS: no conditional group depends on "officials"');
@@ -242,8 +244,8 @@ async function javaScriptOn(browser) {
 
   // Screenshots of the form (JS on, so conditional groups are hidden as a respondent sees them).
   for (const lang of ['en', 'zh-Hans', 'th']) {
-    await page.goto(`${BASE}/s/harms?lang=${lang}`);
-    assert((await htmlLang(page)) === lang, `JS: /s/harms?lang=${lang} has <html lang="${await htmlLang(page)}">`);
+    await page.goto(`${BASE}/s/15977e8c?lang=${lang}`);
+    assert((await htmlLang(page)) === lang, `JS: /s/15977e8c?lang=${lang} has <html lang="${await htmlLang(page)}">`);
     await page.evaluate(() => document.fonts.ready);
     await page.screenshot({ path: path.join(SHOTS, `form-${lang}.png`), fullPage: true });
     ok(`screenshot: form-${lang}.png`);
@@ -256,7 +258,7 @@ async function javaScriptOn(browser) {
 async function keyboardOnly(browser) {
   const rec = await newContext(browser, 'keyboard');
   const page = await rec.context.newPage();
-  await page.goto(`${BASE}/s/harms`);
+  await page.goto(`${BASE}/s/15977e8c`);
   const loaded = Date.now();
   await page.keyboard.press('Tab');
   let a = await activeInfo(page);
@@ -317,7 +319,7 @@ async function quickExit(browser) {
   const rec = await newContext(browser, 'quick-exit', { outside: 'fulfil' });
   const page = await rec.context.newPage();
   await page.goto(`${BASE}/?lang=en`);
-  await page.goto(`${BASE}/s/harms?lang=en`);
+  await page.goto(`${BASE}/s/15977e8c?lang=en`);
   const before = await page.evaluate(() => history.length);
   await page.locator('#quick-exit').click();
   await expectLeft(page, rec, 'quick exit (JS, click)');
@@ -325,17 +327,17 @@ async function quickExit(browser) {
   const after = await page.evaluate(() => history.length);
   assert(after === before, `quick exit (JS): history.length grew from ${before} to ${after}`);
   await page.goBack({ timeout: 5_000 }).catch(() => null);
-  assert(!page.url().includes('/s/harms'), `quick exit (JS): Back returns to the survey (${page.url()})`);
+  assert(!page.url().includes('/s/15977e8c'), `quick exit (JS): Back returns to the survey (${page.url()})`);
   ok(`quick exit (JS): history.length stays ${before} and Back does not return to the form`);
   await page.close();
 
   const page2 = await rec.context.newPage();
-  await page2.goto(`${BASE}/s/harms?lang=en`);
+  await page2.goto(`${BASE}/s/15977e8c?lang=en`);
   const before2 = await page2.evaluate(() => history.length);
   await page2.keyboard.press('Shift');
   await page2.keyboard.press('Shift');
   await page2.waitForTimeout(300);
-  assert(page2.url().startsWith(`${BASE}/s/harms`), 'quick exit: two Shift presses already left the page');
+  assert(page2.url().startsWith(`${BASE}/s/15977e8c`), 'quick exit: two Shift presses already left the page');
   await page2.keyboard.press('Shift');
   await expectLeft(page2, rec, 'quick exit (three Shifts)');
   const after2 = await page2.evaluate(() => history.length);
@@ -345,7 +347,7 @@ async function quickExit(browser) {
 
   // Typing capitals (Shift+letter) into the free-text box must never trigger the quick exit.
   const page3 = await rec.context.newPage();
-  await page3.goto(`${BASE}/s/harms?lang=en`);
+  await page3.goto(`${BASE}/s/15977e8c?lang=en`);
   await page3.locator('#in-anything_else').focus();
   for (const ch of 'I met BC Police') {
     if (ch >= 'A' && ch <= 'Z') {
@@ -357,14 +359,14 @@ async function quickExit(browser) {
     }
   }
   await page3.waitForTimeout(500);
-  assert(page3.url().startsWith(`${BASE}/s/harms`), 'typing "I met BC Police" (Shift+letter capitals) triggered the quick exit');
+  assert(page3.url().startsWith(`${BASE}/s/15977e8c`), 'typing "I met BC Police" (Shift+letter capitals) triggered the quick exit');
   ok('quick exit: typing capitals in the free-text box does not trigger it');
   await page3.close();
 
   // JS off: a plain link through /exit (303); it leaves, but the survey page stays in the history.
   const recNoJs = await newContext(browser, 'quick-exit no-JS', { javaScriptEnabled: false, outside: 'fulfil' });
   const page4 = await recNoJs.context.newPage();
-  await page4.goto(`${BASE}/s/harms?lang=en`);
+  await page4.goto(`${BASE}/s/15977e8c?lang=en`);
   await page4.locator('#quick-exit').click();
   await expectLeft(page4, recNoJs, 'quick exit (no JS)');
   ok('quick exit (no JS): the link leaves through /exit (303 to the exit site)');

@@ -28,7 +28,7 @@ fn a_backup_restored_elsewhere_opens_with_the_stewards(backend: Backend) {
         let canary = format!("canary-{}", chorus::seal::random_id());
         for _ in 0..3 {
             let body = format!(r#"{{"answers":{{"age":"25_34","anything_else":"{canary}"}}}}"#);
-            assert_eq!(app.post_json("/api/v1/surveys/harms/responses", &body).await.0, 201);
+            assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", &body).await.0, 201);
         }
         let id = age::x25519::Identity::generate();
         let other = age::x25519::Identity::generate();

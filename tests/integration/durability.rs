@@ -19,7 +19,7 @@ fn a_failed_insert_is_answered_with_an_error_not_a_receipt(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        assert_eq!(app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await.0, 201);
+        assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await.0, 201);
         let sql = match backend {
             Backend::Sqlite => "CREATE TRIGGER fail_insert BEFORE INSERT ON responses BEGIN SELECT RAISE(FAIL, 'injected'); END;",
             Backend::Postgres => {
@@ -28,12 +28,13 @@ fn a_failed_insert_is_answered_with_an_error_not_a_receipt(backend: Backend) {
             }
         };
         app.with_conn(|c| c.batch_execute(sql).unwrap());
-        let (status, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        let (status, body) =
+            app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
         assert_eq!(status, 500, "{body}");
         assert!(body.get("receipt").is_none(), "no receipt for an answer that was not stored: {body}");
-        let (_, _, form) = app.get("/s/harms").await;
+        let (_, _, form) = app.get("/s/15977e8c").await;
         let token = hidden(&form, "token");
-        let (status, _, page) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
+        let (status, _, page) = app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await;
         assert_eq!(status, 500);
         assert!(!page.contains("class=\"code\""), "the form shows no receipt either");
         assert_eq!(app.count("harms"), 1);
@@ -43,7 +44,7 @@ fn a_failed_insert_is_answered_with_an_error_not_a_receipt(backend: Backend) {
                 .or_else(|_| c.batch_execute("DROP TRIGGER fail_insert"))
                 .unwrap()
         });
-        assert_eq!(app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await.0, 200);
+        assert_eq!(app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await.0, 200);
         assert_eq!(app.count("harms"), 2);
     });
 }
@@ -61,12 +62,13 @@ fn a_failed_commit_is_answered_with_an_error_not_a_receipt() {
             )
             .unwrap()
         });
-        let (status, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        let (status, body) =
+            app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
         assert_eq!(status, 500, "{body}");
         assert!(body.get("receipt").is_none());
         assert_eq!(app.count("harms"), 0);
         app.with_conn(|c| diesel::sql_query("DROP TRIGGER fail_commit ON responses").execute(c).unwrap());
-        assert_eq!(app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await.0, 201);
+        assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await.0, 201);
         assert_eq!(app.count("harms"), 1);
     });
 }
@@ -78,7 +80,7 @@ fn concurrent_submissions_are_all_committed(backend: Backend) {
         let requests = (0..64).map(|i| {
             let body = format!(r#"{{"answers":{{"age":"{}"}}}}"#, ["18_24", "25_34", "35_44"][i % 3]);
             app.client
-                .post(app.url("/api/v1/surveys/harms/responses"))
+                .post(app.url("/api/v1/surveys/15977e8c/responses"))
                 .header("content-type", "application/json")
                 .body(body)
                 .send()

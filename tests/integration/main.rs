@@ -34,6 +34,7 @@ mod doors;
 mod durability;
 mod forensics;
 mod foundation;
+mod outreach;
 mod privacy;
 mod reports;
 mod respondent;
@@ -74,6 +75,7 @@ fn main() {
         .chain(backups::TESTS)
         .chain(retention::TESTS)
         .chain(respondent::TESTS)
+        .chain(outreach::TESTS)
         .chain(staff::TESTS)
         .chain(reports::TESTS)
         .chain(defences::TESTS)

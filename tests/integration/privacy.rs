@@ -55,7 +55,7 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
         add(&app, "admin1", "admin", ADMIN_PW);
         for i in 0..80 {
             let body = format!(r#"{{"answers":{{"age":"{}"}}}}"#, ["18_24", "25_34"][i % 2]);
-            assert_eq!(app.post_json("/api/v1/surveys/harms/responses", &body).await.0, 201);
+            assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", &body).await.0, 201);
         }
         let s = login(&app, "admin1", ADMIN_PW).await.unwrap();
         let snapshot = chorus::report::run_snapshot(
@@ -80,7 +80,8 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
 
         // The scripted session, from 127.0.0.77 with a distinctive agent.
         let ua = format!("user-agent: {agent}");
-        let public_html = ["/", "/?lang=th", "/s/harms", "/s/harms?lang=zh-Hans", "/safety", "/withdraw", "/reports"];
+        let public_html =
+            ["/", "/?lang=th", "/s/15977e8c", "/s/15977e8c?lang=zh-Hans", "/safety", "/withdraw", "/reports"];
         let mut pages = Vec::new();
         for path in public_html.iter().map(|p| p.to_string()).chain([format!("/reports/{id}")]) {
             let (status, head, body) = curl(&["-H", &ua, &format!("{base}{path}")]);
@@ -88,7 +89,7 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
             headers_are_private(&path, &head, true);
             pages.push((path, body));
         }
-        for path in ["/static/style.css", "/static/chorus.js", "/healthz", "/api/v1/surveys/harms", "/nope"]
+        for path in ["/static/style.css", "/static/chorus.js", "/healthz", "/api/v1/surveys/15977e8c", "/nope"]
             .map(String::from)
             .into_iter()
             .chain([format!("/reports/{id}.csv"), format!("/reports/{id}.json")])
@@ -100,7 +101,7 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
         for (path, body) in &pages {
             assert!(names_another_origin(body).is_none(), "{path} names another origin");
         }
-        let form = &pages.iter().find(|(p, _)| p == "/s/harms").unwrap().1;
+        let form = &pages.iter().find(|(p, _)| p == "/s/15977e8c").unwrap().1;
         let at = form.find("name=\"token\" value=\"").unwrap() + 20;
         let token = form[at..].split('"').next().unwrap();
         let (status, head, receipt_page) = curl(&[
@@ -110,10 +111,10 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
             "referer: https://referer-canary.example/",
             "--data",
             &format!("token={token}&lang=en&q.age=25_34&q.anything_else={canary}"),
-            &format!("{base}/s/harms"),
+            &format!("{base}/s/15977e8c"),
         ]);
         assert_eq!(status, 200, "{receipt_page}");
-        headers_are_private("POST /s/harms", &head, true);
+        headers_are_private("POST /s/15977e8c", &head, true);
         let at = receipt_page.find("translate=\"no\">").unwrap() + 15;
         let receipt = receipt_page[at..].split('<').next().unwrap().to_owned();
         let (status, _, _) =
@@ -129,7 +130,7 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
             assert!(!logged.contains(secret), "{secret} is in the logs");
         }
         // The test would see them if they were there: the session did reach the log and the store.
-        assert!(logged.contains("route=/s/{slug}"));
+        assert!(logged.contains("route=/s/{path}"));
         assert!(contains(&stored, b"harms"));
     });
 }

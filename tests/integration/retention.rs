@@ -20,7 +20,7 @@ async fn answers_with_canary(app: &TestApp, n: usize) -> String {
     let canary = format!("canary-{}", chorus::seal::random_id());
     for _ in 0..n {
         let body = format!(r#"{{"answers":{{"age":"25_34","anything_else":"{canary}"}}}}"#);
-        assert_eq!(app.post_json("/api/v1/surveys/harms/responses", &body).await.0, 201);
+        assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", &body).await.0, 201);
     }
     canary
 }

@@ -81,7 +81,7 @@ fn upload_a_draft_preview_it_and_open_it(backend: Backend) {
         assert!(page.contains("night-shift") && page.contains("draft") && page.contains("en, fr"), "{page}");
         let (_, _, landing) = app.get("/").await;
         assert!(!landing.contains("night-shift"), "a draft is not listed");
-        let (status, _, _) = app.get("/s/night-shift").await;
+        let (status, _, _) = app.get("/s/104ce887").await;
         assert_eq!(status, 410, "a draft takes no answers");
 
         // The survey page: languages, untranslated strings per language.
@@ -90,6 +90,15 @@ fn upload_a_draft_preview_it_and_open_it(backend: Backend) {
         assert!(page.contains("/staff/surveys/night-shift/preview/fr"), "{page}");
         assert!(page.contains("q.places.help"), "the French hint is missing and listed: {page}");
         let (_, _, harms) = get_as(&app, "/staff/surveys/harms", &researcher.cookie).await;
+        // Where respondents reach it, and, per language, every string still marked `review = true`
+        // beside its English, for a community reviewer (issue 16).
+        assert!(harms.contains("<code>/s/15977e8c</code>"), "the public address");
+        assert!(harms.contains("strings awaiting community review"), "{harms}");
+        let i18n = chorus::i18n::I18n::load();
+        let ui_row =
+            format!("<code>quick_exit</code></th><td>Exit now</td><td lang=\"th\">{}</td>", i18n.t("th", "quick_exit"));
+        assert!(harms.contains(&ui_row), "an interface string awaiting review");
+        assert!(harms.contains("<td>survey</td><th scope=\"row\"><code>q.age</code></th>"), "a survey string");
         for lang in chorus::i18n::LANGUAGES {
             assert!(harms.contains(&format!("/staff/surveys/harms/preview/{lang}")), "{lang}");
         }
@@ -99,7 +108,7 @@ fn upload_a_draft_preview_it_and_open_it(backend: Backend) {
         assert_eq!(status, 200);
         assert!(page.contains("Où avez-vous travaillé ?") && page.contains("Travail de nuit"), "{page}");
         assert_eq!(hidden(&page, "token"), "");
-        assert!(!page.contains("action=\"/s/night-shift\""));
+        assert!(!page.contains("action=\"/s/104ce887\""));
         let csp = headers.get("content-security-policy").unwrap().to_str().unwrap();
         assert!(csp.contains("form-action 'none'"), "{csp}");
         for lang in chorus::i18n::LANGUAGES {
@@ -120,7 +129,7 @@ fn upload_a_draft_preview_it_and_open_it(backend: Backend) {
         let (status, _) = post_as(&app, "/staff/surveys/night-shift/status", &admin.cookie, &body, None).await;
         assert_eq!(status, 303);
         app.state.intake.surveys.forget();
-        let (status, _, _) = app.get("/s/night-shift").await;
+        let (status, _, _) = app.get("/s/104ce887").await;
         assert_eq!(status, 200);
         let (_, _, audit) = get_as(&app, "/staff/audit", &admin.cookie).await;
         assert!(audit.contains("survey_import") && audit.contains("survey_open"), "{audit}");
@@ -180,10 +189,10 @@ fn a_changed_definition_waits_for_confirmation(backend: Backend) {
 
         // With answers stored, a question may not change type.
         app.init_keys();
-        let (_, _, form) = app.get("/s/harms").await;
+        let (_, _, form) = app.get("/s/15977e8c").await;
         let token = hidden(&form, "token");
         let (status, _, _) =
-            app.post_form("/s/harms", &format!("token={token}&q.{}={}", first.id, first.options[0].id)).await;
+            app.post_form("/s/15977e8c", &format!("token={token}&q.{}={}", first.id, first.options[0].id)).await;
         assert_eq!(status, 200);
         let retyped = changed.replacen("type = \"single\"", "type = \"multiple\"", 1);
         let (status, page) = upload(&app, &admin.cookie, &admin.csrf, retyped.as_bytes()).await;
