@@ -112,7 +112,15 @@ pub struct TestApp {
 
 /// The client of every test: HTTP/1.1 only, redirects not followed (tests check the 303s), no proxy.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().expect("HTTP client")
+    // The server drops a connection idle for its keep-alive (5 s); a test that pauses longer (a scrub,
+    // a VACUUM on a loaded machine) would otherwise reuse a socket the server is closing and read an
+    // incomplete message. Idle sockets are let go well before that.
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("HTTP client")
 }
 
 /// A response's status, headers and body (as text; invalid UTF-8 replaced).
