@@ -154,6 +154,8 @@ pub struct Config {
     pub limits: SubmitLimits,
     /// How often `chorus serve` scrubs arrival order from the database (docs/privacy.md).
     pub scrub_interval: std::time::Duration,
+    /// How long a release asked for on the web waits for its k stewards' shares (RAM only).
+    pub pending_run_ttl: std::time::Duration,
 }
 
 /// Every key a file or the environment may set, with its default. `deny_unknown_fields` makes a typo
@@ -198,6 +200,8 @@ struct Raw {
     flood_alert_factor: u64,
     #[serde(deserialize_with = "number")]
     scrub_interval_minutes: u64,
+    #[serde(deserialize_with = "number")]
+    pending_run_minutes: u64,
 }
 
 impl Default for Raw {
@@ -227,6 +231,7 @@ impl Default for Raw {
             trusted_proxy_header: None,
             flood_alert_factor: 5,
             scrub_interval_minutes: 60,
+            pending_run_minutes: 30,
         }
     }
 }
@@ -371,6 +376,10 @@ impl Raw {
         if !(1..=1440).contains(&self.scrub_interval_minutes) {
             return Err(bad("scrub_interval_minutes", "must be between 1 and 1440 (a day)"));
         }
+        // Shares of the unseal key wait in RAM this long: long enough to gather stewards, no longer.
+        if !(1..=1440).contains(&self.pending_run_minutes) {
+            return Err(bad("pending_run_minutes", "must be between 1 and 1440 (a day)"));
+        }
         let limits = SubmitLimits {
             per_address_per_hour: small("submit_limit_per_hour", self.submit_limit_per_hour)?,
             proxied_per_address_per_hour: small("proxy_protocol_limit_per_hour", self.proxy_protocol_limit_per_hour)?,
@@ -396,6 +405,7 @@ impl Raw {
             organisation: self.organisation,
             limits,
             scrub_interval: std::time::Duration::from_secs(self.scrub_interval_minutes * 60),
+            pending_run_ttl: std::time::Duration::from_secs(self.pending_run_minutes * 60),
         })
     }
 }
@@ -428,6 +438,7 @@ impl Config {
                 flood_alert_factor: 5,
             },
             scrub_interval: std::time::Duration::from_secs(3600),
+            pending_run_ttl: std::time::Duration::from_secs(30 * 60),
         }
     }
 }
@@ -454,6 +465,17 @@ mod tests {
         assert!(e.contains("bindd"), "{e}");
         let e = Config::from_sources(None, &env(&[("CHORUS_BIDN", "x")])).unwrap_err().to_string();
         assert!(e.contains("CHORUS_BIDN"), "{e}");
+    }
+
+    #[test]
+    fn pending_runs_wait_half_an_hour_by_default_and_at_most_a_day() {
+        assert_eq!(Config::from_sources(None, &[]).unwrap().pending_run_ttl.as_secs(), 1800);
+        let c = Config::from_sources(Some("pending_run_minutes = 10"), &[]).unwrap();
+        assert_eq!(c.pending_run_ttl.as_secs(), 600);
+        for bad in ["pending_run_minutes = 0", "pending_run_minutes = 1441"] {
+            let e = Config::from_sources(Some(bad), &[]).unwrap_err();
+            assert!(e.to_string().contains("pending_run_minutes"), "{e}");
+        }
     }
 
     #[test]
