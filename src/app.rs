@@ -126,6 +126,7 @@ impl Application {
             accounts,
             i18n: I18n::load(),
             passphrase_tries: crate::keyring::PassphraseTries::new(clock.clone()),
+            pending_runs: crate::report::PendingRuns::new(clock.clone(), config.pending_run_ttl),
             clock,
             setup_token: Mutex::new(setup_token),
             pending_imports: Mutex::default(),
@@ -141,6 +142,22 @@ impl Application {
             loop {
                 tick.tick().await;
                 scrub_and_flush(&scheduled, false).await;
+            }
+        });
+        // Releases waiting for stewards expire on time even if no one opens the reports page: their
+        // shares must not outlive the expiry in RAM.
+        let waiting = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if !waiting.pending_runs.any_expired() {
+                    continue;
+                }
+                let st = waiting.clone();
+                if let Err(e) = waiting.store.run(move |c| st.pending_runs.expire(c, &st.accounts)).await {
+                    tracing::warn!(error = %e, "could not expire waiting releases");
+                }
             }
         });
         // Sealed answers past their retention are destroyed on the hour (and at start).

@@ -250,6 +250,8 @@ pub struct Config {
     pub survey_paths: SurveyPaths,
     /// Support organisations from `support_file` (none when it is not set).
     pub support: Vec<SupportOrg>,
+    /// How long a release asked for on the web waits for its k stewards' shares (RAM only).
+    pub pending_run_ttl: std::time::Duration,
 }
 
 /// Every key a file or the environment may set, with its default. `deny_unknown_fields` makes a typo
@@ -297,6 +299,8 @@ struct Raw {
     #[serde(deserialize_with = "paths")]
     survey_paths: BTreeMap<String, String>,
     support_file: Option<String>,
+    #[serde(deserialize_with = "number")]
+    pending_run_minutes: u64,
 }
 
 impl Default for Raw {
@@ -328,6 +332,7 @@ impl Default for Raw {
             scrub_interval_minutes: 60,
             survey_paths: BTreeMap::new(),
             support_file: None,
+            pending_run_minutes: 30,
         }
     }
 }
@@ -504,6 +509,10 @@ impl Raw {
                 read_support(&text).map_err(|e| bad("support_file", format!("{path}: {e}")))?
             }
         };
+        // Shares of the unseal key wait in RAM this long: long enough to gather stewards, no longer.
+        if !(1..=1440).contains(&self.pending_run_minutes) {
+            return Err(bad("pending_run_minutes", "must be between 1 and 1440 (a day)"));
+        }
         let limits = SubmitLimits {
             per_address_per_hour: small("submit_limit_per_hour", self.submit_limit_per_hour)?,
             proxied_per_address_per_hour: small("proxy_protocol_limit_per_hour", self.proxy_protocol_limit_per_hour)?,
@@ -531,6 +540,7 @@ impl Raw {
             scrub_interval: std::time::Duration::from_secs(self.scrub_interval_minutes * 60),
             survey_paths,
             support,
+            pending_run_ttl: std::time::Duration::from_secs(self.pending_run_minutes * 60),
         })
     }
 }
@@ -565,6 +575,7 @@ impl Config {
             scrub_interval: std::time::Duration::from_secs(3600),
             survey_paths: SurveyPaths::default(),
             support: Vec::new(),
+            pending_run_ttl: std::time::Duration::from_secs(30 * 60),
         }
     }
 }
@@ -591,6 +602,17 @@ mod tests {
         assert!(e.contains("bindd"), "{e}");
         let e = Config::from_sources(None, &env(&[("CHORUS_BIDN", "x")])).unwrap_err().to_string();
         assert!(e.contains("CHORUS_BIDN"), "{e}");
+    }
+
+    #[test]
+    fn pending_runs_wait_half_an_hour_by_default_and_at_most_a_day() {
+        assert_eq!(Config::from_sources(None, &[]).unwrap().pending_run_ttl.as_secs(), 1800);
+        let c = Config::from_sources(Some("pending_run_minutes = 10"), &[]).unwrap();
+        assert_eq!(c.pending_run_ttl.as_secs(), 600);
+        for bad in ["pending_run_minutes = 0", "pending_run_minutes = 1441"] {
+            let e = Config::from_sources(Some(bad), &[]).unwrap_err();
+            assert!(e.to_string().contains("pending_run_minutes"), "{e}");
+        }
     }
 
     #[test]

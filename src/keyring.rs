@@ -18,7 +18,7 @@ use crate::{
     store::{DbConn, StoreError, keys, responses},
 };
 
-pub use custody::{Custody, NewSteward, Reshare, UNSEAL_KEY_MARKER};
+pub use custody::{Custody, NewSteward, Reshare, StewardShare, UNSEAL_KEY_MARKER, Unlock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
@@ -289,7 +289,12 @@ impl Keyring {
     /// Unwrap every report key with k stewards' passphrases (custody), or the one passphrase of an
     /// installation from before custody.
     pub fn unseal_with(conn: &mut DbConn, passphrases: &[SecretString]) -> Result<Unsealed, KeyringError> {
-        let opened = Self::open_all_keys(conn, passphrases)?;
+        Self::unseal_by(conn, Unlock::Passphrases(passphrases))
+    }
+
+    /// Unwrap every report key with passphrases or with k stewards' shares opened earlier.
+    pub fn unseal_by(conn: &mut DbConn, unlock: Unlock<'_>) -> Result<Unsealed, KeyringError> {
+        let opened = Self::open_all_keys_by(conn, unlock)?;
         let keys: HashMap<String, ReportPrivateKey> = opened.into_iter().map(|(row, key)| (row.id, key)).collect();
         Ok(Unsealed { keys, epochs: HashMap::new() })
     }

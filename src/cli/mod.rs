@@ -208,7 +208,8 @@ pub(super) struct BackupMake {
     /// A file of recipients, one per line (# comments).
     #[arg(long)]
     pub recipients_file: Option<PathBuf>,
-    /// The date after which the backup must be deleted (YYYY-MM-DD); default: in `--keep-days`.
+    /// The date after which the backup must be deleted (YYYY-MM-DD); default: in `--keep-days`,
+    /// or sooner if a survey's sealed answers in it are due to be destroyed sooner.
     #[arg(long)]
     pub expires: Option<String>,
     /// Days to keep the backup when `--expires` is not given.

@@ -115,6 +115,8 @@ pub struct Survey {
     pub languages: Vec<String>,
     pub codes: CodesMode,
     pub k: u32,
+    /// The retention period the definition asks for (days), applied when it is imported.
+    pub retention_days: Option<i32>,
     pub sections: Vec<Section>,
     pub questions: Vec<Question>,
     /// Languages whose translation awaits community review.
@@ -140,6 +142,8 @@ struct RawSurvey {
     languages: Vec<String>,
     codes: Option<String>,
     k: Option<u32>,
+    /// Days the sealed answers are kept after the survey closes and its final release is made.
+    retention_days: Option<i32>,
     title: String,
     intro: Option<String>,
     consent: Option<String>,
@@ -239,6 +243,9 @@ impl Survey {
         let k = raw.k.unwrap_or(10);
         if k < 5 {
             err(format!("k: {k} is below the floor of 5"));
+        }
+        if let Some(days) = raw.retention_days.filter(|d| !(1..=36_500).contains(d)) {
+            err(format!("retention_days: {days} must be between 1 and 36500"));
         }
         if raw.title.trim().is_empty() {
             err("title: is empty".into());
@@ -491,6 +498,7 @@ impl Survey {
             languages: raw.languages,
             codes,
             k,
+            retention_days: raw.retention_days,
             sections,
             questions,
             needs_review,
@@ -546,6 +554,7 @@ impl Survey {
             ("languages", self.languages == other.languages),
             ("codes", self.codes == other.codes),
             ("k", self.k == other.k),
+            ("retention_days", self.retention_days == other.retention_days),
             ("sections", self.sections == other.sections),
             ("questions", self.questions == other.questions),
             ("needs_review", self.needs_review == other.needs_review),

@@ -5,6 +5,7 @@ mod api;
 mod auth;
 pub mod body;
 mod explore;
+mod keys;
 mod middleware;
 mod pages;
 mod proxy;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub setup_token: Mutex<Option<SecretString>>,
     /// Wrong steward passphrases at report runs, per account and overall, in RAM.
     pub passphrase_tries: crate::keyring::PassphraseTries,
+    /// Releases asked for on the web, waiting for their stewards' shares (RAM only).
+    pub pending_runs: crate::report::PendingRuns,
     /// Changed survey definitions shown to an admin as a diff, waiting for confirmation (RAM only).
     pub pending_imports: Mutex<std::collections::HashMap<String, surveys::PendingImport>>,
 }
@@ -117,6 +120,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(api::routes)
         .configure(staff::routes)
         .configure(surveys::routes)
+        .configure(keys::routes)
         // Before reports: /reports/{file} would otherwise take /reports/verify and the rest.
         .configure(verify::routes)
         .configure(explore::routes)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{
     AppState,
@@ -14,13 +14,12 @@ use super::{
 };
 use crate::{
     i18n::Ui,
-    keyring::KeyringError,
     report::{
-        self, PublicationError, ReportError, Snapshot, SnapshotSpec, SnapshotStatus,
+        self, PendingError, Progress, PublicationError, ReportError, Snapshot, SnapshotSpec, SnapshotStatus,
         page::{self, Publisher, ReportBody},
+        pending::Ctx,
         render,
     },
-    seal::SealError,
     staff::Staff,
     store::{StoreError, snapshots, surveys},
     survey::Survey,
@@ -32,6 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/reports/{id}/factsheet", web::get().to(factsheet))
         .route("/staff/reports", web::get().to(staff_list))
         .route("/staff/reports", web::post().to(run))
+        .route("/staff/reports/pending/{id}/contribute", web::post().to(contribute))
+        .route("/staff/reports/pending/{id}/cancel", web::post().to(cancel))
         .route("/staff/reports/{file}", web::get().to(staff_report))
         .route("/staff/reports/{id}/publish", web::get().to(publish_preview))
         .route("/staff/reports/{id}/publish", web::post().to(publish))
@@ -84,16 +85,38 @@ struct BudgetView {
     remaining: String,
 }
 
+/// A release waiting for stewards, formatted (staff times, to the minute, UTC).
+struct PendingRunView {
+    id: String,
+    what: String,
+    requested_by: String,
+    expires: String,
+    have: usize,
+    need: usize,
+    /// (steward, staff account, when)
+    contributors: Vec<(String, String, String)>,
+    mine: bool,
+}
+
 #[derive(Template)]
 #[template(path = "staff/reports.html")]
 struct StaffList {
     me: Staff,
+    pending: Vec<PendingRunView>,
+    stewards: Vec<String>,
+    threshold: usize,
     budgets: Vec<BudgetView>,
     breakdowns: Vec<String>,
     snapshots: Vec<SnapshotView>,
     month: String,
     default_rho: f64,
     error: Option<String>,
+}
+
+/// A staff time to the minute, UTC.
+fn minute(t: i64) -> String {
+    let s = t.rem_euclid(86_400);
+    format!("{} {:02}:{:02} UTC", crate::month::date(t), s / 3600, (s / 60) % 60)
 }
 
 fn publisher(state: &AppState) -> Publisher<'_> {
@@ -215,9 +238,11 @@ async fn public_report(state: web::Data<AppState>, req: HttpRequest, file: web::
 
 async fn staff_list_view(state: &web::Data<AppState>, me: Staff, error: Option<String>) -> WebResult {
     let st = state.clone().into_inner();
-    let (budgets, breakdowns, rows) = state
+    let (budgets, breakdowns, rows, pending, custody) = state
         .store
         .run(move |c| -> Result<_, ReportError> {
+            let pending = st.pending_runs.list(c, &st.accounts)?;
+            let custody = crate::keyring::Keyring::custody(c)?;
             let mut budgets = Vec::new();
             let mut breakdowns = vec!["month".to_owned()];
             for row in surveys::list(c)? {
@@ -236,7 +261,7 @@ async fn staff_list_view(state: &web::Data<AppState>, me: Staff, error: Option<S
                     }
                 }
             }
-            Ok((budgets, breakdowns, snapshots::list(c, false)?))
+            Ok((budgets, breakdowns, snapshots::list(c, false)?, pending, custody))
         })
         .await
         .map_err(WebError::internal)?;
@@ -254,16 +279,44 @@ async fn staff_list_view(state: &web::Data<AppState>, me: Staff, error: Option<S
             synthetic: s.synthetic,
         })
         .collect();
+    let pending = pending
+        .into_iter()
+        .map(|p| {
+            let mut what = format!("{} through {}, rho {:.3}", p.spec.survey, p.spec.through, p.spec.rho);
+            if !p.spec.by.is_empty() {
+                what.push_str(&format!(", by {}", p.spec.by.join(", ")));
+            }
+            if p.spec.verified_only {
+                what.push_str(", outreach-code answers only");
+            }
+            PendingRunView {
+                mine: p.requested_by == me.name,
+                id: p.id,
+                what,
+                requested_by: p.requested_by,
+                expires: minute(p.expires_at),
+                have: p.contributors.len(),
+                need: p.threshold,
+                contributors: p.contributors.into_iter().map(|c| (c.steward, c.account, minute(c.at))).collect(),
+            }
+        })
+        .collect();
+    let (stewards, threshold) = custody.map_or((vec![], 1), |c| (c.stewards, c.threshold));
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let month = crate::month::Month::now().to_string();
     let default_rho = report::DEFAULT_RELEASE_RHO;
-    html(status, StaffList { me, budgets, breakdowns, snapshots, month, default_rho, error })
+    let page =
+        StaffList { me, pending, stewards, threshold, budgets, breakdowns, snapshots, month, default_rho, error };
+    html(status, page)
 }
 
 async fn staff_list(state: web::Data<AppState>, Member(me): Member) -> WebResult {
     staff_list_view(&state, me, None).await
 }
 
+/// Ask for a release. It waits for k stewards' shares; a steward asking may give their own share
+/// with the request (with one steward needed, that runs it at once). A researcher asks without any
+/// passphrase.
 async fn run(state: web::Data<AppState>, form: MemberForm) -> WebResult {
     let fields = &form.fields;
     let spec = SnapshotSpec {
@@ -274,34 +327,70 @@ async fn run(state: web::Data<AppState>, form: MemberForm) -> WebResult {
         ..SnapshotSpec::new(fields.get("survey"), fields.get("through"))
     };
     let passphrase = SecretString::from(fields.get("passphrase"));
+    let steward = fields.get("steward");
     let st = state.clone().into_inner();
     let actor = form.me.name.clone();
     let outcome = state
         .store
         .run(move |c| -> Result<_, StoreError> {
-            // Online guessing: past the per-account or global limit on wrong passphrases, refuse
-            // before any key derivation, and say so in the audit trail.
-            let survey = crate::staff::typed_name(&spec.survey);
-            if let Err(too_many) = st.passphrase_tries.check(&actor) {
-                st.accounts.audit(c, &actor, "passphrase_throttled", &survey)?;
-                return Ok(Err(too_many.to_string()));
-            }
-            match report::run_and_audit(c, &st.intake.surveys, &st.accounts, &passphrase, &spec, &actor) {
-                Ok(snapshot) => Ok(Ok(snapshot.row.id)),
-                Err(ReportError::Store(e)) => Err(e),
-                Err(e) => {
-                    if matches!(e, ReportError::Keyring(KeyringError::Seal(SealError::WrongPassphrase))) {
-                        st.passphrase_tries.failed(&actor);
-                        st.accounts.audit(c, &actor, "passphrase_failed", &survey)?;
-                    }
-                    Ok(Err(e.to_string()))
-                }
+            let ctx = Ctx { surveys: &st.intake.surveys, accounts: &st.accounts, tries: &st.passphrase_tries };
+            let share = (!passphrase.expose_secret().is_empty())
+                .then_some((Some(steward.as_str()).filter(|s| !s.is_empty()), &passphrase));
+            settle(st.pending_runs.request(c, &ctx, spec, &actor, share))
+        })
+        .await?;
+    answer(&state, form.me, outcome).await
+}
+
+/// A steward gives their share to a waiting release.
+async fn contribute(state: web::Data<AppState>, id: web::Path<String>, form: MemberForm) -> WebResult {
+    let passphrase = SecretString::from(form.fields.get("passphrase"));
+    let steward = form.fields.get("steward");
+    let st = state.clone().into_inner();
+    let actor = form.me.name.clone();
+    let id = id.into_inner();
+    let outcome = state
+        .store
+        .run(move |c| -> Result<_, StoreError> {
+            let ctx = Ctx { surveys: &st.intake.surveys, accounts: &st.accounts, tries: &st.passphrase_tries };
+            let steward = Some(steward.as_str()).filter(|s| !s.is_empty());
+            settle(st.pending_runs.contribute(c, &ctx, &id, &actor, steward, &passphrase))
+        })
+        .await?;
+    answer(&state, form.me, outcome).await
+}
+
+/// The one who asked, or an admin, cancels a waiting release; its shares are wiped.
+async fn cancel(state: web::Data<AppState>, id: web::Path<String>, form: MemberForm) -> WebResult {
+    let st = state.clone().into_inner();
+    let (actor, admin) = (form.me.name.clone(), form.me.role == crate::store::staff::Role::Admin);
+    let id = id.into_inner();
+    let outcome = state
+        .store
+        .run(move |c| -> Result<_, StoreError> {
+            match st.pending_runs.cancel(c, &st.accounts, &id, &actor, admin) {
+                Ok(()) => Ok(Ok(None)),
+                Err(e) => e.into_store().map(Err),
             }
         })
         .await?;
+    answer(&state, form.me, outcome).await
+}
+
+/// A release made, still waiting, or refused (with the reason shown on the page).
+fn settle(result: Result<Progress, PendingError>) -> Result<Result<Option<String>, String>, StoreError> {
+    match result {
+        Ok(Progress::Released(snapshot)) => Ok(Ok(Some(snapshot.row.id))),
+        Ok(Progress::Waiting { .. }) => Ok(Ok(None)),
+        Err(e) => e.into_store().map(Err),
+    }
+}
+
+async fn answer(state: &web::Data<AppState>, me: Staff, outcome: Result<Option<String>, String>) -> WebResult {
     match outcome {
-        Ok(id) => Ok(redirect(&format!("/staff/reports/{id}"))),
-        Err(message) => staff_list_view(&state, form.me, Some(message)).await,
+        Ok(Some(id)) => Ok(redirect(&format!("/staff/reports/{id}"))),
+        Ok(None) => Ok(redirect("/staff/reports")),
+        Err(message) => staff_list_view(state, me, Some(message)).await,
     }
 }
 

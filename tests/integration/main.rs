@@ -42,6 +42,7 @@ mod retention;
 mod schema;
 mod sealing;
 mod staff;
+mod stewards;
 mod surveys;
 mod verification;
 mod withdrawal;
@@ -88,7 +89,8 @@ fn main() {
         .chain(attacks::TESTS)
         .chain(verification::TESTS)
         .chain(forensics::TESTS)
-        .chain(withdrawal::TESTS);
+        .chain(withdrawal::TESTS)
+        .chain(stewards::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {
