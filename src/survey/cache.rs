@@ -55,6 +55,18 @@ impl Surveys {
         Ok(self.version(conn, slug, version)?.map(|s| (s, open)))
     }
 
+    /// `current` from memory alone: None when the status is older than a second or the definition was
+    /// never parsed here (then `current` reads the database, off the async worker).
+    pub fn cached(&self, slug: &str) -> Option<(Arc<Survey>, bool)> {
+        let (version, open, at) = self.current.lock().unwrap_or_else(|p| p.into_inner()).get(slug).copied()?;
+        if at.elapsed() >= STATUS_TTL {
+            return None;
+        }
+        let parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        // The map is keyed by an owned slug; a lookup by (&str, i32) would need a borrowed key type.
+        parsed.iter().find(|((s, v), _)| s == slug && *v == version).map(|(_, survey)| (survey.clone(), open))
+    }
+
     /// Forget cached statuses and versions (after an import in this process, say).
     pub fn forget(&self) {
         self.current.lock().unwrap_or_else(|p| p.into_inner()).clear();

@@ -281,7 +281,10 @@ async fn run(state: web::Data<AppState>, form: MemberForm) -> WebResult {
                 st.accounts.audit(c, &actor, "passphrase_throttled", &survey)?;
                 return Ok(Err(too_many.to_string()));
             }
-            match report::run_and_audit(c, &st.intake.surveys, &st.accounts, &passphrase, &spec, &actor) {
+            let started = std::time::Instant::now();
+            let ran = report::run_and_audit(c, &st.intake.surveys, &st.accounts, &passphrase, &spec, &actor);
+            st.intake.metrics.report_run(started.elapsed()); // /metrics: how long runs take, nothing of them
+            match ran {
                 Ok(snapshot) => Ok(Ok(snapshot.row.id)),
                 Err(ReportError::Store(e)) => Err(e),
                 Err(e) => {
