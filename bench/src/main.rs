@@ -523,11 +523,9 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("WRK %d %d %d %d %d %d
-", summary.requests, e.connect + e.read + e.write + e.timeout,
+  io.write(string.format("WRK %d %d %d %d %d %d\n", summary.requests, e.connect + e.read + e.write + e.timeout,
     e.status, summary.duration, latency:percentile(50), latency:percentile(99)))
-  io.write(string.format("WRKMAX %d
-", latency.max))
+  io.write(string.format("WRKMAX %d\n", latency.max))
 end
 "#,
         bodies.join(", ")
@@ -540,7 +538,10 @@ end
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find_map(|l| l.strip_prefix("WRK "))?;
+    let Some(line) = text.lines().find_map(|l| l.strip_prefix("WRK ")) else {
+        eprintln!("wrk said: {text}{}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    };
     let n: Vec<f64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
     let [requests, socket_errors, status_errors, duration_us, p50_us, p99_us] = n[..] else { return None };
     let max_us: f64 = text.lines().find_map(|l| l.strip_prefix("WRKMAX "))?.trim().parse().ok()?;

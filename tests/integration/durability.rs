@@ -116,15 +116,30 @@ fn a_row_the_database_refuses_costs_that_answer_alone(backend: Backend) {
             }
         };
         app.with_conn(|c| c.batch_execute(sql).unwrap());
-        let requests = (0..64).map(|_| {
-            app.client
-                .post(app.url("/api/v1/surveys/harms/responses"))
-                .header("content-type", "application/json")
-                .body(r#"{"answers":{"age":"18_24"}}"#)
-                .send()
-        });
+        // Hold the table's write lock while the answers arrive, so they queue at the writer and most
+        // of them meet in one batch (one multi-row INSERT) once it is released.
+        let mut lock = app.store().dedicated().unwrap();
+        lock.batch_execute(match backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN; LOCK TABLE responses IN EXCLUSIVE MODE",
+        })
+        .unwrap();
+        let requests: Vec<_> = (0..64)
+            .map(|_| {
+                let req = app
+                    .client
+                    .post(app.url("/api/v1/surveys/harms/responses"))
+                    .header("content-type", "application/json")
+                    .body(r#"{"answers":{"age":"18_24"}}"#)
+                    .send();
+                actix_web::rt::spawn(req)
+            })
+            .collect();
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
+        lock.batch_execute("COMMIT").unwrap();
         let (mut receipts, mut refused) = (0, 0);
         for res in futures_util::future::join_all(requests).await {
+            let res = res.expect("request task");
             let (status, _, body) = read_response(res.unwrap()).await;
             let body: serde_json::Value = serde_json::from_str(&body).unwrap();
             match status {
