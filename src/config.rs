@@ -232,6 +232,8 @@ pub struct Config {
     /// An extra listener that requires a PROXY protocol (v1 or v2) header on every connection, e.g.
     /// for an onion service with `HiddenServiceExportCircuitID haproxy`. None: no such listener.
     pub proxy_protocol_bind: Option<String>,
+    /// Where `/metrics` is served (Prometheus text format), on a listener of its own. None: nowhere.
+    pub metrics_bind: Option<String>,
     pub log: String,
     pub page_title: String,
     pub sqlite_synchronous: SqliteSync,
@@ -263,6 +265,7 @@ struct Raw {
     database_url: Option<String>,
     bind: String,
     proxy_protocol_bind: Option<String>,
+    metrics_bind: Option<String>,
     log: String,
     page_title: String,
     sqlite_synchronous: String,
@@ -310,6 +313,7 @@ impl Default for Raw {
             database_url: None,
             bind: "127.0.0.1:8080".into(),
             proxy_protocol_bind: None,
+            metrics_bind: None,
             log: "info".into(),
             page_title: "Survey".into(),
             sqlite_synchronous: "full".into(),
@@ -449,6 +453,11 @@ impl Raw {
             Some(b) if b.parse::<std::net::SocketAddr>().is_ok() || b.contains(':') => Some(b.to_owned()),
             Some(b) => return Err(bad("proxy_protocol_bind", format!("`{b}` is not an address like 127.0.0.1:8081"))),
         };
+        let metrics_bind = match self.metrics_bind.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(b) if b.parse::<std::net::SocketAddr>().is_ok() || b.contains(':') => Some(b.to_owned()),
+            Some(b) => return Err(bad("metrics_bind", format!("`{b}` is not an address like 127.0.0.1:9464"))),
+        };
         let sqlite_synchronous = match self.sqlite_synchronous.as_str() {
             "full" => SqliteSync::Full,
             "normal" => SqliteSync::Normal,
@@ -527,6 +536,7 @@ impl Raw {
             database_url,
             bind: self.bind,
             proxy_protocol_bind,
+            metrics_bind,
             log: self.log,
             page_title: self.page_title,
             sqlite_synchronous,
@@ -553,6 +563,7 @@ impl Config {
             database_url,
             bind: "127.0.0.1:0".into(),
             proxy_protocol_bind: None,
+            metrics_bind: None,
             log: "info".into(),
             page_title: "Survey".into(),
             sqlite_synchronous: SqliteSync::Full,

@@ -80,6 +80,28 @@ impl Surveys {
         Ok(derived.0.get(path).filter(|slug| paths.matches(slug, path)).cloned())
     }
 
+    /// `slug_for_path` from memory alone: None when answering would need the list of surveys, so the
+    /// submit path asks the database (off the async worker) only for a path it has not seen.
+    pub fn cached_slug_for_path(&self, paths: &SurveyPaths, path: &str) -> Option<Option<String>> {
+        if let Some(slug) = paths.configured_slug(path) {
+            return Some(Some(slug.to_owned()));
+        }
+        let derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        derived.0.get(path).map(|slug| Some(slug.clone()).filter(|slug| paths.matches(slug, path)))
+    }
+
+    /// `current` from memory alone: None when the status is older than a second or the definition was
+    /// never parsed here (then `current` reads the database, off the async worker).
+    pub fn cached(&self, slug: &str) -> Option<(Arc<Survey>, bool)> {
+        let (version, open, at) = self.current.lock().unwrap_or_else(|p| p.into_inner()).get(slug).copied()?;
+        if at.elapsed() >= STATUS_TTL {
+            return None;
+        }
+        let parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        // The map is keyed by an owned slug; a lookup by (&str, i32) would need a borrowed key type.
+        parsed.iter().find(|((s, v), _)| s == slug && *v == version).map(|(_, survey)| (survey.clone(), open))
+    }
+
     /// Forget cached statuses and versions (after an import in this process, say).
     pub fn forget(&self) {
         self.current.lock().unwrap_or_else(|p| p.into_inner()).clear();

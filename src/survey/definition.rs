@@ -548,7 +548,7 @@ impl Survey {
 
     /// None when two definitions say the same thing (the source text aside), else the first difference.
     pub fn differs_from(&self, other: &Survey) -> Option<String> {
-        let pairs: [(&str, bool); 10] = [
+        let pairs = [
             ("slug", self.slug == other.slug),
             ("version", self.version == other.version),
             ("languages", self.languages == other.languages),

@@ -75,6 +75,9 @@ fn client_address(req: &actix_web::HttpRequest, trusted_header: Option<&str>) ->
 impl AppState {
     /// The slug behind a public survey path (`/s/{path}`, `/api/v1/surveys/{path}`), if any.
     pub async fn slug_for_path(self: Arc<Self>, path: String) -> Result<Option<String>, crate::store::StoreError> {
+        if let Some(known) = self.intake.surveys.cached_slug_for_path(&self.config.survey_paths, &path) {
+            return Ok(known);
+        }
         let st = self.clone();
         self.store.run(move |conn| st.intake.surveys.slug_for_path(conn, &st.config.survey_paths, &path)).await
     }
@@ -84,8 +87,11 @@ impl AppState {
         self.config.survey_paths.path_for(slug)
     }
 
-    /// The submit path shared by the form and the API: checks and sealing on the blocking pool, then
-    /// the group-commit writer. The receipt comes back only after the row is committed.
+    /// The submit path shared by the form and the API. The checks and the sealing take microseconds
+    /// and run here, on the actix worker, when what they read is in memory (it nearly always is); what
+    /// needs the database (a code, a survey status older than a second, a new epoch) runs on the
+    /// blocking pool. Then the one hand-off: the group-commit writer. The receipt comes back only after
+    /// the row is committed.
     pub async fn submit(
         self: Arc<Self>,
         slug: String,
@@ -94,9 +100,42 @@ impl AppState {
         code: Option<String>,
         client: Option<Client>,
     ) -> Result<(Receipt, Arc<Survey>), SubmitError> {
-        let st = self.clone();
-        let prepared =
-            self.store.run(move |conn| st.intake.prepare(conn, &slug, &raw, &via, code.as_deref(), client)).await?;
+        let metrics = self.intake.metrics.clone();
+        let outcome = self.submit_counted(slug, raw, via, code, client).await;
+        match &outcome {
+            Ok(_) => metrics.accepted(),
+            Err(e) => metrics.refused(e.refusal()),
+        }
+        outcome
+    }
+
+    async fn submit_counted(
+        self: Arc<Self>,
+        slug: String,
+        raw: RawAnswers,
+        via: Via,
+        code: Option<String>,
+        client: Option<Client>,
+    ) -> Result<(Receipt, Arc<Survey>), SubmitError> {
+        let found = match self.intake.look_up(None, &slug, &via, code.as_deref())? {
+            Some(found) => found,
+            None => {
+                let st = self.clone();
+                let (slug, via) = (slug.clone(), via.clone());
+                self.store
+                    .run(move |c| st.intake.look_up(Some(c), &slug, &via, code.as_deref()))
+                    .await?
+                    .expect("a lookup with a connection always answers")
+            }
+        };
+        let checked = self.intake.check(found, &raw, &via, client)?;
+        let prepared = match self.intake.seal(None, &checked)? {
+            Some(prepared) => prepared,
+            None => {
+                let st = self.clone();
+                self.store.run(move |c| st.intake.seal(Some(c), &checked)).await?.expect("sealed with a connection")
+            }
+        };
         let Prepared { row, token, code, receipt, survey } = prepared;
         let spent_token = token.is_some();
         self.intake.writer.commit(row, token, code).await?;
@@ -139,6 +178,25 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "database unreachable"}))
         }
     }
+}
+
+/// Serve `GET /metrics` (and nothing else) on a listener of its own, for an operator's Prometheus
+/// (`metrics_bind`). The request log and the submit path's middleware are not on it: it sees no
+/// respondent. One worker is enough for a scrape every few seconds.
+pub fn serve_metrics(listener: TcpListener, metrics: Arc<crate::metrics::Metrics>) -> std::io::Result<Server> {
+    let metrics = web::Data::from(metrics);
+    Ok(actix_web::HttpServer::new(move || {
+        App::new().app_data(metrics.clone()).route(
+            "/metrics",
+            web::get().to(|m: web::Data<crate::metrics::Metrics>| async move {
+                HttpResponse::Ok().content_type(crate::metrics::CONTENT_TYPE).body(m.render())
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
 }
 
 /// Start serving on already-bound listeners (port 0 in tests): the ordinary one, and optionally the

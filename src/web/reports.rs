@@ -336,7 +336,10 @@ async fn run(state: web::Data<AppState>, form: MemberForm) -> WebResult {
             let ctx = Ctx { surveys: &st.intake.surveys, accounts: &st.accounts, tries: &st.passphrase_tries };
             let share = (!passphrase.expose_secret().is_empty())
                 .then_some((Some(steward.as_str()).filter(|s| !s.is_empty()), &passphrase));
-            settle(st.pending_runs.request(c, &ctx, spec, &actor, share))
+            let started = std::time::Instant::now();
+            let result = st.pending_runs.request(c, &ctx, spec, &actor, share);
+            ran(&st, &result, started);
+            settle(result)
         })
         .await?;
     answer(&state, form.me, outcome).await
@@ -354,7 +357,10 @@ async fn contribute(state: web::Data<AppState>, id: web::Path<String>, form: Mem
         .run(move |c| -> Result<_, StoreError> {
             let ctx = Ctx { surveys: &st.intake.surveys, accounts: &st.accounts, tries: &st.passphrase_tries };
             let steward = Some(steward.as_str()).filter(|s| !s.is_empty());
-            settle(st.pending_runs.contribute(c, &ctx, &id, &actor, steward, &passphrase))
+            let started = std::time::Instant::now();
+            let result = st.pending_runs.contribute(c, &ctx, &id, &actor, steward, &passphrase);
+            ran(&st, &result, started);
+            settle(result)
         })
         .await?;
     answer(&state, form.me, outcome).await
@@ -375,6 +381,13 @@ async fn cancel(state: web::Data<AppState>, id: web::Path<String>, form: MemberF
         })
         .await?;
     answer(&state, form.me, outcome).await
+}
+
+/// /metrics: how long a release that ran took (the last share's key derivation included), nothing of it.
+fn ran(st: &AppState, result: &Result<Progress, PendingError>, started: std::time::Instant) {
+    if matches!(result, Ok(Progress::Released(_))) {
+        st.intake.metrics.report_run(started.elapsed());
+    }
 }
 
 /// A release made, still waiting, or refused (with the reason shown on the page).

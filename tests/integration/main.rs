@@ -34,6 +34,7 @@ mod doors;
 mod durability;
 mod forensics;
 mod foundation;
+mod metrics;
 mod outreach;
 mod privacy;
 mod reports;
@@ -82,6 +83,7 @@ fn main() {
         .chain(defences::TESTS)
         .chain(doors::TESTS)
         .chain(durability::TESTS)
+        .chain(metrics::TESTS)
         .chain(privacy::TESTS)
         .chain(cli::TESTS)
         .chain(surveys::TESTS)

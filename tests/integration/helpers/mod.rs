@@ -100,6 +100,8 @@ pub struct TestApp {
     pub addr: String,
     /// The PROXY-protocol listener's port, when the test configured one.
     pub proxy_port: Option<u16>,
+    /// The `/metrics` listener's port, when the test configured one.
+    pub metrics_port: Option<u16>,
     pub state: Arc<AppState>,
     pub config: Config,
     pub backend: Backend,
@@ -166,6 +168,7 @@ impl TestApp {
         Self {
             addr: format!("http://127.0.0.1:{}", app.port),
             proxy_port: app.proxy_port,
+            metrics_port: app.metrics_port,
             state: app.state,
             config,
             backend,
