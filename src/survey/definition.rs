@@ -2,6 +2,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 
+use super::Answer;
 use crate::{i18n::LANGUAGES, seal::PLAINTEXT_LEN};
 
 /// The option id Chorus adds to every closed question.
@@ -70,10 +71,49 @@ pub struct Opt {
     pub exclusive: bool,
 }
 
+/// One condition of skip logic: the earlier question was answered with one of these options.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShowIf {
+pub struct Condition {
     pub question: usize,
     pub any_of: Vec<usize>,
+}
+
+impl Condition {
+    /// Whether an answer to the condition's question meets it (no answer never does).
+    pub fn met_by(&self, answer: Option<&Answer>) -> bool {
+        match answer {
+            Some(Answer::One(o)) => self.any_of.contains(&usize::from(*o)),
+            Some(Answer::Many(os)) => os.iter().any(|o| self.any_of.contains(&usize::from(*o))),
+            _ => false,
+        }
+    }
+}
+
+/// How the conditions of a `show_if` combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    All,
+    Any,
+}
+
+/// Skip logic: a question is shown when all (or any) of its conditions hold. Kept in one canonical
+/// shape so that two ways of writing the same rule compare equal: a single condition is `All` of one,
+/// and `Any` names each question once (its options merged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShowIf {
+    pub join: Join,
+    pub conditions: Vec<Condition>,
+}
+
+impl ShowIf {
+    /// Whether the rule holds, given a test for each condition (the caller decides what an earlier
+    /// question's answer is, e.g. after its own skip logic dropped it).
+    pub fn holds(&self, mut met: impl FnMut(&Condition) -> bool) -> bool {
+        match self.join {
+            Join::All => self.conditions.iter().all(&mut met),
+            Join::Any => self.conditions.iter().any(&mut met),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +199,8 @@ struct RawSurvey {
 struct RawSection {
     id: String,
     title: String,
+    /// A paragraph shown under the title (an XLSForm group's notes).
+    text: Option<String>,
     questions: Vec<RawQuestion>,
 }
 
@@ -187,12 +229,25 @@ struct RawOption {
     exclusive: Option<bool>,
 }
 
+/// `{ question, any_of }`, or `{ all = [ {question, any_of}, … ] }`, or `{ any = [ … ] }`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawShowIf {
+    question: Option<String>,
+    any_of: Option<Vec<String>>,
+    all: Option<Vec<RawCondition>>,
+    any: Option<Vec<RawCondition>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
     question: String,
     any_of: Vec<String>,
 }
+
+/// Most conditions in one `show_if`: a rule longer than this is unreadable on the form.
+const MAX_CONDITIONS: usize = 8;
 
 const REGIONS: &[&str] = &["bc", "ab", "sk", "mb", "on", "qc", "nb", "ns", "pe", "nl", "yt", "nt", "nu", "outside"];
 const ATLANTIC: &[&str] = &["nb", "ns", "pe", "nl"];
@@ -274,6 +329,9 @@ impl Survey {
                 err(format!("section `{}`: id is used twice", raw_section.id));
             }
             en.insert(format!("section.{}", raw_section.id), raw_section.title.clone());
+            if let Some(text) = &raw_section.text {
+                en.insert(format!("section.{}.text", raw_section.id), text.clone());
+            }
             let start = questions.len();
             for rq in &raw_section.questions {
                 let q = &rq.id;
@@ -404,26 +462,72 @@ impl Survey {
                     err(at("breakdown", "only a one-choice question can be a report breakdown"));
                 }
                 let show_if = rq.show_if.as_ref().and_then(|s| {
-                    let Some(&target) = index.get(&s.question) else {
-                        err(at("show_if", &format!("question \"{}\" is not an earlier question", s.question)));
-                        return None;
-                    };
-                    let tq: &Question = &questions[target];
-                    if !tq.kind.is_closed() {
-                        err(at("show_if", &format!("question \"{}\" is a text question", s.question)));
+                    let (join, raw): (Join, Vec<(&String, &Vec<String>)>) =
+                        match (&s.question, &s.any_of, &s.all, &s.any) {
+                            (Some(q), Some(o), None, None) => (Join::All, vec![(q, o)]),
+                            (None, None, Some(c), None) => {
+                                (Join::All, c.iter().map(|c| (&c.question, &c.any_of)).collect())
+                            }
+                            (None, None, None, Some(c)) => {
+                                (Join::Any, c.iter().map(|c| (&c.question, &c.any_of)).collect())
+                            }
+                            _ => {
+                                err(at(
+                                    "show_if",
+                                    "give `question` and `any_of`, or `all = [...]`, or `any = [...]` of those",
+                                ));
+                                return None;
+                            }
+                        };
+                    if raw.is_empty() {
+                        err(at("show_if", "has no conditions"));
                         return None;
                     }
-                    if s.any_of.is_empty() {
-                        err(at("show_if", "any_of is empty"));
+                    if raw.len() > MAX_CONDITIONS {
+                        err(at("show_if", &format!("more than {MAX_CONDITIONS} conditions")));
+                        return None;
                     }
-                    let mut any_of = Vec::new();
-                    for o in &s.any_of {
-                        match tq.option_index(o) {
-                            Some(i) => any_of.push(i),
-                            None => err(at("show_if", &format!("\"{}\" has no option \"{o}\"", s.question))),
+                    let mut conditions: Vec<Condition> = Vec::new();
+                    let mut problems = Vec::new();
+                    for (target_id, opts) in raw {
+                        let Some(&target) = index.get(target_id) else {
+                            problems
+                                .push(at("show_if", &format!("question \"{target_id}\" is not an earlier question")));
+                            continue;
+                        };
+                        let tq: &Question = &questions[target];
+                        if !tq.kind.is_closed() {
+                            problems.push(at("show_if", &format!("question \"{target_id}\" is a text question")));
+                            continue;
+                        }
+                        if opts.is_empty() {
+                            problems.push(at("show_if", &format!("any_of for \"{target_id}\" is empty")));
+                        }
+                        let mut any_of = Vec::new();
+                        for o in opts {
+                            match tq.option_index(o) {
+                                Some(i) => any_of.push(i),
+                                None => problems.push(at("show_if", &format!("\"{target_id}\" has no option \"{o}\""))),
+                            }
+                        }
+                        // `any` of two conditions on one question is one condition with both options.
+                        match conditions.iter_mut().find(|c| join == Join::Any && c.question == target) {
+                            Some(c) => {
+                                for o in any_of {
+                                    if !c.any_of.contains(&o) {
+                                        c.any_of.push(o);
+                                    }
+                                }
+                            }
+                            None => conditions.push(Condition { question: target, any_of }),
                         }
                     }
-                    Some(ShowIf { question: target, any_of })
+                    if !problems.is_empty() {
+                        problems.into_iter().for_each(&mut err);
+                        return None;
+                    }
+                    let join = if conditions.len() == 1 { Join::All } else { join };
+                    Some(ShowIf { join, conditions })
                 });
                 index.insert(q.clone(), questions.len());
                 questions.push(Question {
@@ -537,6 +641,7 @@ impl Survey {
         let mut keys = vec!["title".to_owned(), "intro".into(), "consent".into(), "thanks".into()];
         for s in &self.sections {
             keys.push(format!("section.{}", s.id));
+            keys.push(format!("section.{}.text", s.id));
             for q in &self.questions[s.questions.clone()] {
                 keys.push(format!("q.{}", q.id));
                 keys.push(format!("q.{}.help", q.id));
@@ -574,6 +679,21 @@ impl Survey {
             return Some((*name).to_owned());
         }
         None
+    }
+
+    /// A question's skip logic in ids, for the staff diff: `officials: bylaw, rcmp and age: 18_24`.
+    pub fn describe(&self, show_if: Option<&ShowIf>) -> String {
+        let Some(s) = show_if else { return "always shown".to_owned() };
+        let parts: Vec<String> = s
+            .conditions
+            .iter()
+            .map(|c| {
+                let q = &self.questions[c.question];
+                let opts: Vec<&str> = c.any_of.iter().map(|&o| q.options[o].id.as_str()).collect();
+                format!("{}: {}", q.id, opts.join(", "))
+            })
+            .collect();
+        parts.join(if s.join == Join::All { " and " } else { " or " })
     }
 
     pub fn title(&self, lang: &str) -> &str {
@@ -662,5 +782,71 @@ show_if = { question = "q9", any_of = ["x"] }
         assert!(!s.questions[0].support_after, "off unless asked for");
         let e = Survey::parse(&base("minutes = 0", "")).unwrap_err().to_string();
         assert!(e.contains("minutes"), "{e}");
+    }
+
+    const HEAD: &str = r#"
+format = 1
+slug = "tt"
+version = 1
+languages = ["en"]
+title = "T"
+[[sections]]
+id = "a"
+title = "A"
+[[sections.questions]]
+id = "q1"
+type = "single"
+label = "Q1"
+options = [{ id = "x", label = "X" }, { id = "y", label = "Y" }]
+[[sections.questions]]
+id = "t"
+type = "text"
+label = "T"
+max_length = 20
+"#;
+
+    fn with_rule(rule: &str) -> Result<Survey, String> {
+        Survey::parse(&format!("{HEAD}[[sections.questions]]\nid = \"q2\"\ntype = \"text\"\nlabel = \"Q2\"\nmax_length = 20\nshow_if = {rule}\n"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn show_if_takes_one_condition_or_all_or_any_of_several() {
+        let rule = |r: &str| {
+            with_rule(r).unwrap_or_else(|e| panic!("{r}: {e}")).question("q2").unwrap().1.show_if.clone().unwrap()
+        };
+        let one = rule(r#"{ question = "q1", any_of = ["x"] }"#);
+        assert_eq!(one, ShowIf { join: Join::All, conditions: vec![Condition { question: 0, any_of: vec![0] }] });
+        // The same rule written as all or any of one condition is the same rule.
+        assert_eq!(rule(r#"{ all = [{ question = "q1", any_of = ["x"] }] }"#), one);
+        assert_eq!(rule(r#"{ any = [{ question = "q1", any_of = ["x"] }] }"#), one);
+        // any of two conditions on one question is one condition.
+        let merged =
+            rule(r#"{ any = [{ question = "q1", any_of = ["x"] }, { question = "q1", any_of = ["y", "x"] }] }"#);
+        assert_eq!(merged.conditions, vec![Condition { question: 0, any_of: vec![0, 1] }]);
+        let all = rule(r#"{ all = [{ question = "q1", any_of = ["x"] }, { question = "q1", any_of = ["y"] }] }"#);
+        assert_eq!((all.join, all.conditions.len()), (Join::All, 2));
+        for (r, why) in [
+            (r#"{ question = "q1", any_of = ["x"], all = [] }"#, "give `question` and `any_of`"),
+            (r#"{ question = "q1" }"#, "give `question` and `any_of`"),
+            (r#"{ all = [] }"#, "has no conditions"),
+            (r#"{ any = [{ question = "q9", any_of = ["x"] }] }"#, "\"q9\" is not an earlier question"),
+            (
+                r#"{ all = [{ question = "q1", any_of = ["z"] }, { question = "t", any_of = ["x"] }] }"#,
+                "\"q1\" has no option \"z\"",
+            ),
+            (
+                r#"{ all = [{ question = "q1", any_of = ["x"] }, { question = "t", any_of = ["x"] }] }"#,
+                "\"t\" is a text question",
+            ),
+            (
+                r#"{ all = [{ question = "q1", any_of = [] }, { question = "q1", any_of = ["x"] }] }"#,
+                "any_of for \"q1\" is empty",
+            ),
+            (r#"{ all = [{ question = "q2", any_of = ["x"] }] }"#, "\"q2\" is not an earlier question"),
+        ] {
+            let e = with_rule(r).unwrap_err();
+            assert!(e.contains("question \"q2\": show_if") && e.contains(why), "{r}: {e}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     intake::{SubmitError, Via},
-    survey::{Kind, RawAnswers},
+    survey::{Join, Kind, RawAnswers},
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -87,12 +87,24 @@ async fn survey(state: web::Data<AppState>, req: HttpRequest, path: web::Path<St
             if q.kind == Kind::Text {
                 v["max_length"] = json!(q.max_length);
             }
-            if let Some(c) = &q.show_if {
-                let target = &s.questions[c.question];
-                v["show_if"] = json!({
-                    "question": target.id,
-                    "any_of": c.any_of.iter().map(|&o| target.options[o].id.as_str()).collect::<Vec<_>>(),
-                });
+            if let Some(rule) = &q.show_if {
+                // The definition's own shape: one condition as it always was, several under all/any.
+                let conditions: Vec<_> = rule
+                    .conditions
+                    .iter()
+                    .map(|c| {
+                        let target = &s.questions[c.question];
+                        json!({
+                            "question": target.id,
+                            "any_of": c.any_of.iter().map(|&o| target.options[o].id.as_str()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                v["show_if"] = match (rule.join, <[_; 1]>::try_from(conditions)) {
+                    (_, Ok([one])) => one,
+                    (Join::All, Err(all)) => json!({ "all": all }),
+                    (Join::Any, Err(any)) => json!({ "any": any }),
+                };
             }
             v
         })
