@@ -30,6 +30,7 @@ mod backups;
 mod cli;
 mod custody;
 mod defences;
+mod delivery;
 mod doors;
 mod durability;
 mod forensics;
@@ -86,7 +87,8 @@ fn main() {
         .chain(attacks::TESTS)
         .chain(verification::TESTS)
         .chain(forensics::TESTS)
-        .chain(withdrawal::TESTS);
+        .chain(withdrawal::TESTS)
+        .chain(delivery::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {
