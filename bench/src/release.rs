@@ -17,7 +17,7 @@ pub fn run(rows: u64, postgres: Option<&str>) {
     let by = every_breakdown(&month);
     let tables = {
         let survey = chorus::survey::Survey::parse(chorus::survey::DEFAULT_SURVEY).expect("the default survey");
-        chorus::report::catalogue::Catalogue::new(&survey, &[month.clone()]).tables.len()
+        chorus::report::catalogue::Catalogue::new(&survey, std::slice::from_ref(&month)).tables.len()
     };
     println!("Whole catalogue: {tables} tables (--by {by}).");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

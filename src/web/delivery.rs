@@ -41,10 +41,10 @@ pub async fn delivery(
         // The path changes whenever the content does, so a copy is never stale.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     }
-    if let Some(csp) = h.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()) {
-        if let Ok(v) = HeaderValue::from_str(&with_inline_sources(csp)) {
-            h.insert(header::CONTENT_SECURITY_POLICY, v);
-        }
+    if let Some(csp) = h.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok())
+        && let Ok(v) = HeaderValue::from_str(&with_inline_sources(csp))
+    {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     Ok(res)
 }
