@@ -41,6 +41,7 @@ fn encoding(headers: &Headers) -> String {
 fn respondent_pages_are_compressed_only_when_the_client_accepts_it(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
+        app.init_keys();
         for path in ["/", "/s/harms", "/withdraw", "/safety", "/reports"] {
             let (status, headers, _) = get_with(&app, path, &[("accept-encoding", "gzip")]).await;
             assert_eq!(status, 200, "{path}");
