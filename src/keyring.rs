@@ -3,6 +3,7 @@
 //! passphrase, opens a survey's answers for one report run.
 
 mod custody;
+mod stream;
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -15,10 +16,11 @@ use crate::{
         self, AnswerAad, EpochKey, KdfCost, KdfParams, Padded, ReportKeypair, ReportPrivateKey, SealError,
         SealedPrivateKey, random_id,
     },
-    store::{DbConn, StoreError, keys, responses},
+    store::{DbConn, StoreError, keys},
 };
 
 pub use custody::{Custody, NewSteward, Reshare, StewardShare, UNSEAL_KEY_MARKER, Unlock};
+pub use stream::RowHead;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
@@ -130,7 +132,7 @@ pub struct RowFlags {
     pub synthetic: bool,
 }
 
-/// What `Unsealed::for_each_answer` went through. A row that does not open is counted, never skipped
+/// What `Unsealed::for_each_answer` (or `open_in_parallel`) went through. A row that does not open is counted, never skipped
 /// in silence: it was altered (moved, re-flagged) or damaged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Streamed {
@@ -350,7 +352,8 @@ pub struct OpenedAnswer {
 /// The unsealed key material of one run.
 pub struct Unsealed {
     keys: HashMap<String, ReportPrivateKey>,
-    epochs: HashMap<String, EpochKey>,
+    /// Shared with the opening threads of a run; each key is wiped when its last holder drops it.
+    epochs: HashMap<String, std::sync::Arc<EpochKey>>,
 }
 
 impl Unsealed {
@@ -363,80 +366,5 @@ impl Unsealed {
     /// An opened report private key, for unwrapping what is sealed to it (the release-signing key).
     pub(crate) fn report_key(&self, id: &str) -> Option<&ReportPrivateKey> {
         self.keys.get(id)
-    }
-
-    fn epoch_key(&mut self, conn: &mut DbConn, epoch_id: &str) -> Result<&EpochKey, KeyringError> {
-        if !self.epochs.contains_key(epoch_id) {
-            let row = keys::epoch(conn, epoch_id)?.ok_or(SealError::Format("answer names an unknown epoch"))?;
-            let private = self.keys.get(&row.report_key_id).ok_or(SealError::Format("epoch names an unknown key"))?;
-            let key = EpochKey::unwrap(private, &row.wrapped_key, epoch_id)?;
-            self.epochs.insert(epoch_id.to_owned(), key);
-        }
-        Ok(&self.epochs[epoch_id])
-    }
-
-    /// Open every answer of `slug` received through `through` (inclusive), a page at a time, calling
-    /// `each` for every one. Memory stays bounded by the page size whatever the number of answers.
-    /// Rows that fail to open are counted in the result, not passed on; the caller must report them.
-    pub fn for_each_answer(
-        &mut self,
-        conn: &mut DbConn,
-        slug: &str,
-        through: Month,
-        excluded_months: &[String],
-        mut each: impl FnMut(OpenedAnswer) -> Result<(), KeyringError>,
-    ) -> Result<Streamed, KeyringError> {
-        const PAGE: i64 = 2_000;
-        let through = through.to_string();
-        let mut after = String::new();
-        let mut n = Streamed::default();
-        loop {
-            let rows = responses::page(conn, slug, &through, excluded_months, &after, PAGE)?;
-            let Some(last) = rows.last() else { break };
-            after = last.id.clone();
-            for row in rows {
-                // An epoch id that names no epoch is a moved or forged row too: counted, not fatal.
-                let key = match self.epoch_key(conn, &row.epoch_id) {
-                    Ok(key) => key,
-                    Err(KeyringError::Store(e)) => return Err(e.into()),
-                    Err(_) => {
-                        n.failed += 1;
-                        continue;
-                    }
-                };
-                let aad = AnswerAad {
-                    response_id: &row.id,
-                    survey_slug: &row.survey_slug,
-                    survey_version: row.survey_version,
-                    epoch_id: &row.epoch_id,
-                    month: &row.month,
-                    verified: row.verified,
-                    synthetic: row.synthetic,
-                };
-                let plaintext = match seal::open_answer(key, &aad, &row.sealed) {
-                    Ok(p) => p,
-                    Err(_) => match seal::open_legacy_answer(key, &aad, &row.sealed) {
-                        Ok(p) => {
-                            n.legacy += 1;
-                            p
-                        }
-                        Err(_) => {
-                            n.failed += 1;
-                            continue;
-                        }
-                    },
-                };
-                each(OpenedAnswer {
-                    id: row.id,
-                    survey_version: row.survey_version,
-                    month: row.month,
-                    synthetic: row.synthetic,
-                    verified: row.verified,
-                    plaintext,
-                })?;
-                n.opened += 1;
-            }
-        }
-        Ok(n)
     }
 }

@@ -5,7 +5,9 @@
 //! `cargo build --release --bin chorus` first (this crate runs that binary but does not build it), then
 //! `cargo run --release -p chorus-bench` — submissions (API and form) on SQLite and PostgreSQL.
 //! `… -- --sustained` — 60 s at a fixed rate: errors and resident-memory growth.
-//! `… -- --report` — snapshot time and peak memory over 10,000 and 1,000,000 synthetic responses.
+//! `… -- --report [--report-rows N] [--no-postgres]` — release time and peak memory over 10,000 and
+//! N (default 1,000,000) synthetic responses, on SQLite and PostgreSQL (bench/src/release.rs).
+//! `… -- --weight` — the respondent form's weight in each launch language (bench/src/weight.rs).
 //! `… -- --scrub [--scrub-rows N]` — scrub time over 10,000 and N (default 1,000,000) synthetic
 //! responses on each backend, and the longest wait of a submission sent during it.
 
@@ -28,6 +30,9 @@ use hyper::{
 };
 use hyper_util::rt::TokioIo;
 
+mod release;
+mod weight;
+
 const PASSPHRASE: &str = "dwelling sprinkler unmasked thimble pancake scouting gizmo";
 
 struct Args {
@@ -40,6 +45,7 @@ struct Args {
     report_rows: u64,
     scrub: bool,
     scrub_rows: u64,
+    weight: bool,
 }
 
 fn args() -> Args {
@@ -57,6 +63,7 @@ fn args() -> Args {
         report_rows: 1_000_000,
         scrub: false,
         scrub_rows: 1_000_000,
+        weight: false,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
@@ -72,6 +79,7 @@ fn args() -> Args {
             "--report-rows" => a.report_rows = value("--report-rows").parse().expect("--report-rows N"),
             "--scrub" => a.scrub = true,
             "--scrub-rows" => a.scrub_rows = value("--scrub-rows").parse().expect("--scrub-rows N"),
+            "--weight" => a.weight = true,
             other => panic!("unknown argument {other}; see the file's header"),
         }
     }
@@ -656,32 +664,6 @@ fn rusage_child(args: &[String]) -> ! {
     std::process::exit(if status.success() { 0 } else { 1 });
 }
 
-fn report(a: &Args) {
-    let month = chorus::month::Month::now().to_string();
-    println!("| responses | decrypt-only s | snapshot s (KDF included) | snapshot peak MiB |");
-    println!("|----------:|---------------:|--------------------------:|------------------:|");
-    let mut peaks = Vec::new();
-    for rows in [10_000u64, a.report_rows] {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("data/chorus.db").display());
-        std::fs::write(dir.path().join("pass"), PASSPHRASE).expect("passphrase file");
-        timed(dir.path(), &url, &["keys", "init", "--passphrase-file", "pass"]);
-        // Synthetic answers go only into drafts or surveys marked for testing.
-        timed(dir.path(), &url, &["survey", "testing", "harms"]);
-        timed(dir.path(), &url, &["dev", "seed", "harms", "--count", &rows.to_string()]);
-        let (open_s, _) = timed(dir.path(), &url, &["dev", "open-all", "harms", "--passphrase-file", "pass"]);
-        let (snap_s, peak) = timed(
-            dir.path(),
-            &url,
-            &["report", "harms", "--through", &month, "--passphrase-file", "pass", "--out", "r.json"],
-        );
-        peaks.push(peak);
-        println!("| {rows:>9} | {open_s:>14.2} | {snap_s:>25.2} | {peak:>17.1} |");
-    }
-    println!("\nPeak memory difference: {:.1} MiB (target: at most 100 MiB)", peaks[1] - peaks[0]);
-    println!("(peak memory is the largest of all child processes so far, so it can only grow between rows)");
-}
-
 /// Seed `rows` synthetic answers into a running service's database, then time `chorus scrub` (full and
 /// partial) while a light load (20 submissions/s) runs: the load's longest latency is the longest wait
 /// a submission saw. The service's own scheduled scrub takes the same path through its writer.
@@ -743,7 +725,9 @@ fn main() {
     if a.sustained {
         sustained(&a);
     } else if a.report {
-        report(&a);
+        release::run(a.report_rows, a.postgres.as_deref());
+    } else if a.weight {
+        weight::run();
     } else if a.scrub {
         scrub(&a);
     } else {

@@ -23,11 +23,20 @@ pub(super) fn run(console: &Console, command: DevCommand) -> anyhow::Result<()> 
             let passes = steward_passphrases(&mut conn, &passphrase_file)?;
             let started = std::time::Instant::now();
             let mut unsealed = Keyring::unseal_with(&mut conn, &passes)?;
-            let mut bytes = 0usize;
-            let n = unsealed.for_each_answer(&mut conn, &slug, Month::now(), &[], |a| {
-                bytes += a.plaintext.payload().len();
-                Ok(())
-            })?;
+            // The same reading and opening threads as a release, without decoding or tallying.
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let (n, bytes) = unsealed.open_in_parallel(
+                &mut conn,
+                &slug,
+                Month::now(),
+                &[],
+                threads,
+                |_| {},
+                || 0usize,
+                |bytes, a| *bytes += a.plaintext.payload().len(),
+                None,
+            )?;
+            let bytes: usize = bytes.iter().sum();
             eprintln!(
                 "opened {} answers ({bytes} payload bytes) in {:.2} s; {} failed to open, {} under the old associated data",
                 n.opened,

@@ -1,7 +1,11 @@
 //! `chorus report` and `chorus budget`: releases from the console (stored as private releases),
 //! printing a stored release again, and the privacy budget.
 
-use std::path::PathBuf;
+use std::{
+    io::IsTerminal,
+    path::PathBuf,
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+};
 
 use anyhow::Context;
 use askama::Template;
@@ -42,7 +46,18 @@ pub(super) fn run(console: &Console, run: ReportRun) -> anyhow::Result<()> {
     };
     let passes = steward_passphrases(&mut conn, &run.passphrase_file)?;
     let started = std::time::Instant::now();
-    let snapshot = report::run_and_audit_with(&mut conn, &surveys, &console.accounts, &passes, &spec, "cli")?;
+    let opened = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let snapshot = std::thread::scope(|scope| {
+        // Only on a terminal: a bar redrawn in a log file or a pipe is noise.
+        if std::io::stderr().is_terminal() {
+            scope.spawn(|| progress(&opened, &done));
+        }
+        let run =
+            report::run_and_audit_watched(&mut conn, &surveys, &console.accounts, &passes, &spec, "cli", Some(&opened));
+        done.store(true, Ordering::Relaxed);
+        run
+    })?;
     drop(passes);
     let survey = surveys.version(&mut conn, &spec.survey, snapshot.row.survey_version)?.context("survey version")?;
     write(console, &snapshot, &survey, &run.format, run.out, &run.lang)?;
@@ -60,6 +75,21 @@ pub(super) fn run(console: &Console, run: ReportRun) -> anyhow::Result<()> {
         if snapshot.row.synthetic { " (includes synthetic responses: never publishable)" } else { "" }
     );
     Ok(())
+}
+
+/// A spinner with the answers opened so far and how many a second, until `done`.
+fn progress(opened: &AtomicU64, done: &AtomicBool) {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {human_pos} answers opened ({per_sec}, {elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    while !done.load(Ordering::Relaxed) {
+        bar.set_position(opened.load(Ordering::Relaxed));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bar.set_position(opened.load(Ordering::Relaxed));
+    bar.finish_and_clear();
 }
 
 /// Print a stored release again: the same numbers, never new noise.

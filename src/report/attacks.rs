@@ -98,7 +98,7 @@ fn publish(s: &Survey, rows: &[&Row], tables: &[&str], through: &str, verified_o
     let mut categories = Vec::new();
     for row in rows.iter().filter(|r| r.month <= through && (!verified_only || r.verified)) {
         cat.categorise(s, &row.answers, row.month, row.verified, &mut categories);
-        tally.add(&cat, &categories);
+        tally.add(&categories);
     }
     release(&cat, tally, Rho::new(RHO).unwrap()).unwrap().tables
 }
@@ -239,8 +239,8 @@ fn accuracy_figures() {
             let mut categories = Vec::new();
             for row in &refs {
                 cat.categorise(&s, &row.answers, row.month, row.verified, &mut categories);
-                truth.add(&cat, &categories);
-                noisy.add(&cat, &categories);
+                truth.add(&categories);
+                noisy.add(&categories);
             }
             let released = release(&cat, noisy, Rho::new(RHO).unwrap()).unwrap();
             let (mut one, mut two) = (Vec::new(), Vec::new());

@@ -62,6 +62,8 @@ pub struct Dimension {
     pub breakdown: bool,
     /// The question's index in the survey.
     question_index: Option<usize>,
+    /// An option dimension's option index in its question, found once rather than per answer.
+    option_index: Option<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +95,7 @@ fn dim(id: String, question: String, kind: DimKind, categories: Vec<String>) -> 
         not_asked: None,
         breakdown: false,
         question_index: None,
+        option_index: None,
     }
 }
 
@@ -131,10 +134,11 @@ impl Catalogue {
                 ..dim(q.id.clone(), q.id.clone(), kind, categories)
             });
             if q.kind == Kind::Multiple {
-                for o in q.options.iter().filter(|o| o.id != PNS) {
+                for (oi, o) in q.options.iter().enumerate().filter(|(_, o)| o.id != PNS) {
                     dimensions.push(Dimension {
                         option: Some(o.id.clone()),
                         question_index: Some(qi),
+                        option_index: u8::try_from(oi).ok(),
                         ..dim(
                             format!("{}.{}", q.id, o.id),
                             q.id.clone(),
@@ -225,9 +229,7 @@ impl Catalogue {
                 }
                 DimKind::Option { parent } => match answered_parent {
                     Some((p, Some(Answer::Many(os)))) if p == parent && out[parent] == 0 => {
-                        let q = &survey.questions[dimension.question_index.expect("option dimension")];
-                        let oi = q.option_index(dimension.option.as_deref().unwrap_or_default());
-                        if oi.is_some_and(|oi| os.contains(&(oi as u8))) { 0 } else { 1 }
+                        if dimension.option_index.is_some_and(|oi| os.contains(&oi)) { 0 } else { 1 }
                     }
                     _ => OUTSIDE,
                 },
@@ -243,11 +245,16 @@ fn asked(survey: &Survey, qi: usize, answers: &ValidAnswers) -> bool {
 }
 
 /// The true counts of the chosen tables, accumulated one response at a time (never all responses in
-/// memory). They exist only inside a release run and never leave `report::release`.
+/// memory). They exist only inside a release run and never leave `report::release`. A run on several
+/// threads keeps one per thread and [`Tally::merge`]s them: counting is addition, so the merged
+/// tally is the one a single thread would have made.
 pub struct Tally {
     pub tables: Vec<usize>,
     pub counts: Vec<Vec<u64>>,
     pub shapes: Vec<(usize, usize)>,
+    /// Per table: its row dimension, its column dimension (if any) and its number of columns, read
+    /// once here rather than through the catalogue for every response.
+    plan: Vec<(usize, Option<usize>, usize)>,
 }
 
 impl Tally {
@@ -262,20 +269,34 @@ impl Tally {
                 (rows, cols)
             })
             .collect();
+        let plan = tables
+            .iter()
+            .zip(&shapes)
+            .map(|(&t, &(_, cols))| (catalogue.tables[t].row, catalogue.tables[t].col, cols))
+            .collect();
         let counts = shapes.iter().map(|(r, c)| vec![0; r * c]).collect();
-        Self { tables, counts, shapes }
+        Self { tables, counts, shapes, plan }
     }
 
-    pub fn add(&mut self, catalogue: &Catalogue, categories: &[u16]) {
-        for (i, &t) in self.tables.iter().enumerate() {
-            let spec = &catalogue.tables[t];
-            let r = categories[spec.row];
-            let c = spec.col.map_or(0, |c| categories[c]);
+    /// Count one response, given its category on every dimension (`Catalogue::categorise`).
+    pub fn add(&mut self, categories: &[u16]) {
+        for (counts, &(row, col, cols)) in self.counts.iter_mut().zip(&self.plan) {
+            let r = categories[row];
+            let c = col.map_or(0, |c| categories[c]);
             if r == OUTSIDE || c == OUTSIDE {
                 continue;
             }
-            let cols = self.shapes[i].1;
-            self.counts[i][usize::from(r) * cols + usize::from(c)] += 1;
+            counts[usize::from(r) * cols + usize::from(c)] += 1;
+        }
+    }
+
+    /// Add another tally of the same tables (another thread's share of the same run).
+    pub fn merge(&mut self, other: &Tally) {
+        assert_eq!(self.tables, other.tables, "only tallies of the same tables merge");
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
         }
     }
 }
@@ -284,6 +305,47 @@ impl Tally {
 mod tests {
     use super::*;
     use crate::survey::RawAnswers;
+    use proptest::prelude::*;
+    use rand::{SeedableRng, rngs::StdRng};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// A release run tallies on several threads, each its share of the answers, and merges the
+        /// tallies: whatever the split, the merged counts are those of one tally over all of them.
+        #[test]
+        fn tallies_merged_from_any_split_equal_one_tally(
+            seed in any::<u64>(),
+            n in 0usize..400,
+            cuts in proptest::collection::vec(0usize..400, 0..5),
+        ) {
+            let s = survey();
+            let months = ["2026-10".to_owned(), "2026-11".to_owned()];
+            let cat = Catalogue::new(&s, &months);
+            let all: BTreeSet<usize> = (0..cat.tables.len()).collect();
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut categories = Vec::new();
+            let answers: Vec<Vec<u16>> = (0..n)
+                .map(|i| {
+                    let answers = crate::dev::synthetic_answers(&s, &mut rng);
+                    cat.categorise(&s, &answers, &months[i % 2], i % 3 == 0, &mut categories);
+                    categories.clone()
+                })
+                .collect();
+            let mut one = Tally::new(&cat, &all);
+            answers.iter().for_each(|c| one.add(c));
+            let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(n)).collect();
+            bounds.extend([0, n]);
+            bounds.sort_unstable();
+            let mut merged = Tally::new(&cat, &all);
+            for w in bounds.windows(2) {
+                let mut share = Tally::new(&cat, &all);
+                answers[w[0]..w[1]].iter().for_each(|c| share.add(c));
+                merged.merge(&share);
+            }
+            prop_assert_eq!(merged.counts, one.counts);
+        }
+    }
 
     fn survey() -> Survey {
         Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap()
@@ -325,7 +387,7 @@ mod tests {
         for i in 0..n {
             let answers = crate::dev::synthetic_answers(&s, &mut rng);
             cat.categorise(&s, &answers, &months[i % 2], i % 3 == 0, &mut categories);
-            tally.add(&cat, &categories);
+            tally.add(&categories);
         }
         for (i, &t) in tally.tables.iter().enumerate() {
             let spec = &cat.tables[t];

@@ -13,7 +13,10 @@ pub mod release;
 pub mod render;
 pub mod signing;
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, atomic::AtomicU64},
+};
 
 use diesel::Connection;
 use secrecy::SecretString;
@@ -25,7 +28,7 @@ pub use publication::{Notes, PublicationError, SnapshotStatus, change_status};
 pub use release::StoredTable;
 
 use crate::{
-    keyring::{Keyring, KeyringError, OpenedAnswer, Unlock},
+    keyring::{Keyring, KeyringError, OpenedAnswer, RowHead, Unlock},
     month::Month,
     seal::random_id,
     staff::Accounts,
@@ -244,10 +247,25 @@ pub fn run_and_audit_with(
     spec: &SnapshotSpec,
     actor: &str,
 ) -> Result<Snapshot, ReportError> {
-    run_and_audit_by(conn, surveys, accounts, Unlock::Passphrases(passphrases), spec, actor)
+    run_and_audit_by(conn, surveys, accounts, Unlock::Passphrases(passphrases), spec, actor, None)
 }
 
-/// [`run_and_audit`] with passphrases or with stewards' shares gathered by a pending run.
+/// [`run_and_audit_with`], counting the rows gone through into `opened` as it goes (`chorus
+/// report`'s progress bar).
+pub fn run_and_audit_watched(
+    conn: &mut DbConn,
+    surveys: &Surveys,
+    accounts: &Accounts,
+    passphrases: &[SecretString],
+    spec: &SnapshotSpec,
+    actor: &str,
+    opened: Option<&AtomicU64>,
+) -> Result<Snapshot, ReportError> {
+    run_and_audit_by(conn, surveys, accounts, Unlock::Passphrases(passphrases), spec, actor, opened)
+}
+
+/// [`run_and_audit`] with passphrases or with stewards' shares gathered by a pending run; `opened`,
+/// when given, counts the rows gone through.
 pub fn run_and_audit_by(
     conn: &mut DbConn,
     surveys: &Surveys,
@@ -255,8 +273,9 @@ pub fn run_and_audit_by(
     unlock: Unlock<'_>,
     spec: &SnapshotSpec,
     actor: &str,
+    opened: Option<&AtomicU64>,
 ) -> Result<Snapshot, ReportError> {
-    let result = run_snapshot_by(conn, surveys, unlock, spec, actor, accounts.clock.now());
+    let result = run_snapshot_by(conn, surveys, unlock, spec, actor, accounts.clock.now(), opened);
     // What a staff member typed is cut short: a long name must not bloat or flood the audit trail.
     let short = |s: &str| s.chars().take(40).collect::<String>();
     let spec = &SnapshotSpec { survey: short(&spec.survey), through: short(&spec.through), ..spec.clone() };
@@ -295,6 +314,13 @@ impl Fingerprint {
     }
 }
 
+/// One opening thread's part of a release run.
+struct Share {
+    tally: Tally,
+    categories: Vec<u16>,
+    decode_error: Option<String>,
+}
+
 /// Run a release: check the budget, unseal with the passphrase, stream every answer through the
 /// month, tally the chosen tables, release them under the privacy mechanism, and store the released
 /// tables with the budget's spend in one transaction. Keys are zeroized when this returns.
@@ -318,7 +344,7 @@ pub fn run_snapshot_with(
     actor: &str,
     now: i64,
 ) -> Result<Snapshot, ReportError> {
-    run_snapshot_by(conn, surveys, Unlock::Passphrases(passphrases), spec, actor, now)
+    run_snapshot_by(conn, surveys, Unlock::Passphrases(passphrases), spec, actor, now, None)
 }
 
 /// What a release request must pass before any key is opened: a month, a survey, a rho its budget
@@ -344,7 +370,8 @@ pub(crate) fn check_request(
     Ok((through, survey, rho))
 }
 
-/// [`run_snapshot`] with passphrases or with stewards' shares gathered by a pending run.
+/// [`run_snapshot`] with passphrases or with stewards' shares gathered by a pending run, counting
+/// the rows gone through into `opened` when given (a progress bar).
 pub fn run_snapshot_by(
     conn: &mut DbConn,
     surveys: &Surveys,
@@ -352,6 +379,7 @@ pub fn run_snapshot_by(
     spec: &SnapshotSpec,
     actor: &str,
     now: i64,
+    opened: Option<&AtomicU64>,
 ) -> Result<Snapshot, ReportError> {
     let (through, survey, rho) = check_request(conn, surveys, spec)?;
     let mut spec = spec.clone();
@@ -380,7 +408,6 @@ pub fn run_snapshot_by(
     let chosen = catalogue.closure(&asked)?;
     let chosen_ids: Vec<String> = chosen.iter().map(|&t| catalogue.tables[t].id.clone()).collect();
     spec.left_out = catalogue.tables.iter().map(|t| t.id.clone()).filter(|id| !chosen_ids.contains(id)).collect();
-    let mut tally = Tally::new(&catalogue, &chosen);
     let mut fingerprint = Fingerprint::new(&spec, &chosen_ids);
 
     let mut unsealed = Keyring::unseal_by(conn, unlock)?;
@@ -391,32 +418,55 @@ pub fn run_snapshot_by(
         }
     }
     let mut synthetic = false;
-    let mut categories = Vec::new();
-    let mut decode_error = None;
-    // The rows are read page by page inside `for_each_answer`; the closure only tallies.
-    let each = |a: OpenedAnswer| -> Result<(), KeyringError> {
+    // This thread reads the rows and hashes their ids in order; the others open, decode and tally,
+    // each into its own `Share`, merged below.
+    let head = |r: RowHead<'_>| {
+        if spec.verified_only && !r.verified {
+            return;
+        }
+        fingerprint.add(r.id);
+        synthetic |= r.synthetic;
+    };
+    let make = || Share { tally: Tally::new(&catalogue, &chosen), categories: Vec::new(), decode_error: None };
+    let each = |share: &mut Share, a: OpenedAnswer| {
         if spec.verified_only && !a.verified {
-            return Ok(());
+            return;
         }
         let Some(version) = versions.get(&a.survey_version) else {
-            decode_error = Some(format!("survey version {} is not loaded", a.survey_version));
-            return Ok(());
+            share.decode_error = Some(format!("survey version {} is not loaded", a.survey_version));
+            return;
         };
+        // A sealed answer of the current version was checked when it was sealed, and decoding it
+        // proves its shape again: it is not validated a second time.
         let answers = match version.decode(&a.plaintext) {
             Ok(v) => v,
             Err(e) => {
-                decode_error = Some(e.to_string());
-                return Ok(());
+                share.decode_error = Some(e.to_string());
+                return;
             }
         };
         let answers = if version.version == survey.version { answers } else { to_current(version, &answers, &survey) };
-        catalogue.categorise(&survey, &answers, &a.month, a.verified, &mut categories);
-        tally.add(&catalogue, &categories);
-        fingerprint.add(&a.id);
-        synthetic |= a.synthetic;
-        Ok(())
+        catalogue.categorise(&survey, &answers, &a.month, a.verified, &mut share.categories);
+        share.tally.add(&share.categories);
     };
-    let streamed = unsealed.for_each_answer(conn, &spec.survey, through, &spec.excluded_months, each)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (streamed, shares) = unsealed.open_in_parallel(
+        conn,
+        &spec.survey,
+        through,
+        &spec.excluded_months,
+        threads,
+        head,
+        make,
+        each,
+        opened,
+    )?;
+    let mut tally = Tally::new(&catalogue, &chosen);
+    let mut decode_error = None;
+    for share in shares {
+        tally.merge(&share.tally);
+        decode_error = decode_error.or(share.decode_error);
+    }
     let signer = {
         let today = today(now);
         signing::ensure_key(conn, &today)?;

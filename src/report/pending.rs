@@ -216,6 +216,7 @@ impl PendingRuns {
                 Unlock::Passphrases(std::slice::from_ref(pass)),
                 &spec,
                 actor,
+                None,
             );
             if is_wrong_passphrase(&result) {
                 self.wrong_passphrase(conn, ctx, actor, &spec)?;
@@ -393,6 +394,7 @@ impl PendingRuns {
             Unlock::Shares(&run.shares),
             &run.spec,
             &run.requested_by,
+            None,
         );
         // The shares and everything opened with them are wiped here, whatever the outcome.
         drop(run);

@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 pub mod body;
+mod delivery;
 mod explore;
 mod keys;
 mod middleware;
@@ -155,6 +156,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/static/style.css", web::get().to(|| async { asset(assets::STYLE, "text/css; charset=utf-8") }))
         .route("/static/chorus.js", web::get().to(|| async { asset(assets::SCRIPT, "text/javascript; charset=utf-8") }))
+        .route(
+            "/favicon.ico",
+            web::get().to(|| async { HttpResponse::Ok().content_type("image/x-icon").body(assets::FAVICON) }),
+        )
+        .configure(hashed_assets)
         .configure(public::routes)
         .configure(api::routes)
         .configure(staff::routes)
@@ -164,6 +170,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(verify::routes)
         .configure(explore::routes)
         .configure(reports::routes);
+}
+
+/// Each embedded file under its content-hashed path (an old or unknown hash is no route: a 404). The
+/// long cache lifetime is set in `delivery`, after the headers every response gets.
+fn hashed_assets(cfg: &mut web::ServiceConfig) {
+    for a in assets::HASHED.iter() {
+        cfg.route(
+            &a.path,
+            web::get().to(move || async move { HttpResponse::Ok().content_type(a.content_type).body(a.body) }),
+        );
+    }
 }
 
 fn asset(body: &'static str, content_type: &str) -> HttpResponse {
@@ -213,6 +230,8 @@ pub fn serve(listener: TcpListener, proxied: Option<TcpListener>, state: Arc<App
             .wrap(actix_web::middleware::from_fn(middleware::head_as_get))
             .wrap(actix_web::middleware::from_fn(middleware::security_headers))
             .wrap(actix_web::middleware::from_fn(middleware::request_log))
+            .wrap(actix_web::middleware::Compress::default())
+            .wrap(actix_web::middleware::from_fn(delivery::delivery))
             .configure(routes)
             .default_service(web::to(public::not_found))
             .into_factory()

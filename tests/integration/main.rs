@@ -30,6 +30,7 @@ mod backups;
 mod cli;
 mod custody;
 mod defences;
+mod delivery;
 mod doors;
 mod durability;
 mod forensics;
@@ -92,7 +93,8 @@ fn main() {
         .chain(verification::TESTS)
         .chain(forensics::TESTS)
         .chain(withdrawal::TESTS)
-        .chain(stewards::TESTS);
+        .chain(stewards::TESTS)
+        .chain(delivery::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {

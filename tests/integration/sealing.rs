@@ -21,6 +21,7 @@ tests! {
         epochs_rotate_and_all_stay_readable,
         passphrase_change_and_key_rotation_keep_old_answers_readable,
         no_answers_are_accepted_before_a_key_exists,
+        opening_on_several_threads_sees_what_one_thread_sees,
     ],
 }
 
@@ -252,5 +253,67 @@ fn no_answers_are_accepted_before_a_key_exists(backend: Backend) {
             app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(app.count("harms"), 0);
+    });
+}
+
+/// A release reads on one thread and opens on others (issue 19): over several pages, with rows that
+/// fail to open among them, the threads together open exactly the answers one thread opens, count
+/// the same failures, and the reading thread sees every row once, in id order.
+fn opening_on_several_threads_sees_what_one_thread_sees(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let survey = default_survey();
+        let mut rng = rand::rng();
+        // Three pages and a bit: the split between threads falls inside and across pages.
+        let batch: Vec<_> = (0..4_100).map(|_| chorus::dev::synthetic_answers(&survey, &mut rng)).collect();
+        app.with_conn(|c| {
+            chorus::intake::store_synthetic(&app.state.intake.keyring, c, &survey, &batch).unwrap();
+            let ids: Vec<String> = {
+                use chorus::store::schema::responses::dsl::*;
+                use diesel::QueryDsl;
+                responses.select(id).order(id).load(c).unwrap()
+            };
+            for i in [7, 2_500] {
+                diesel::sql_query(format!("UPDATE responses SET verified = TRUE WHERE id = '{}'", ids[i]))
+                    .execute(c)
+                    .unwrap();
+            }
+        });
+        let mut conn = app.conn();
+        let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(PASSPHRASE)).unwrap();
+        let mut one = Vec::new();
+        let alone = unsealed
+            .for_each_answer(&mut conn, "harms", Month::now(), &[], |a| {
+                one.push((a.id, a.plaintext.payload().to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        let mut heads = Vec::new();
+        let (together, shares) = unsealed
+            .open_in_parallel(
+                &mut conn,
+                "harms",
+                Month::now(),
+                &[],
+                3,
+                |h| heads.push(h.id.to_owned()),
+                Vec::new,
+                |mine: &mut Vec<(String, Vec<u8>)>, a| mine.push((a.id, a.plaintext.payload().to_vec())),
+                None,
+            )
+            .unwrap();
+        assert_eq!(alone.failed, 2, "the two re-flagged rows fail to open");
+        assert_eq!(together, alone, "the same rows open, fail and fall back");
+        let mut many: Vec<_> = shares.into_iter().flatten().collect();
+        many.sort();
+        one.sort();
+        assert_eq!(many.len(), 4_098);
+        assert_eq!(many, one, "the threads together open exactly what one thread opens");
+        let mut sorted = heads.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(heads, sorted, "the reading thread sees each row once, in id order");
+        assert_eq!(heads.len(), 4_100);
     });
 }
