@@ -130,7 +130,7 @@ fn a_row_the_database_refuses_costs_that_answer_alone(backend: Backend) {
             .map(|_| {
                 let req = app
                     .client
-                    .post(app.url("/api/v1/surveys/harms/responses"))
+                    .post(app.url("/api/v1/surveys/15977e8c/responses"))
                     .header("content-type", "application/json")
                     .body(r#"{"answers":{"age":"18_24"}}"#)
                     .send();

@@ -10,7 +10,7 @@ tests! {
     ],
 }
 
-const SUBMIT: &str = "/api/v1/surveys/harms/responses";
+const SUBMIT: &str = "/api/v1/surveys/15977e8c/responses";
 /// Documentation addresses (RFC 5737), sent as the trusted proxy header: a canary for the client.
 const CLIENT: &str = "203.0.113.77";
 /// A free-text answer no figure may echo.

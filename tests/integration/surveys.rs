@@ -391,7 +391,8 @@ show_if = { any = [{ question = "a", any_of = ["y"] }, { question = "b", any_of 
         assert_eq!(status, 303);
         app.state.intake.surveys.forget();
 
-        let (status, _, form) = app.get("/s/logic").await;
+        let path = app.state.public_path("logic");
+        let (status, _, form) = app.get(&format!("/s/{path}")).await;
         assert_eq!(status, 200);
         assert!(form.contains("Some questions depend on others."), "the section's text: {form}");
         for q in ["a", "b", "both", "either"] {
@@ -403,12 +404,12 @@ show_if = { any = [{ question = "a", any_of = ["y"] }, { question = "b", any_of 
         assert!(
             form.contains("you answered “Ex” to question 1") && form.contains("you answered “Queue” to question 2")
         );
-        let (_, _, fr) = app.get("/s/logic?lang=fr").await;
+        let (_, _, fr) = app.get(&format!("/s/{path}?lang=fr")).await;
         assert!(fr.contains("Si tout ceci est vrai :"), "{fr}");
 
         // The API describes the rule in the definition's shape, and takes answers under it (what the
         // rule hides is dropped: survey::answers' unit tests).
-        let (_, _, api) = app.get("/api/v1/surveys/logic").await;
+        let (_, _, api) = app.get(&format!("/api/v1/surveys/{path}")).await;
         let api: serde_json::Value = serde_json::from_str(&api).unwrap();
         let rule =
             |id: &str| api["questions"].as_array().unwrap().iter().find(|q| q["id"] == id).unwrap()["show_if"].clone();
@@ -417,7 +418,7 @@ show_if = { any = [{ question = "a", any_of = ["y"] }, { question = "b", any_of 
         let before = app.count("logic");
         let (status, reply) = app
             .post_json(
-                "/api/v1/surveys/logic/responses",
+                &format!("/api/v1/surveys/{path}/responses"),
                 r#"{"answers":{"a":"x","b":"q","both":"yes","either":"yes"}}"#,
             )
             .await;
