@@ -607,13 +607,13 @@ fn wrk_runs(a: &Args) {
     println!("|------------------------------|-----------:|--------:|--------:|-------:|-------:|");
     row("wrk baseline: bare actix POST", &b, b.per_second);
     let server = start_chorus(None);
-    if let Some(o) = wrk(&server.base, "/api/v1/surveys/harms/responses", a.connections, a.seconds, &answers) {
+    if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers) {
         row("wrk chorus SQLite, JSON API", &o, b.per_second);
     }
     drop(server);
     if let Some(db) = a.postgres.as_deref().and_then(PgDb::create) {
         let server = start_chorus(Some(&db.url));
-        if let Some(o) = wrk(&server.base, "/api/v1/surveys/harms/responses", a.connections, a.seconds, &answers) {
+        if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers) {
             row("wrk chorus PostgreSQL, JSON API", &o, b.per_second);
         }
     }

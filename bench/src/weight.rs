@@ -79,13 +79,13 @@ fn subresources(html: &str) -> Vec<String> {
 
 pub fn run() {
     let server = start_chorus(None);
-    println!("Respondent form (GET /s/harms with Accept-Language), HTML + same-origin CSS + JS:\n");
+    println!("Respondent form (GET /s/15977e8c with Accept-Language), HTML + same-origin CSS + JS:\n");
     println!("| language | HTML bytes | CSS+JS bytes | total bytes | total gzip (as sent) | requests | within 50 KB |");
     println!("|---|---:|---:|---:|---:|---:|---|");
     for lang in LANGUAGES {
-        let plain = get(&server.base, "/s/harms", &[("Accept-Language", lang)]);
-        assert_eq!(plain.status, 200, "GET /s/harms in {lang}");
-        let zipped = get(&server.base, "/s/harms", &[("Accept-Language", lang), ("Accept-Encoding", "gzip")]);
+        let plain = get(&server.base, "/s/15977e8c", &[("Accept-Language", lang)]);
+        assert_eq!(plain.status, 200, "GET /s/15977e8c in {lang}");
+        let zipped = get(&server.base, "/s/15977e8c", &[("Accept-Language", lang), ("Accept-Encoding", "gzip")]);
         assert!(zipped.headers.contains("content-encoding: gzip"), "the form is compressed when gzip is accepted");
         let html = String::from_utf8_lossy(&plain.body).into_owned();
         let (mut sub, mut sub_gz, mut requests) = (0, 0, 1);
