@@ -224,6 +224,9 @@ fn language_of(suffix: &str) -> Option<String> {
     (close > open + 1).then(|| suffix[open + 1..close].trim().to_owned())
 }
 
+/// Column bases that take a language (`label::French (fr)`); `end_text` and `read_by` are Chorus's.
+const TRANSLATED: [&str; 8] = ["label", "hint", "form_title", "intro", "consent", "thanks", "end_text", "read_by"];
+
 /// Translatable columns of a sheet: (column, base name, language code).
 fn translated_columns(sheet: &Sheet, errors: &mut Vec<String>) -> Vec<(usize, String, String)> {
     let mut out = Vec::new();
@@ -231,12 +234,12 @@ fn translated_columns(sheet: &Sheet, errors: &mut Vec<String>) -> Vec<(usize, St
         let h = h.trim();
         let lower = h.to_ascii_lowercase();
         let Some((base, _)) = lower.split_once("::") else {
-            if ["label", "hint", "form_title", "intro", "consent", "thanks"].contains(&lower.as_str()) {
+            if TRANSLATED.contains(&lower.as_str()) {
                 out.push((c, lower.clone(), "en".to_owned()));
             }
             continue;
         };
-        if !["label", "hint", "form_title", "intro", "consent", "thanks"].contains(&base) {
+        if !TRANSLATED.contains(&base) {
             continue;
         }
         match language_of(&h[base.len() + 2..]) {
@@ -312,6 +315,9 @@ struct RawQ {
     builtin: bool,
     labels: BTreeMap<String, String>,
     hints: BTreeMap<String, String>,
+    end_text: BTreeMap<String, String>,
+    read_by: BTreeMap<String, String>,
+    was: String,
     max_length: Option<i64>,
     max_selected: Option<i64>,
     show_if: Option<(String, Vec<String>)>,
@@ -368,12 +374,14 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
         }
     }
 
-    // Choices: list → [(id, labels)] in order.
-    let mut lists: HashMap<String, Vec<(String, Texts, bool)>> = HashMap::new();
+    // Choices: list → [(id, labels, exclusive, ends, was)] in order.
+    let mut lists: HashMap<String, Vec<(String, Texts, bool, bool, Vec<String>)>> = HashMap::new();
     let list_col = choices.column("list_name").or_else(|| choices.column("list name"));
     let cname = choices.column("name");
     // Chorus's own column: an option chosen only on its own ("None of these").
     let cexclusive = choices.column("chorus::exclusive");
+    // And: an option that ends the survey (the screening question's "No"); earlier option ids it stands for.
+    let (cends, cwas) = (choices.column("chorus::ends"), choices.column("chorus::was"));
     for r in 1..choices.rows.len() {
         let list = choices.cell(r, list_col).trim();
         let id = choices.cell(r, cname).trim();
@@ -395,9 +403,10 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
                 (!v.is_empty()).then(|| (lang.clone(), v.to_owned()))
             })
             .collect();
-        let exclusive =
-            matches!(choices.cell(r, cexclusive).trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1");
-        lists.entry(list.to_owned()).or_default().push((id.to_owned(), labels, exclusive));
+        let yes = |c| matches!(choices.cell(r, c).trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1");
+        let (exclusive, ends) = (yes(cexclusive), yes(cends));
+        let was = choices.cell(r, cwas).split_whitespace().map(str::to_owned).collect();
+        lists.entry(list.to_owned()).or_default().push((id.to_owned(), labels, exclusive, ends, was));
     }
 
     // Survey rows.
@@ -405,6 +414,7 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     let (ctype, cname, crel, creq, ccons, cparams) =
         (col("type"), col("name"), col("relevant"), col("required"), col("constraint"), col("parameters"));
     let (cbreak, cmerge, ckind) = (col("chorus::breakdown"), col("chorus::merge"), col("chorus::type"));
+    let cwas = col("chorus::was");
     if ctype.is_none() || cname.is_none() {
         errors.push("sheet survey, row 1: the type and name columns are required".into());
         return Err(XlsFormError(errors));
@@ -528,6 +538,9 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
             builtin,
             labels: texts_of(r, "label"),
             hints: texts_of(r, "hint"),
+            end_text: texts_of(r, "end_text"),
+            read_by: texts_of(r, "read_by"),
+            was: survey.cell(r, cwas).trim().to_owned(),
             max_length: None,
             max_selected: None,
             show_if: None,
@@ -639,6 +652,7 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     let thanks = setting_texts("thanks");
     let codes = set("chorus::codes");
     let k = set("chorus::k");
+    let minutes = set("chorus::minutes");
     let review: Vec<String> = set("chorus::review").split_whitespace().map(str::to_owned).collect();
 
     if !errors.is_empty() {
@@ -659,6 +673,9 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     }
     if let Ok(k) = k.parse::<i64>() {
         doc.insert("k".into(), Value::Integer(k));
+    }
+    if let Ok(m) = minutes.parse::<i64>() {
+        doc.insert("minutes".into(), Value::Integer(m));
     }
     doc.insert("title".into(), s(&en(&title)));
     let mut tr: BTreeMap<String, Table> = languages.iter().skip(1).map(|l| (l.clone(), Table::new())).collect();
@@ -693,14 +710,29 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
                 qt.insert("help".into(), s(&en(&q.hints)));
             }
             put(&format!("q.{}.help", q.id), &q.hints);
+            for (field, key, m) in [("end_text", "end", &q.end_text), ("read_by", "read_by", &q.read_by)] {
+                if m.contains_key("en") {
+                    qt.insert(field.into(), s(&en(m)));
+                }
+                put(&format!("q.{}.{key}", q.id), m);
+            }
+            if !q.was.is_empty() {
+                qt.insert("was".into(), s(&q.was));
+            }
             let mut options = Vec::new();
             if let Some(list) = &q.list {
-                for (id, labels, exclusive) in lists.get(list).into_iter().flatten() {
+                for (id, labels, exclusive, ends, was) in lists.get(list).into_iter().flatten() {
                     let mut o = Table::new();
                     o.insert("id".into(), s(id));
                     o.insert("label".into(), s(&en(labels)));
                     if *exclusive {
                         o.insert("exclusive".into(), Value::Boolean(true));
+                    }
+                    if *ends {
+                        o.insert("ends".into(), Value::Boolean(true));
+                    }
+                    if !was.is_empty() {
+                        o.insert("was".into(), Value::Array(was.iter().map(|w| s(w)).collect()));
                     }
                     put(&format!("q.{}.o.{id}", q.id), labels);
                     options.push(Value::Table(o));
@@ -822,7 +854,12 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let mut head: Vec<String> = vec!["type".into(), "name".into()];
     head.extend(langs.iter().map(|l| heading("label", l)));
     head.extend(langs.iter().map(|l| heading("hint", l)));
-    head.extend(["relevant", "constraint", "chorus::type", "chorus::breakdown", "chorus::merge"].map(String::from));
+    head.extend(langs.iter().map(|l| heading("end_text", l)));
+    head.extend(langs.iter().map(|l| heading("read_by", l)));
+    head.extend(
+        ["relevant", "constraint", "chorus::type", "chorus::breakdown", "chorus::merge", "chorus::was"]
+            .map(String::from),
+    );
     rows.push(head);
     let mut choice_rows: Vec<Vec<String>> = Vec::new();
     for section in &survey.sections {
@@ -842,6 +879,8 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             let mut r = vec![ty, q.id.clone()];
             r.extend(langs.iter().map(|l| own(l, &format!("q.{}", q.id))));
             r.extend(langs.iter().map(|l| own(l, &format!("q.{}.help", q.id))));
+            r.extend(langs.iter().map(|l| own(l, &format!("q.{}.end", q.id))));
+            r.extend(langs.iter().map(|l| own(l, &format!("q.{}.read_by", q.id))));
             r.push(q.show_if.as_ref().map_or(String::new(), |c| {
                 let target = &survey.questions[c.question];
                 let parts: Vec<String> = c
@@ -863,19 +902,22 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             r.push(if q.breakdown { "yes".into() } else { String::new() });
             let mut merge = Vec::new();
             if q.kind == Kind::Region && builtin {
-                for m in ["atlantic", "territories"] {
+                for m in ["prairies", "atlantic", "territories"] {
                     if q.option_index(m).is_some() {
                         merge.push(m);
                     }
                 }
             }
             r.push(merge.join(" "));
+            r.push(q.was.clone().unwrap_or_default());
             rows.push(r);
             if q.kind.is_closed() && !builtin {
                 for o in q.options.iter().filter(|o| o.id != super::PNS) {
                     let mut c = vec![list.clone(), o.id.clone()];
                     c.extend(langs.iter().map(|l| own(l, &format!("q.{}.o.{}", q.id, o.id))));
                     c.push(if o.exclusive { "yes".into() } else { String::new() });
+                    c.push(if o.ends { "yes".into() } else { String::new() });
+                    c.push(o.was.join(" "));
                     choice_rows.push(c);
                 }
             }
@@ -885,7 +927,7 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     write_sheet(&mut book, "survey", &rows)?;
     let mut chead = vec!["list_name".to_owned(), "name".to_owned()];
     chead.extend(langs.iter().map(|l| heading("label", l)));
-    chead.push("chorus::exclusive".into());
+    chead.extend(["chorus::exclusive", "chorus::ends", "chorus::was"].map(String::from));
     choice_rows.insert(0, chead);
     write_sheet(&mut book, "choices", &choice_rows)?;
 
@@ -900,10 +942,11 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             }
         }
     }
-    shead.extend(["chorus::codes", "chorus::k", "chorus::review"].map(String::from));
+    shead.extend(["chorus::codes", "chorus::k", "chorus::review", "chorus::minutes"].map(String::from));
     svals.push(survey.codes.as_str().to_owned());
     svals.push(survey.k.to_string());
     svals.push(survey.needs_review.join(" "));
+    svals.push(survey.minutes.map(|m| m.to_string()).unwrap_or_default());
     write_sheet(&mut book, "settings", &[shead, svals])?;
     book.save_to_buffer()
 }

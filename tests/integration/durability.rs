@@ -31,7 +31,7 @@ fn a_failed_insert_is_answered_with_an_error_not_a_receipt(backend: Backend) {
         let (status, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
         assert_eq!(status, 500, "{body}");
         assert!(body.get("receipt").is_none(), "no receipt for an answer that was not stored: {body}");
-        let (_, _, form) = app.get("/s/harms").await;
+        let (_, _, form) = app.form_page("/s/harms").await;
         let token = hidden(&form, "token");
         let (status, _, page) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
         assert_eq!(status, 500);

@@ -25,10 +25,14 @@ tests! {
 }
 
 fn open_all(app: &TestApp, passphrase: &str) -> Result<Vec<(i32, Vec<u8>)>, KeyringError> {
+    open_all_of(app, "harms", passphrase)
+}
+
+fn open_all_of(app: &TestApp, slug: &str, passphrase: &str) -> Result<Vec<(i32, Vec<u8>)>, KeyringError> {
     let mut conn = app.conn();
     let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(passphrase))?;
     let mut out = Vec::new();
-    let streamed = unsealed.for_each_answer(&mut conn, "harms", Month::now(), &[], |a| {
+    let streamed = unsealed.for_each_answer(&mut conn, slug, Month::now(), &[], |a| {
         out.push((a.survey_version, a.plaintext.payload().to_vec()));
         Ok(())
     })?;
@@ -54,7 +58,7 @@ fn answers_seal_without_the_passphrase_and_open_with_it(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let ages = ["18_24", "25_34", "35_44", "45_54", "55_plus"];
+        let ages = ["18_24", "25_34", "35_44", "45_plus", "pns"];
         for age in ages {
             let (status, body) =
                 app.post_json("/api/v1/surveys/harms/responses", &format!(r#"{{"answers":{{"age":"{age}"}}}}"#)).await;
@@ -159,12 +163,13 @@ fn canary_answer_and_private_key_are_nowhere_in_plaintext(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
         let canary = format!("zebracanary{}", &chorus::seal::random_id()[..10]);
+        app.open_notes_survey();
         for i in 0..20 {
             let text = if i == 7 { canary.clone() } else { format!("ordinary words {i}") };
             let (status, _) = app
                 .post_json(
-                    "/api/v1/surveys/harms/responses",
-                    &format!(r#"{{"answers":{{"age":"25_34","anything_else":"{text}"}}}}"#),
+                    "/api/v1/surveys/notes/responses",
+                    &format!(r#"{{"answers":{{"age":"25_34","notes":"{text}"}}}}"#),
                 )
                 .await;
             assert_eq!(status, 201);
@@ -173,7 +178,7 @@ fn canary_answer_and_private_key_are_nowhere_in_plaintext(backend: Backend) {
         assert!(!contains(&bytes, canary.as_bytes()), "the canary answer is readable in the database");
         assert!(!logs().contains(&canary), "the canary answer reached the logs");
         // The canary is really in there, sealed: the steward can open it.
-        let opened = open_all(&app, PASSPHRASE).unwrap();
+        let opened = open_all_of(&app, "notes", PASSPHRASE).unwrap();
         assert!(opened.iter().any(|(_, p)| contains(p, canary.as_bytes())));
         // And the private key never appears unwrapped.
         let mut conn = app.conn();
