@@ -287,6 +287,9 @@ pub fn store_synthetic(
 /// Import the bundled default survey when the database has no survey of that slug yet.
 pub fn ensure_default_survey(conn: &mut DbConn) -> Result<(), anyhow::Error> {
     let survey = Survey::parse(crate::survey::DEFAULT_SURVEY)?;
+    if let Some(problem) = survey.import_problems().first() {
+        anyhow::bail!("the bundled survey: {problem}");
+    }
     let Some(row) = surveys::get(conn, &survey.slug)? else {
         surveys::import(conn, &survey.slug, survey.version, &survey.source)?;
         return Ok(());

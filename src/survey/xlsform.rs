@@ -308,6 +308,9 @@ fn refuse_type(t: &str) -> Option<&'static str> {
 /// A string in each language that gives it: language code → text.
 type Texts = BTreeMap<String, String>;
 
+/// A row of the choices sheet: option id, labels, `chorus::exclusive`, `chorus::ends`, `chorus::was`.
+type Choice = (String, Texts, bool, bool, Vec<String>);
+
 struct RawQ {
     id: String,
     kind: &'static str,
@@ -375,7 +378,7 @@ fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     }
 
     // Choices: list → [(id, labels, exclusive, ends, was)] in order.
-    let mut lists: HashMap<String, Vec<(String, Texts, bool, bool, Vec<String>)>> = HashMap::new();
+    let mut lists: HashMap<String, Vec<Choice>> = HashMap::new();
     let list_col = choices.column("list_name").or_else(|| choices.column("list name"));
     let cname = choices.column("name");
     // Chorus's own column: an option chosen only on its own ("None of these").

@@ -204,8 +204,8 @@ fn a_code_works_once_and_required_codes_are_enforced(backend: Backend) {
         // A survey that requires codes refuses answers without one.
         let required = chorus::survey::DEFAULT_SURVEY
             .replacen("codes = \"optional\"", "codes = \"required\"", 1)
-            .replacen("version = 1", "version = 2", 1);
-        chorus::store::surveys::import(&mut app.conn(), "harms", 2, &required).unwrap();
+            .replacen("version = 2", "version = 3", 1);
+        chorus::store::surveys::import(&mut app.conn(), "harms", 3, &required).unwrap();
         app.state.intake.surveys.forget(); // as a second passing would
         assert_eq!(api_from(&app, "1.1.1.1", None).await, 400);
         let (_, _, form) = app.form_page("/s/harms").await;

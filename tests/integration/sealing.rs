@@ -110,11 +110,11 @@ fn a_row_moved_to_another_survey_fails_to_open(backend: Backend) {
         app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
         assert_eq!(open_all(&app, PASSPHRASE).unwrap().len(), 1);
         // An insider moves the row to another survey (or swaps its version): it must no longer open.
-        app.with_conn(|c| diesel::sql_query("UPDATE responses SET survey_version = 2").execute(c).unwrap());
+        app.with_conn(|c| diesel::sql_query("UPDATE responses SET survey_version = 3").execute(c).unwrap());
         let err = open_all(&app, PASSPHRASE).expect_err("a moved row must not open");
         assert!(matches!(err, KeyringError::Seal(SealError::Tampered)), "{err}");
         app.with_conn(|c| {
-            diesel::sql_query("UPDATE responses SET survey_version = 1, survey_slug = 'other'").execute(c).unwrap()
+            diesel::sql_query("UPDATE responses SET survey_version = 2, survey_slug = 'other'").execute(c).unwrap()
         });
         assert_eq!(failed_to_open(&app, "other"), 1, "a moved row is counted as failing to open");
     });

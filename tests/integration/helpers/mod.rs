@@ -134,8 +134,16 @@ pub struct TestApp {
 }
 
 /// The client of every test: HTTP/1.1 only, redirects not followed (tests check the 303s), no proxy.
+/// The test client. It drops an idle connection after 2 s, before the server's keep-alive (5 s) closes
+/// it: a test that works on the database for longer between two requests otherwise reuses a connection
+/// the server has just closed, and fails with `IncompleteMessage`.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().expect("HTTP client")
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("HTTP client")
 }
 
 /// A response's status, headers and body (as text; invalid UTF-8 replaced).
