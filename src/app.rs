@@ -28,6 +28,8 @@ pub struct Application {
     pub port: u16,
     /// The PROXY-protocol listener's port, when `proxy_protocol_bind` is set.
     pub proxy_port: Option<u16>,
+    /// The `/metrics` listener's port, when `metrics_bind` is set.
+    pub metrics_port: Option<u16>,
 }
 
 /// Open and migrate the store named by the configuration; create the data folder for SQLite.
@@ -50,8 +52,9 @@ pub fn intake(config: &Config, store: Store, clock: Arc<Clock>) -> Result<Intake
     let limits = Limits::new(clock.clone(), &config.limits);
     let flood = FloodStats::new(clock.clone(), config.limits.flood_alert_factor);
     let tokens = FormTokens::new(Duration::from_secs(config.limits.min_fill_seconds), clock);
-    let writer = Writer::start(&store)?;
-    Ok(Intake::new(store, keyring(config), tokens, limits, flood, writer))
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let writer = Writer::start(&store, metrics.clone())?;
+    Ok(Intake::new(store, keyring(config), tokens, limits, flood, writer, metrics))
 }
 
 pub fn accounts(config: &Config, clock: Arc<Clock>) -> Accounts {
@@ -110,6 +113,13 @@ impl Application {
             None => None,
         };
         let proxy_port = proxied.as_ref().map(TcpListener::local_addr).transpose()?.map(|a| a.port());
+        let metrics = match &config.metrics_bind {
+            Some(bind) => {
+                Some(TcpListener::bind(bind).with_context(|| format!("could not listen on {bind} (metrics)"))?)
+            }
+            None => None,
+        };
+        let metrics_port = metrics.as_ref().map(TcpListener::local_addr).transpose()?.map(|a| a.port());
         let clock = Arc::new(Clock::default());
         let intake = intake(&config, store.clone(), clock.clone())?;
         let accounts = accounts(&config, clock.clone());
@@ -126,12 +136,17 @@ impl Application {
             accounts,
             i18n: I18n::load(),
             passphrase_tries: crate::keyring::PassphraseTries::new(clock.clone()),
+            pending_runs: crate::report::PendingRuns::new(clock.clone(), config.pending_run_ttl),
             clock,
             setup_token: Mutex::new(setup_token),
             pending_imports: Mutex::default(),
             config,
         });
         let server = web::serve(listener, proxied, state.clone())?;
+        if let Some(listener) = metrics {
+            // A server of its own: its own port, no other route, stopped with the process.
+            actix_web::rt::spawn(web::serve_metrics(listener, state.intake.metrics.clone())?);
+        }
         // On a schedule: the scrub (arrival order off the disk), then the totals of any month that
         // has ended. Hourly detail stays in RAM; nothing respondent-related is written finer.
         let every = state.config.scrub_interval;
@@ -141,6 +156,22 @@ impl Application {
             loop {
                 tick.tick().await;
                 scrub_and_flush(&scheduled, false).await;
+            }
+        });
+        // Releases waiting for stewards expire on time even if no one opens the reports page: their
+        // shares must not outlive the expiry in RAM.
+        let waiting = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if !waiting.pending_runs.any_expired() {
+                    continue;
+                }
+                let st = waiting.clone();
+                if let Err(e) = waiting.store.run(move |c| st.pending_runs.expire(c, &st.accounts)).await {
+                    tracing::warn!(error = %e, "could not expire waiting releases");
+                }
             }
         });
         // Sealed answers past their retention are destroyed on the hour (and at start).
@@ -160,7 +191,7 @@ impl Application {
                 }
             }
         });
-        Ok(Self { state, server, port, proxy_port })
+        Ok(Self { state, server, port, proxy_port, metrics_port })
     }
 }
 

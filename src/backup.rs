@@ -52,6 +52,8 @@ pub enum BackupError {
     Db(#[from] diesel::result::Error),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("the retention periods could not be read: {0}")]
+    Retention(String),
 }
 
 /// What a backup says of itself (the first line of its plaintext).
@@ -261,6 +263,33 @@ pub fn restore(url: &DatabaseUrl, header: &Header, body: &[u8]) -> Result<(), Ba
     Ok(())
 }
 
+/// The survey whose sealed answers are due to be destroyed first, and the day (among surveys that
+/// still hold sealed answers and whose destruction day is known).
+pub fn first_destruction(conn: &mut DbConn) -> Result<Option<(String, String)>, BackupError> {
+    let mut first: Option<(String, String)> = None;
+    for row in crate::store::surveys::list(conn)? {
+        let status = crate::retention::status(conn, &row.slug).map_err(|e| BackupError::Retention(e.to_string()))?;
+        if let (Some(day), true) = (status.destroy_on, status.sealed > 0)
+            && first.as_ref().is_none_or(|(_, d)| day < *d)
+        {
+            first = Some((row.slug, day));
+        }
+    }
+    Ok(first)
+}
+
+/// A backup's expiry when none is given: `keep_days` from now, but no later than the first day a
+/// survey's sealed answers in it are due to be destroyed, so destruction is not undone by a
+/// backup kept longer (never before today).
+pub fn default_expiry(now: i64, keep_days: u32, first_destruction: Option<&(String, String)>) -> String {
+    let kept = crate::month::date(now + i64::from(keep_days) * 86_400);
+    let today = crate::month::date(now);
+    match first_destruction {
+        Some((_, day)) if *day < kept => day.clone().max(today),
+        _ => kept,
+    }
+}
+
 /// The expiry date in a backup file's name (`…expires-YYYY-MM-DD.age`).
 pub fn expiry_in_name(name: &str) -> Option<&str> {
     let at = name.rfind("expires-")? + "expires-".len();
@@ -294,6 +323,18 @@ pub fn prune(dir: &Path, today: &str) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Ba
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backup_expires_no_later_than_the_first_destruction() {
+        let now = 1_800_000_000; // 2027-01-15
+        assert_eq!(default_expiry(now, 90, None), "2027-04-15");
+        let soon = ("harms".to_owned(), "2027-02-01".to_owned());
+        assert_eq!(default_expiry(now, 90, Some(&soon)), "2027-02-01");
+        let late = ("harms".to_owned(), "2028-01-01".to_owned());
+        assert_eq!(default_expiry(now, 90, Some(&late)), "2027-04-15");
+        let past = ("harms".to_owned(), "2026-12-01".to_owned());
+        assert_eq!(default_expiry(now, 90, Some(&past)), "2027-01-15", "never before today");
+    }
 
     #[test]
     fn expiry_is_read_from_names() {

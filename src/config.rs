@@ -3,7 +3,7 @@
 //! reads the result, so a key is declared once, in [`Raw`]; an unknown key or a bad value stops the
 //! start and names the key. Nothing is clamped: a value out of range is refused.
 
-use std::{fmt, path::PathBuf};
+use std::{collections::BTreeMap, fmt, path::PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -132,6 +132,98 @@ pub struct SubmitLimits {
     pub flood_alert_factor: u32,
 }
 
+/// The public address of each survey, `/s/{path}`: a neutral word set per deployment
+/// (`survey_paths = { harms = "start" }`), else a short string derived from the slug. The slug itself
+/// never serves the form, so the address bar, the history and a printed card do not name the
+/// survey's purpose; staff pages, reports and the database keep the slug.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SurveyPaths(BTreeMap<String, String>);
+
+impl SurveyPaths {
+    /// The public path of a survey (without `/s/`).
+    pub fn path_for(&self, slug: &str) -> String {
+        self.0.get(slug).cloned().unwrap_or_else(|| Self::derived(slug))
+    }
+
+    /// The path a survey has when none is configured: eight hex digits of a hash of its slug, stable
+    /// across restarts (printed cards keep working) and telling a reader nothing about the survey.
+    pub fn derived(slug: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest([b"chorus/survey-path/v1\0".as_slice(), slug.as_bytes()].concat());
+        hex::encode(&digest[..4])
+    }
+
+    /// The slug whose configured path this is.
+    pub fn configured_slug(&self, path: &str) -> Option<&str> {
+        self.0.iter().find(|(_, p)| *p == path).map(|(s, _)| s.as_str())
+    }
+
+    /// Whether `slug`'s public path is `path` (a configured survey answers only at its configured path).
+    pub fn matches(&self, slug: &str, path: &str) -> bool {
+        self.path_for(slug) == path
+    }
+
+    pub fn new(paths: BTreeMap<String, String>) -> Result<Self, String> {
+        let word = |s: &str| {
+            (2..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (slug, path) in &paths {
+            if !word(path) {
+                return Err(format!("`{path}` (for {slug}) must be 2-40 characters of a-z, 0-9 and -"));
+            }
+            if path == slug {
+                return Err(format!("the path of {slug} may not be its slug: the address would name the survey"));
+            }
+            if !seen.insert(path) {
+                return Err(format!("`{path}` is given to two surveys"));
+            }
+        }
+        Ok(Self(paths))
+    }
+}
+
+/// A group a respondent can reach for support, shown under the questions marked `support_after` and
+/// on the receipt page, to respondents whose page language is one the group works in.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportOrg {
+    pub name: String,
+    /// How to reach them: a phone number, an address, a web site, as it should be printed.
+    pub reach: String,
+    /// The languages they work in (codes as in `i18n::LANGUAGES`).
+    pub languages: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SupportFile {
+    #[serde(default)]
+    organisation: Vec<SupportOrg>,
+}
+
+/// Read the support file (`support_file`): `[[organisation]]` tables with name, reach, languages.
+pub fn read_support(text: &str) -> Result<Vec<SupportOrg>, String> {
+    let file: SupportFile = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+    for org in &file.organisation {
+        if org.name.trim().is_empty() || org.reach.trim().is_empty() {
+            return Err("every organisation needs a name and a way to reach it".into());
+        }
+        if org.languages.is_empty() {
+            return Err(format!("{}: languages is empty", org.name));
+        }
+        if let Some(l) = org.languages.iter().find(|l| !crate::i18n::LANGUAGES.contains(&l.as_str())) {
+            return Err(format!("{}: `{l}` is not one of {}", org.name, crate::i18n::LANGUAGES.join(", ")));
+        }
+    }
+    Ok(file.organisation)
+}
+
+/// The support organisations for a page in `lang`, in the file's order.
+pub fn support_in<'a>(orgs: &'a [SupportOrg], lang: &str) -> Vec<&'a SupportOrg> {
+    orgs.iter().filter(|o| o.languages.iter().any(|l| l == lang)).collect()
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -140,6 +232,8 @@ pub struct Config {
     /// An extra listener that requires a PROXY protocol (v1 or v2) header on every connection, e.g.
     /// for an onion service with `HiddenServiceExportCircuitID haproxy`. None: no such listener.
     pub proxy_protocol_bind: Option<String>,
+    /// Where `/metrics` is served (Prometheus text format), on a listener of its own. None: nowhere.
+    pub metrics_bind: Option<String>,
     pub log: String,
     pub page_title: String,
     pub sqlite_synchronous: SqliteSync,
@@ -154,6 +248,12 @@ pub struct Config {
     pub limits: SubmitLimits,
     /// How often `chorus serve` scrubs arrival order from the database (docs/privacy.md).
     pub scrub_interval: std::time::Duration,
+    /// Each survey's public address.
+    pub survey_paths: SurveyPaths,
+    /// Support organisations from `support_file` (none when it is not set).
+    pub support: Vec<SupportOrg>,
+    /// How long a release asked for on the web waits for its k stewards' shares (RAM only).
+    pub pending_run_ttl: std::time::Duration,
 }
 
 /// Every key a file or the environment may set, with its default. `deny_unknown_fields` makes a typo
@@ -165,6 +265,7 @@ struct Raw {
     database_url: Option<String>,
     bind: String,
     proxy_protocol_bind: Option<String>,
+    metrics_bind: Option<String>,
     log: String,
     page_title: String,
     sqlite_synchronous: String,
@@ -198,6 +299,11 @@ struct Raw {
     flood_alert_factor: u64,
     #[serde(deserialize_with = "number")]
     scrub_interval_minutes: u64,
+    #[serde(deserialize_with = "paths")]
+    survey_paths: BTreeMap<String, String>,
+    support_file: Option<String>,
+    #[serde(deserialize_with = "number")]
+    pending_run_minutes: u64,
 }
 
 impl Default for Raw {
@@ -207,6 +313,7 @@ impl Default for Raw {
             database_url: None,
             bind: "127.0.0.1:8080".into(),
             proxy_protocol_bind: None,
+            metrics_bind: None,
             log: "info".into(),
             page_title: "Survey".into(),
             sqlite_synchronous: "full".into(),
@@ -227,6 +334,9 @@ impl Default for Raw {
             trusted_proxy_header: None,
             flood_alert_factor: 5,
             scrub_interval_minutes: 60,
+            survey_paths: BTreeMap::new(),
+            support_file: None,
+            pending_run_minutes: 30,
         }
     }
 }
@@ -243,6 +353,30 @@ fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         Number::Text(s) => {
             s.trim().parse().map_err(|_| serde::de::Error::custom(format!("`{s}` is not a whole number")))
         }
+    }
+}
+
+/// `survey_paths`: a TOML table (`{ harms = "start" }`) or, from the environment, `harms=start,other=x`.
+fn paths<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Paths {
+        Table(BTreeMap<String, String>),
+        Text(String),
+    }
+    match Paths::deserialize(d)? {
+        Paths::Table(t) => Ok(t),
+        Paths::Text(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (slug, path) = p
+                    .split_once('=')
+                    .ok_or_else(|| <D::Error as serde::de::Error>::custom(format!("`{p}` is not slug=path")))?;
+                Ok((slug.trim().to_owned(), path.trim().to_owned()))
+            })
+            .collect(),
     }
 }
 
@@ -319,6 +453,11 @@ impl Raw {
             Some(b) if b.parse::<std::net::SocketAddr>().is_ok() || b.contains(':') => Some(b.to_owned()),
             Some(b) => return Err(bad("proxy_protocol_bind", format!("`{b}` is not an address like 127.0.0.1:8081"))),
         };
+        let metrics_bind = match self.metrics_bind.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(b) if b.parse::<std::net::SocketAddr>().is_ok() || b.contains(':') => Some(b.to_owned()),
+            Some(b) => return Err(bad("metrics_bind", format!("`{b}` is not an address like 127.0.0.1:9464"))),
+        };
         let sqlite_synchronous = match self.sqlite_synchronous.as_str() {
             "full" => SqliteSync::Full,
             "normal" => SqliteSync::Normal,
@@ -371,6 +510,18 @@ impl Raw {
         if !(1..=1440).contains(&self.scrub_interval_minutes) {
             return Err(bad("scrub_interval_minutes", "must be between 1 and 1440 (a day)"));
         }
+        let survey_paths = SurveyPaths::new(self.survey_paths).map_err(|e| bad("survey_paths", e))?;
+        let support = match self.support_file.as_deref().map(str::trim) {
+            None | Some("") => Vec::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| bad("support_file", format!("{path}: {e}")))?;
+                read_support(&text).map_err(|e| bad("support_file", format!("{path}: {e}")))?
+            }
+        };
+        // Shares of the unseal key wait in RAM this long: long enough to gather stewards, no longer.
+        if !(1..=1440).contains(&self.pending_run_minutes) {
+            return Err(bad("pending_run_minutes", "must be between 1 and 1440 (a day)"));
+        }
         let limits = SubmitLimits {
             per_address_per_hour: small("submit_limit_per_hour", self.submit_limit_per_hour)?,
             proxied_per_address_per_hour: small("proxy_protocol_limit_per_hour", self.proxy_protocol_limit_per_hour)?,
@@ -385,6 +536,7 @@ impl Raw {
             database_url,
             bind: self.bind,
             proxy_protocol_bind,
+            metrics_bind,
             log: self.log,
             page_title: self.page_title,
             sqlite_synchronous,
@@ -396,6 +548,9 @@ impl Raw {
             organisation: self.organisation,
             limits,
             scrub_interval: std::time::Duration::from_secs(self.scrub_interval_minutes * 60),
+            survey_paths,
+            support,
+            pending_run_ttl: std::time::Duration::from_secs(self.pending_run_minutes * 60),
         })
     }
 }
@@ -408,6 +563,7 @@ impl Config {
             database_url,
             bind: "127.0.0.1:0".into(),
             proxy_protocol_bind: None,
+            metrics_bind: None,
             log: "info".into(),
             page_title: "Survey".into(),
             sqlite_synchronous: SqliteSync::Full,
@@ -428,6 +584,9 @@ impl Config {
                 flood_alert_factor: 5,
             },
             scrub_interval: std::time::Duration::from_secs(3600),
+            survey_paths: SurveyPaths::default(),
+            support: Vec::new(),
+            pending_run_ttl: std::time::Duration::from_secs(30 * 60),
         }
     }
 }
@@ -454,6 +613,17 @@ mod tests {
         assert!(e.contains("bindd"), "{e}");
         let e = Config::from_sources(None, &env(&[("CHORUS_BIDN", "x")])).unwrap_err().to_string();
         assert!(e.contains("CHORUS_BIDN"), "{e}");
+    }
+
+    #[test]
+    fn pending_runs_wait_half_an_hour_by_default_and_at_most_a_day() {
+        assert_eq!(Config::from_sources(None, &[]).unwrap().pending_run_ttl.as_secs(), 1800);
+        let c = Config::from_sources(Some("pending_run_minutes = 10"), &[]).unwrap();
+        assert_eq!(c.pending_run_ttl.as_secs(), 600);
+        for bad in ["pending_run_minutes = 0", "pending_run_minutes = 1441"] {
+            let e = Config::from_sources(Some(bad), &[]).unwrap_err();
+            assert!(e.to_string().contains("pending_run_minutes"), "{e}");
+        }
     }
 
     #[test]
@@ -494,6 +664,49 @@ mod tests {
     fn environment_overrides_file() {
         let c = Config::from_sources(Some("bind = \"127.0.0.1:1\""), &env(&[("CHORUS_BIND", "127.0.0.1:2")])).unwrap();
         assert_eq!(c.bind, "127.0.0.1:2");
+    }
+
+    #[test]
+    fn survey_paths_are_neutral_and_never_the_slug() {
+        let c = Config::from_sources(None, &[]).unwrap();
+        let derived = c.survey_paths.path_for("harms");
+        assert_ne!(derived, "harms");
+        assert_eq!(derived.len(), 8);
+        assert_eq!(derived, SurveyPaths::derived("harms"), "stable across restarts");
+        let c = Config::from_sources(Some("survey_paths = { harms = \"start\" }"), &[]).unwrap();
+        assert_eq!(c.survey_paths.path_for("harms"), "start");
+        assert_eq!(c.survey_paths.configured_slug("start"), Some("harms"));
+        assert!(!c.survey_paths.matches("harms", &derived), "a configured survey answers only at its word");
+        let c =
+            Config::from_sources(None, &env(&[("CHORUS_SURVEY_PATHS", "harms=hello, night-shift=evening")])).unwrap();
+        assert_eq!(c.survey_paths.path_for("night-shift"), "evening");
+        for bad in ["harms=harms", "harms=Start", "harms=a/b", "harms=x1,other=x1", "harms"] {
+            let e = Config::from_sources(None, &env(&[("CHORUS_SURVEY_PATHS", bad)])).unwrap_err();
+            assert!(e.to_string().to_lowercase().contains("survey_paths"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn support_file_is_checked_and_filtered_by_language() {
+        let orgs = read_support(
+            "[[organisation]]\nname = \"A\"\nreach = \"555\"\nlanguages = [\"en\", \"fr\"]\n\
+             [[organisation]]\nname = \"B\"\nreach = \"b.example\"\nlanguages = [\"th\"]\n",
+        )
+        .unwrap();
+        assert_eq!(support_in(&orgs, "fr").iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["A"]);
+        assert_eq!(support_in(&orgs, "th").len(), 1);
+        assert!(support_in(&orgs, "ko").is_empty());
+        assert!(read_support("[[organisation]]\nname = \"A\"\nreach = \"x\"\nlanguages = [\"xx\"]").is_err());
+        assert!(read_support("[[organisation]]\nname = \"\"\nreach = \"x\"\nlanguages = [\"en\"]").is_err());
+        assert!(
+            Config::from_sources(Some("support_file = \"/nonexistent/support.toml\""), &[])
+                .unwrap_err()
+                .to_string()
+                .contains("support_file")
+        );
+        assert!(Config::from_sources(None, &[]).unwrap().support.is_empty(), "absent config shows nothing");
+        let example = read_support(include_str!("../docs/support.example.toml")).unwrap();
+        assert!(!example.is_empty(), "the documented example parses");
     }
 
     #[test]

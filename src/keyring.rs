@@ -18,7 +18,7 @@ use crate::{
     store::{DbConn, StoreError, keys, responses},
 };
 
-pub use custody::{Custody, NewSteward, Reshare, UNSEAL_KEY_MARKER};
+pub use custody::{Custody, NewSteward, Reshare, StewardShare, UNSEAL_KEY_MARKER, Unlock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
@@ -244,10 +244,35 @@ impl Keyring {
         flags: RowFlags,
         plaintext: &Padded,
     ) -> Result<SealedAnswer, KeyringError> {
+        let sealed = self.seal_with(Some(conn), slug, version, flags, plaintext)?;
+        Ok(sealed.expect("with a connection a new epoch can always be started"))
+    }
+
+    /// As `seal`, without a database: None when a new epoch would have to be stored first (then the
+    /// caller seals with a connection, off the async worker). Nothing is counted in that case.
+    pub fn seal_in_memory(
+        &self,
+        slug: &str,
+        version: i32,
+        flags: RowFlags,
+        plaintext: &Padded,
+    ) -> Result<Option<SealedAnswer>, KeyringError> {
+        self.seal_with(None, slug, version, flags, plaintext)
+    }
+
+    fn seal_with(
+        &self,
+        conn: Option<&mut DbConn>,
+        slug: &str,
+        version: i32,
+        flags: RowFlags,
+        plaintext: &Padded,
+    ) -> Result<Option<SealedAnswer>, KeyringError> {
         let mut guard = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let month = Month::now();
         let stale = guard.as_ref().is_none_or(|e| e.month != month || e.sealed >= self.max_per_epoch);
         if stale {
+            let Some(conn) = conn else { return Ok(None) };
             *guard = None; // drop (and zeroize) the old key before making a new one
             *guard = Some(self.new_epoch(conn, month)?);
         }
@@ -265,7 +290,7 @@ impl Keyring {
             synthetic: flags.synthetic,
         };
         let sealed = seal::seal_answer(&epoch.key, &aad, plaintext);
-        Ok(SealedAnswer { response_id, month, epoch_id: epoch.id.clone(), sealed })
+        Ok(Some(SealedAnswer { response_id, month, epoch_id: epoch.id.clone(), sealed }))
     }
 
     fn new_epoch(&self, conn: &mut DbConn, month: Month) -> Result<CurrentEpoch, KeyringError> {
@@ -289,7 +314,12 @@ impl Keyring {
     /// Unwrap every report key with k stewards' passphrases (custody), or the one passphrase of an
     /// installation from before custody.
     pub fn unseal_with(conn: &mut DbConn, passphrases: &[SecretString]) -> Result<Unsealed, KeyringError> {
-        let opened = Self::open_all_keys(conn, passphrases)?;
+        Self::unseal_by(conn, Unlock::Passphrases(passphrases))
+    }
+
+    /// Unwrap every report key with passphrases or with k stewards' shares opened earlier.
+    pub fn unseal_by(conn: &mut DbConn, unlock: Unlock<'_>) -> Result<Unsealed, KeyringError> {
+        let opened = Self::open_all_keys_by(conn, unlock)?;
         let keys: HashMap<String, ReportPrivateKey> = opened.into_iter().map(|(row, key)| (row.id, key)).collect();
         Ok(Unsealed { keys, epochs: HashMap::new() })
     }

@@ -11,6 +11,7 @@ pub mod dev;
 pub mod i18n;
 pub mod intake;
 pub mod keyring;
+pub mod metrics;
 pub mod month;
 pub mod report;
 pub mod retention;

@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// The retention period when none was set.
-pub const DEFAULT_DAYS: i32 = 365;
+pub use store::DEFAULT_DAYS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {

@@ -74,11 +74,20 @@
   var groups = document.querySelectorAll("[data-show-if]");
   function update() {
     groups.forEach(function (g) {
-      var q = g.getAttribute("data-show-if");
-      var wanted = g.getAttribute("data-any-of").split(" ");
-      var inputs = document.querySelectorAll("#q-" + q + " input");
-      var met = false;
-      inputs.forEach(function (i) { if (i.checked && wanted.indexOf(i.value) !== -1) { met = true; } });
+      // One condition per question id; several combine as data-join says (all when absent).
+      var qs = g.getAttribute("data-show-if").split(" ");
+      var wanted = g.getAttribute("data-any-of").split("|");
+      var any = g.getAttribute("data-join") === "any";
+      var met = !any;
+      qs.forEach(function (q, n) {
+        var opts = (wanted[n] || "").split(" ");
+        var one = false;
+        // A question hidden by its own condition counts as not answered (its inputs are disabled).
+        document.querySelectorAll("#q-" + q + " input").forEach(function (i) {
+          if (i.checked && !i.disabled && opts.indexOf(i.value) !== -1) { one = true; }
+        });
+        met = any ? (met || one) : (met && one);
+      });
       var hidden = !met;
       g.hidden = hidden;
       g.querySelectorAll("input, textarea").forEach(function (i) { i.disabled = hidden; });

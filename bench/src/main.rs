@@ -511,6 +511,59 @@ fn row(name: &str, o: &Outcome, baseline: f64) {
     );
 }
 
+// ---- an external load generator ----------------------------------------------------------------------
+
+/// The same API submissions driven by wrk (Debian's `wrk`), when it is installed, so the figures do not
+/// depend on our own client alone: 2 threads, `connections` keep-alive connections, `seconds` long,
+/// cycling through 50 realistic bodies. None when wrk is not on the PATH or its output is not read.
+fn wrk(base: &str, path: &str, connections: usize, seconds: u64, answers: &Answers) -> Option<Outcome> {
+    let dir = tempfile::tempdir().ok()?;
+    let script = dir.path().join("submit.lua");
+    let bodies: Vec<String> =
+        answers.json.iter().take(50).map(|b| format!("[==[{}]==]", String::from_utf8_lossy(b))).collect();
+    // wrk counts answers other than 2xx and 3xx in `errors.status`; latencies are in microseconds.
+    let lua = format!(
+        r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {{ {} }}
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK %d %d %d %d %d %d\n", summary.requests, e.connect + e.read + e.write + e.timeout,
+    e.status, summary.duration, latency:percentile(50), latency:percentile(99)))
+  io.write(string.format("WRKMAX %d\n", latency.max))
+end
+"#,
+        bodies.join(", ")
+    );
+    std::fs::write(&script, lua).ok()?;
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--timeout", "30s", "-s"])
+        .arg(&script)
+        .arg(format!("{base}{path}"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(line) = text.lines().find_map(|l| l.strip_prefix("WRK ")) else {
+        eprintln!("wrk said: {text}{}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    };
+    let n: Vec<f64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    let [requests, socket_errors, status_errors, duration_us, p50_us, p99_us] = n[..] else { return None };
+    let max_us: f64 = text.lines().find_map(|l| l.strip_prefix("WRKMAX "))?.trim().parse().ok()?;
+    Some(Outcome {
+        per_second: (requests - status_errors) / (duration_us / 1e6),
+        p50_ms: p50_us / 1000.0,
+        p99_ms: p99_us / 1000.0,
+        max_ms: max_us / 1000.0,
+        errors: (socket_errors + status_errors) as u64,
+    })
+}
+
 fn submissions(a: &Args) {
     println!(
         "Load: {} connections, {} s per run, {} cores. Ratio = accepted/s ÷ the baseline's requests/s.\n",
@@ -524,20 +577,47 @@ fn submissions(a: &Args) {
     let b = drive(&base, "/echo", Route::Json, a.connections, a.seconds, None);
     row("baseline: bare actix POST", &b, b.per_second);
     let server = start_chorus(None);
-    let o = drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, a.connections, a.seconds, None);
+    let o = drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None);
     row("chorus SQLite, JSON API", &o, b.per_second);
-    let o = drive(&server.base, "/s/harms", Route::Form, a.connections, a.seconds, None);
+    let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
     row("chorus SQLite, HTML form", &o, b.per_second);
     drop(server);
     match a.postgres.as_deref().and_then(PgDb::create) {
         Some(db) => {
             let server = start_chorus(Some(&db.url));
-            let o = drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, a.connections, a.seconds, None);
+            let o =
+                drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None);
             row("chorus PostgreSQL, JSON API", &o, b.per_second);
-            let o = drive(&server.base, "/s/harms", Route::Form, a.connections, a.seconds, None);
+            let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
             row("chorus PostgreSQL, HTML form", &o, b.per_second);
         }
         None => println!("| PostgreSQL: skipped (no server at the configured URL) |"),
+    }
+    wrk_runs(a);
+}
+
+/// The JSON API runs again under wrk, with a baseline of its own measured by wrk in the same run.
+fn wrk_runs(a: &Args) {
+    let answers = bodies();
+    let (base, _baseline) = baseline();
+    let Some(b) = wrk(&base, "/echo", a.connections, a.seconds, &answers) else {
+        println!("\n(wrk not found or its output not understood: `apt-get install wrk` for the external figures)");
+        return;
+    };
+    println!("\nThe same with wrk (2 threads, {} connections), ratio to wrk's own baseline:\n", a.connections);
+    println!("| run                          | accepted/s | p50 ms  | p99 ms  | errors | ratio  |");
+    println!("|------------------------------|-----------:|--------:|--------:|-------:|-------:|");
+    row("wrk baseline: bare actix POST", &b, b.per_second);
+    let server = start_chorus(None);
+    if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers) {
+        row("wrk chorus SQLite, JSON API", &o, b.per_second);
+    }
+    drop(server);
+    if let Some(db) = a.postgres.as_deref().and_then(PgDb::create) {
+        let server = start_chorus(Some(&db.url));
+        if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers) {
+            row("wrk chorus PostgreSQL, JSON API", &o, b.per_second);
+        }
     }
 }
 
@@ -545,9 +625,9 @@ fn sustained(a: &Args) {
     let server = start_chorus(None);
     // Warm up at the same load first, so the database page caches of the pooled connections and the
     // writer have filled: the measurement is of growth at a steady state, not of caches warming.
-    drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, 16, 20, Some(a.rate));
+    drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, 16, 20, Some(a.rate));
     let before = rss_kib(server.child.id());
-    let o = drive(&server.base, "/api/v1/surveys/harms/responses", Route::Json, 16, 60, Some(a.rate));
+    let o = drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, 16, 60, Some(a.rate));
     let after = rss_kib(server.child.id());
     let growth = (after as f64 - before as f64) / before.max(1) as f64 * 100.0;
     println!("Sustained: 60 s at {} submissions/s on SQLite", a.rate);
@@ -639,7 +719,7 @@ fn scrub(a: &Args) {
                 let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let (base, s) = (server.base.clone(), stop.clone());
                 let load = std::thread::spawn(move || {
-                    drive_until(&base, "/api/v1/surveys/harms/responses", Route::Json, 4, 3600, Some(20), Some(s))
+                    drive_until(&base, "/api/v1/surveys/15977e8c/responses", Route::Json, 4, 3600, Some(20), Some(s))
                 });
                 std::thread::sleep(Duration::from_secs(1));
                 let args: Vec<&str> = ["scrub", mode].into_iter().filter(|a| !a.is_empty()).collect();

@@ -18,8 +18,15 @@ fn key() -> &'static EpochKey {
     KEY.get_or_init(EpochKey::generate)
 }
 
-const AAD: AnswerAad<'static> =
-    AnswerAad { response_id: "fuzz-response", survey_slug: "harms", survey_version: 1, epoch_id: "fuzz-epoch" };
+const AAD: AnswerAad<'static> = AnswerAad {
+    response_id: "fuzz-response",
+    survey_slug: "harms",
+    survey_version: 1,
+    epoch_id: "fuzz-epoch",
+    month: "2026-01",
+    verified: false,
+    synthetic: false,
+};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(padded) = Padded::new(data) {

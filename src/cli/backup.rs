@@ -15,14 +15,20 @@ pub(super) fn make(console: &Console, make: BackupMake) -> anyhow::Result<()> {
     }
     let recipients = backup::recipients(&texts)?;
     let now = console.accounts.clock.now();
+    let mut conn = console.conn()?;
+    let destroyed_first = backup::first_destruction(&mut conn)?;
     let expires = match make.expires {
         Some(d) => d,
-        None => crate::month::date(now + i64::from(make.keep_days) * 86_400),
+        None => backup::default_expiry(now, make.keep_days, destroyed_first.as_ref()),
     };
     backup::check_date(&expires)?;
+    if let Some((slug, day)) = destroyed_first.as_ref().filter(|(_, day)| expires.as_str() > day.as_str()) {
+        eprintln!(
+            "warning: the sealed answers of {slug} are to be destroyed on {day}, but this backup keeps them until {expires}"
+        );
+    }
     let created = format!("{}T{}Z", crate::month::date(now), hms(now));
     let out = backup::target(&make.out, &created, &expires);
-    let mut conn = console.conn()?;
     let header = backup::create(&console.store, &mut conn, &console.config, &recipients, &created, &expires, &out)?;
     console.audit(&mut conn, "backup", &format!("{} recipients, expires {}", recipients.len(), header.expires))?;
     say(format!(

@@ -208,7 +208,8 @@ pub(super) struct BackupMake {
     /// A file of recipients, one per line (# comments).
     #[arg(long)]
     pub recipients_file: Option<PathBuf>,
-    /// The date after which the backup must be deleted (YYYY-MM-DD); default: in `--keep-days`.
+    /// The date after which the backup must be deleted (YYYY-MM-DD); default: in `--keep-days`,
+    /// or sooner if a survey's sealed answers in it are due to be destroyed sooner.
     #[arg(long)]
     pub expires: Option<String>,
     /// Days to keep the backup when `--expires` is not given.
@@ -231,6 +232,10 @@ pub(super) enum CodesCommand {
         /// Where to write the printable cards (default: codes-BATCH.html).
         #[arg(long)]
         html: Option<PathBuf>,
+        /// The language of the cards (en fr zh-Hans zh-Hant ko vi th); other than English, each card
+        /// also says it in English. Print one batch per language the outreach team needs.
+        #[arg(long, default_value = "en")]
+        lang: String,
     },
     /// Codes issued and used, per batch.
     List {

@@ -16,6 +16,9 @@ use diesel::Connection;
 
 use crate::{
     keyring::{Keyring, KeyringError},
+    metrics::{Metrics, Refusal},
+    seal::Padded,
+    store::form_tokens::FormKeyRow,
     store::{DbConn, Store, StoreError, defences, responses, scrub, surveys},
     survey::{AnswerError, CodesMode, RawAnswers, Survey, Surveys, ValidAnswers},
 };
@@ -23,7 +26,7 @@ use flood::{FloodStats, Outcome};
 use limits::Limits;
 pub use limits::{Client, Door};
 pub use receipt::Receipt;
-use token::{FormTokens, TokenProblem};
+use token::{FormTokens, KeyLookup, TokenProblem};
 use writer::Writer;
 
 /// Add the monthly intake totals gathered in RAM to the database: those of months that have ended,
@@ -66,6 +69,27 @@ pub enum SubmitError {
     Seal(#[source] KeyringError),
 }
 
+impl SubmitError {
+    /// The reason `/metrics` counts this refusal under: a closed list, nothing of the request.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            Self::UnknownSurvey => Refusal::unknown_survey,
+            Self::Closed => Refusal::closed,
+            Self::Invalid(_) => Refusal::invalid_answers,
+            Self::Token(TokenProblem::TooFast) => Refusal::too_fast,
+            Self::Token(TokenProblem::Expired) => Refusal::expired_token,
+            Self::Token(TokenProblem::Invalid) => Refusal::bad_token,
+            Self::AlreadyReceived => Refusal::already_received,
+            Self::NotReady => Refusal::not_ready,
+            Self::RateLimited => Refusal::rate_limited,
+            Self::Honeypot => Refusal::honeypot,
+            Self::BadCode(_) => Refusal::bad_code,
+            Self::ScreenedOut(_) => Refusal::screened_out,
+            Self::Store(_) | Self::Encode(_) | Self::Seal(_) => Refusal::internal,
+        }
+    }
+}
+
 /// Why an outreach code did not mark an answer as verified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeProblem {
@@ -102,6 +126,7 @@ impl From<diesel::result::Error> for SubmitError {
 
 /// How a submission arrived: the HTML form carries a single-use token and a honeypot field (which a
 /// person never sees, so only a bot fills it in); the API has neither.
+#[derive(Clone)]
 pub enum Via {
     Form { token: String, honeypot_filled: bool },
     Api,
@@ -124,6 +149,7 @@ pub struct Intake {
     pub limits: Limits,
     pub flood: FloodStats,
     pub writer: Writer,
+    pub metrics: Arc<Metrics>,
 }
 
 /// An answer set checked and sealed, waiting for the group-commit writer.
@@ -135,6 +161,32 @@ pub struct Prepared {
     pub survey: Arc<Survey>,
 }
 
+/// What the checks need from the database, read before any of them runs: the survey and its status,
+/// what became of an outreach code, and the key a form token names. Everything is usually in memory,
+/// so the checks run on the async worker; otherwise `Intake::look_up` reads it on the blocking pool.
+pub struct Lookup {
+    survey: Arc<Survey>,
+    open: bool,
+    code: CodeLookup,
+    token_key: Option<FormKeyRow>,
+}
+
+enum CodeLookup {
+    /// No code given (or the survey takes none).
+    Absent,
+    /// The code's hash: a code of this survey, not used yet.
+    Usable(Vec<u8>),
+    NotValid,
+}
+
+/// An answer set that passed every check, encoded, waiting to be sealed.
+pub struct Checked {
+    survey: Arc<Survey>,
+    plaintext: Padded,
+    token: Option<(Vec<u8>, String)>,
+    code: Option<Vec<u8>>,
+}
+
 impl Intake {
     pub fn new(
         store: Store,
@@ -143,27 +195,66 @@ impl Intake {
         limits: Limits,
         flood: FloodStats,
         writer: Writer,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        Self { store, keyring, tokens, surveys: Surveys::default(), limits, flood, writer }
+        Self { store, keyring, tokens, surveys: Surveys::default(), limits, flood, writer, metrics }
     }
 
-    /// Everything before storing: survey, honeypot, code, the sender's limit, answers, form token, the
-    /// door's global budget, sealing. `client` is where it came from, used only by the in-memory
-    /// rate limiter. The global budget comes last, so only valid submissions within their sender's
-    /// limit can spend it.
-    pub fn prepare(
+    /// Read what `check` needs. Without a connection it reads memory only and answers None when
+    /// something is not there; it never counts or spends anything, so the caller can then ask again
+    /// with a connection. A code is always looked up in the database (whether it is still usable).
+    pub fn look_up(
         &self,
-        conn: &mut DbConn,
+        mut conn: Option<&mut DbConn>,
         slug: &str,
-        raw: &RawAnswers,
         via: &Via,
         code: Option<&str>,
+    ) -> Result<Option<Lookup>, SubmitError> {
+        let (survey, open) = match (self.surveys.cached(slug), conn.as_deref_mut()) {
+            (Some(found), _) => found,
+            (None, None) => return Ok(None),
+            (None, Some(c)) => self.surveys.current(c, slug)?.ok_or(SubmitError::UnknownSurvey)?,
+        };
+        if !open {
+            return Ok(Some(Lookup { survey, open, code: CodeLookup::Absent, token_key: None }));
+        }
+        let code = code.map(str::trim).filter(|c| !c.is_empty() && survey.codes != CodesMode::Off);
+        let code = match code.map(|c| codes::normalise(c).map(|n| codes::hash(slug, &n))) {
+            None => CodeLookup::Absent,
+            // A code whose spend still waits in the writer's queue is as used as one marked in the database.
+            Some(Some(h)) if !self.writer.pending.contains(slug, &h) => {
+                let Some(c) = conn.as_deref_mut() else { return Ok(None) };
+                if defences::code_usable(c, slug, &h)? { CodeLookup::Usable(h) } else { CodeLookup::NotValid }
+            }
+            Some(_) => CodeLookup::NotValid,
+        };
+        let token_key = match via {
+            Via::Form { token, .. } => match self.tokens.key_of(conn, token)? {
+                KeyLookup::Found(row) => Some(row),
+                KeyLookup::Unknown => None,
+                KeyLookup::Miss => return Ok(None),
+            },
+            Via::Api => None,
+        };
+        Ok(Some(Lookup { survey, open, code, token_key }))
+    }
+
+    /// Every check, with what `look_up` read: status, honeypot, code, the sender's limit, answers,
+    /// form token, the door's global budget; then the encoding. No database. `client` is where it
+    /// came from, used only by the in-memory rate limiter. The global budget comes last, so only
+    /// valid submissions within their sender's limit can spend it.
+    pub fn check(
+        &self,
+        found: Lookup,
+        raw: &RawAnswers,
+        via: &Via,
         client: Option<Client>,
-    ) -> Result<Prepared, SubmitError> {
-        let (survey, open) = self.surveys.current(conn, slug)?.ok_or(SubmitError::UnknownSurvey)?;
+    ) -> Result<Checked, SubmitError> {
+        let Lookup { survey, open, code, token_key } = found;
         if !open {
             return Err(SubmitError::Closed);
         }
+        let slug = survey.slug.as_str();
         let refuse = |outcome, error| {
             self.flood.record(slug, outcome);
             Err(error)
@@ -171,19 +262,13 @@ impl Intake {
         if let Via::Form { honeypot_filled: true, .. } = via {
             return refuse(Outcome::Honeypot, SubmitError::Honeypot);
         }
-        let code = code.map(str::trim).filter(|c| !c.is_empty() && survey.codes != CodesMode::Off);
         let code_hash = match code {
-            Some(c) => match codes::normalise(c).map(|n| codes::hash(slug, &n)) {
-                // A code whose spend still waits in the writer's queue is as used as one marked in the database.
-                Some(h) if !self.writer.pending.contains(slug, &h) && defences::code_usable(conn, slug, &h)? => Some(h),
-                _ => {
-                    return refuse(Outcome::BadCode, SubmitError::BadCode(CodeProblem::NotValid));
-                }
-            },
-            None if survey.codes == CodesMode::Required => {
+            CodeLookup::Usable(h) => Some(h),
+            CodeLookup::NotValid => return refuse(Outcome::BadCode, SubmitError::BadCode(CodeProblem::NotValid)),
+            CodeLookup::Absent if survey.codes == CodesMode::Required => {
                 return refuse(Outcome::BadCode, SubmitError::BadCode(CodeProblem::Required));
             }
-            None => None,
+            CodeLookup::Absent => None,
         };
         if self.limits.check_client(client, code_hash.is_some()).is_err() {
             return refuse(Outcome::RateLimited, SubmitError::RateLimited);
@@ -194,8 +279,8 @@ impl Intake {
         }
         let answers = survey.validate_submission(raw).map_err(SubmitError::Invalid)?;
         let token = match via {
-            Via::Form { token, .. } => match self.tokens.check(conn, slug, token)? {
-                Ok(t) => Some(t),
+            Via::Form { token, .. } => match self.tokens.check(token_key.as_ref(), slug, token) {
+                Ok(t) => Some((t.hash, t.key_id)),
                 Err(TokenProblem::TooFast) => {
                     return refuse(Outcome::TooFast, SubmitError::Token(TokenProblem::TooFast));
                 }
@@ -206,14 +291,30 @@ impl Intake {
         if self.limits.check_global(via.door()).is_err() {
             return refuse(Outcome::RateLimited, SubmitError::RateLimited);
         }
+        let plaintext = survey.encode(&answers).map_err(SubmitError::Encode)?;
+        Ok(Checked { survey, plaintext, token, code: code_hash })
+    }
+
+    /// Seal a checked answer set with a fresh receipt. Without a connection it answers None when a
+    /// new epoch must be stored first (once a month, or after `epoch_max_answers`); then the caller
+    /// seals again with one.
+    pub fn seal(&self, conn: Option<&mut DbConn>, checked: &Checked) -> Result<Option<Prepared>, SubmitError> {
+        let Checked { survey, plaintext, token, code } = checked;
+        let flags = crate::keyring::RowFlags { verified: code.is_some(), synthetic: false };
+        let sealed = match conn {
+            Some(c) => Some(self.keyring.seal(c, &survey.slug, survey.version, flags, plaintext)?),
+            None => self.keyring.seal_in_memory(&survey.slug, survey.version, flags, plaintext)?,
+        };
+        let Some(sealed) = sealed else { return Ok(None) };
         let receipt = Receipt::generate();
-        let row = seal_row(&self.keyring, conn, &survey, &answers, Some(receipt.hash()), false, code_hash.is_some())?;
-        Ok(Prepared { row, token: token.map(|t| (t.hash, t.key_id)), code: code_hash, receipt, survey })
+        let row = row_of(survey, sealed, Some(receipt.hash()), flags);
+        Ok(Some(Prepared { row, token: token.clone(), code: code.clone(), receipt, survey: survey.clone() }))
     }
 
     /// A body that could not even be read (bad JSON, a broken form encoding) costs its sender one
     /// submission, and nobody else anything. True when the sender is now over the limit.
     pub fn charge_unreadable(&self, client: Option<Client>) -> bool {
+        self.metrics.refused(Refusal::unreadable);
         self.limits.check_client(client, false).is_err()
     }
 
@@ -242,20 +343,14 @@ pub fn scrub_scope(full: bool) -> scrub::Scope {
     if full { scrub::Scope::All } else { scrub::Scope::Since(crate::month::Month::now().previous().to_string()) }
 }
 
-/// Encode, pad and seal one answer set into the row that stores it.
-fn seal_row(
-    keyring: &Keyring,
-    conn: &mut DbConn,
+/// The row that stores a sealed answer set.
+fn row_of(
     survey: &Survey,
-    answers: &ValidAnswers,
+    sealed: crate::keyring::SealedAnswer,
     receipt_hash: Option<Vec<u8>>,
-    synthetic: bool,
-    verified: bool,
-) -> Result<responses::ResponseRow, SubmitError> {
-    let plaintext = survey.encode(answers).map_err(SubmitError::Encode)?;
-    let flags = crate::keyring::RowFlags { verified, synthetic };
-    let sealed = keyring.seal(conn, &survey.slug, survey.version, flags, &plaintext)?;
-    Ok(responses::ResponseRow {
+    flags: crate::keyring::RowFlags,
+) -> responses::ResponseRow {
+    responses::ResponseRow {
         id: sealed.response_id,
         survey_slug: survey.slug.clone(),
         survey_version: survey.version,
@@ -263,9 +358,9 @@ fn seal_row(
         epoch_id: sealed.epoch_id,
         sealed: sealed.sealed.into_bytes(),
         receipt_hash,
-        synthetic,
-        verified,
-    })
+        synthetic: flags.synthetic,
+        verified: flags.verified,
+    }
 }
 
 /// Seal and store a batch of synthetic answer sets in one transaction (no receipts: nobody can
@@ -276,11 +371,16 @@ pub fn store_synthetic(
     survey: &Survey,
     batch: &[ValidAnswers],
 ) -> Result<(), SubmitError> {
+    let flags = crate::keyring::RowFlags { verified: false, synthetic: true };
     let rows = batch
         .iter()
-        .map(|answers| seal_row(keyring, conn, survey, answers, None, true, false))
-        .collect::<Result<Vec<_>, _>>()?;
-    conn.transaction(|conn| rows.iter().try_for_each(|row| responses::insert(conn, row)))?;
+        .map(|answers| {
+            let plaintext = survey.encode(answers).map_err(SubmitError::Encode)?;
+            let sealed = keyring.seal(conn, &survey.slug, survey.version, flags, &plaintext)?;
+            Ok(row_of(survey, sealed, None, flags))
+        })
+        .collect::<Result<Vec<_>, SubmitError>>()?;
+    conn.transaction(|conn| responses::insert_many(conn, &rows))?;
     Ok(())
 }
 

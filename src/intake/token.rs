@@ -31,6 +31,21 @@ pub enum TokenProblem {
     TooFast,
 }
 
+/// The key a token names.
+pub enum KeyLookup {
+    Found(FormKeyRow),
+    /// A malformed token, or a generation no key has (any more).
+    Unknown,
+    /// Not in memory; ask again with a connection.
+    Miss,
+}
+
+/// The key generation a token names: its first eight bytes.
+fn generation_of(token: &str) -> Option<i64> {
+    let bytes = hex::decode(token.trim().get(..16)?).ok()?;
+    Some(i64::from_be_bytes(bytes.try_into().ok()?))
+}
+
 /// A checked token, ready to be spent inside the transaction that stores its answer.
 pub struct CheckedToken {
     pub hash: Vec<u8>,
@@ -106,33 +121,41 @@ impl FormTokens {
         Ok(hex::encode(token))
     }
 
-    /// Check a token's seal and age (not whether it was spent: that happens in the storing transaction).
-    pub fn check(
-        &self,
-        conn: &mut DbConn,
-        slug: &str,
-        token: &str,
-    ) -> Result<Result<CheckedToken, TokenProblem>, StoreError> {
+    /// The key a token names, for `check`: from memory, else from the database when `conn` is given.
+    pub fn key_of(&self, conn: Option<&mut DbConn>, token: &str) -> Result<KeyLookup, StoreError> {
+        let Some(generation) = generation_of(token) else { return Ok(KeyLookup::Unknown) };
+        if let Some(row) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&generation) {
+            return Ok(KeyLookup::Found(row.clone()));
+        }
+        let Some(conn) = conn else { return Ok(KeyLookup::Miss) };
+        Ok(self.key(conn, generation)?.map_or(KeyLookup::Unknown, KeyLookup::Found))
+    }
+
+    /// Check a token's seal and age under the key it names (`key_of`); whether it was spent is
+    /// decided in the storing transaction.
+    pub fn check(&self, key: Option<&FormKeyRow>, slug: &str, token: &str) -> Result<CheckedToken, TokenProblem> {
         let Some(bytes) = hex::decode(token.trim()).ok().filter(|b| b.len() > 8) else {
-            return Ok(Err(TokenProblem::Invalid));
+            return Err(TokenProblem::Invalid);
         };
-        let generation = i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
-        let Some(row) = self.key(conn, generation)? else { return Ok(Err(TokenProblem::Invalid)) };
-        let Some(key) = Self::key_bytes(&row) else { return Ok(Err(TokenProblem::Invalid)) };
+        let Some(row) = key.filter(|row| generation_of(token) == Some(row.generation)) else {
+            return Err(TokenProblem::Invalid);
+        };
+        let Some(key) = Self::key_bytes(row) else { return Err(TokenProblem::Invalid) };
         let Ok(payload) = xopen(&key, &bytes[8..], &bind("chorus/form-token/v1", &[slug.as_bytes()])) else {
-            return Ok(Err(TokenProblem::Invalid));
+            return Err(TokenProblem::Invalid);
         };
-        let issued = u64::from_be_bytes(
-            payload[..8].try_into().map_err(|_| StoreError::corrupt("form token", "short payload"))?,
-        );
+        // The seal covers the payload, which this code wrote with its first eight bytes the issue time.
+        let Some(issued) = payload.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes) else {
+            return Err(TokenProblem::Invalid);
+        };
         let age = Duration::from_secs(self.unix_now().saturating_sub(issued));
         if age > MAX_AGE {
-            return Ok(Err(TokenProblem::Expired));
+            return Err(TokenProblem::Expired);
         }
         if age < self.min_fill {
-            return Ok(Err(TokenProblem::TooFast));
+            return Err(TokenProblem::TooFast);
         }
-        Ok(Ok(CheckedToken { hash: Sha256::digest(&bytes).to_vec(), key_id: row.id }))
+        Ok(CheckedToken { hash: Sha256::digest(&bytes).to_vec(), key_id: row.id.clone() })
     }
 
     /// Count a spend; true once every thousand, when `rotate_if_worn` should run.

@@ -1,6 +1,6 @@
 //! Durable group commit, and the one thread that writes what respondents cause. It owns a database
 //! connection of its own; it takes every job waiting in its queue, stores a batch of answers in one
-//! transaction (one fsync on SQLite with `synchronous = FULL`, one WAL flush on PostgreSQL with
+//! transaction, their rows in one multi-row INSERT (one fsync on SQLite with `synchronous = FULL`, one WAL flush on PostgreSQL with
 //! `synchronous_commit = on`), and only then tells each waiting request whether its row is committed.
 //!
 //! What this thread does, and why each is here:
@@ -28,6 +28,7 @@ use rand::seq::SliceRandom;
 use tokio::sync::oneshot;
 
 use super::SubmitError;
+use crate::metrics::Metrics;
 use crate::store::{
     DbConn, Store, StoreError, defences, form_tokens,
     responses::{self, ResponseRow},
@@ -46,7 +47,7 @@ pub const SCRUB_CHUNK_ROWS: i64 = 4_000;
 pub const SPEND_BATCH: usize = 16;
 
 /// Outreach codes accepted with an answer but not yet marked used in the database: (survey, code hash).
-/// `Intake::prepare` and the writer both refuse a code found here, so a code still works exactly once
+/// `Intake::look_up` and the writer both refuse a code found here, so a code still works exactly once
 /// while its spend waits.
 #[derive(Clone, Default)]
 pub struct PendingCodes(Arc<Mutex<HashSet<PendingCode>>>);
@@ -94,7 +95,7 @@ pub struct Writer {
 
 impl Writer {
     /// Start the writer thread on its own connection.
-    pub fn start(store: &Store) -> Result<Self, StoreError> {
+    pub fn start(store: &Store, metrics: Arc<Metrics>) -> Result<Self, StoreError> {
         let mut conn = store.dedicated()?;
         // An external `chorus scrub` may hold SQLite's write lock for a while: the writer waits for
         // it (answers queue) instead of failing them after the pool's usual ten seconds.
@@ -104,7 +105,7 @@ impl Writer {
         let (store, shared) = (store.clone(), pending.clone());
         thread::Builder::new()
             .name("chorus-writer".into())
-            .spawn(move || run(conn, store, jobs, shared))
+            .spawn(move || run(conn, Ctx { store, metrics }, jobs, shared))
             .map_err(StoreError::Thread)?;
         Ok(Self { queue, pending })
     }
@@ -139,11 +140,13 @@ impl Writer {
     }
 }
 
-/// One answer inside the batch transaction, under its own savepoint: a spent token or code (or a
-/// failing row) refuses that answer alone, never its neighbours. The code is checked, not spent.
-fn store_one(conn: &mut DbConn, job: &Submission, pending: &PendingCodes) -> Result<(), SubmitError> {
+/// What one answer must spend before its row may be stored: its form token (spent in the batch
+/// transaction, under the answer's own savepoint, so a spent token refuses that answer alone) and its
+/// outreach code (checked, not spent: it joins the pending set at once, so a second answer with the
+/// same code, even in this batch, is refused). The caller removes the code again if the batch fails.
+fn claim(conn: &mut DbConn, slug: &str, job: &Waiter, pending: &PendingCodes) -> Result<(), SubmitError> {
     if let Some(code) = &job.code
-        && pending.contains(&job.row.survey_slug, code)
+        && pending.contains(slug, code)
     {
         return Err(SubmitError::BadCode(super::CodeProblem::NotValid));
     }
@@ -154,17 +157,36 @@ fn store_one(conn: &mut DbConn, job: &Submission, pending: &PendingCodes) -> Res
             return Err(SubmitError::AlreadyReceived);
         }
         if let Some(code) = &job.code
-            && !defences::code_usable(conn, &job.row.survey_slug, code)?
+            && !defences::code_usable(conn, slug, code)?
         {
             return Err(SubmitError::BadCode(super::CodeProblem::NotValid));
         }
-        responses::insert(conn, &job.row)?;
         Ok(())
     })?;
     if let Some(code) = &job.code {
-        pending.lock().insert((job.row.survey_slug.clone(), code.clone()));
+        pending.lock().insert((slug.to_owned(), code.clone()));
     }
     Ok(())
+}
+
+/// The slow way, used only when a batch's multi-row INSERT fails: one answer's claim and row under
+/// one savepoint, so a row the database refuses costs that answer alone, never its neighbours.
+fn store_one(conn: &mut DbConn, row: &ResponseRow, job: &Waiter, pending: &PendingCodes) -> Result<(), SubmitError> {
+    conn.transaction(|conn| {
+        claim(conn, &row.survey_slug, job, pending)?;
+        if let Err(e) = responses::insert(conn, row) {
+            unclaim(pending, &row.survey_slug, job);
+            return Err(SubmitError::Store(e));
+        }
+        Ok(())
+    })
+}
+
+/// Undo a claim's place in the pending set (its savepoint or transaction was rolled back).
+fn unclaim(pending: &PendingCodes, slug: &str, job: &Waiter) {
+    if let Some(code) = &job.code {
+        pending.lock().remove(&(slug.to_owned(), code.clone()));
+    }
 }
 
 /// Mark waiting codes used, in a random order, in a transaction of their own. Only when at least
@@ -185,9 +207,15 @@ fn spend_codes(conn: &mut DbConn, pending: &PendingCodes, all: bool) -> Result<u
     Ok(codes.len())
 }
 
-fn run(mut conn: DbConn, store: Store, jobs: Receiver<Job>, pending: PendingCodes) {
+/// What the writer thread keeps beside its connection.
+struct Ctx {
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+fn run(mut conn: DbConn, ctx: Ctx, jobs: Receiver<Job>, pending: PendingCodes) {
     while let Ok(first) = jobs.recv() {
-        work(&mut conn, &store, &jobs, &pending, first);
+        work(&mut conn, &ctx, &jobs, &pending, first);
     }
     // Every sender is gone (shutdown): spend what waits, so no code can be used twice after a restart.
     if let Err(e) = spend_codes(&mut conn, &pending, true) {
@@ -196,7 +224,7 @@ fn run(mut conn: DbConn, store: Store, jobs: Receiver<Job>, pending: PendingCode
 }
 
 /// Handle `first` and everything queued behind it, in queue order; answers are batched.
-fn work(conn: &mut DbConn, store: &Store, jobs: &Receiver<Job>, pending: &PendingCodes, first: Job) {
+fn work(conn: &mut DbConn, ctx: &Ctx, jobs: &Receiver<Job>, pending: &PendingCodes, first: Job) {
     let mut batch = Vec::new();
     let mut next = Some(first);
     while let Some(job) = next.take() {
@@ -204,12 +232,12 @@ fn work(conn: &mut DbConn, store: &Store, jobs: &Receiver<Job>, pending: &Pendin
             Job::Submit(s) => batch.push(s),
             // Withdrawals and scrubs keep their place in the queue: what came before is stored first.
             Job::Withdraw(hash, reply) => {
-                commit_batch(conn, store, std::mem::take(&mut batch), pending);
+                commit_batch(conn, ctx, std::mem::take(&mut batch), pending);
                 let done = conn.transaction(|conn| responses::delete_by_receipt(conn, &hash).map(drop));
                 drop(reply.send(done));
             }
             Job::Scrub(scope, chunk_rows, reply) => {
-                commit_batch(conn, store, std::mem::take(&mut batch), pending);
+                commit_batch(conn, ctx, std::mem::take(&mut batch), pending);
                 let started = Instant::now();
                 let mut later = Vec::new();
                 // Between chunks, what queued meanwhile is committed (a second scrub waits its turn).
@@ -219,14 +247,14 @@ fn work(conn: &mut DbConn, store: &Store, jobs: &Receiver<Job>, pending: &Pendin
                         match job {
                             Job::Submit(s) => waiting.push(s),
                             Job::Withdraw(hash, reply) => {
-                                commit_batch(conn, store, std::mem::take(&mut waiting), pending);
+                                commit_batch(conn, ctx, std::mem::take(&mut waiting), pending);
                                 let done = conn.transaction(|c| responses::delete_by_receipt(c, &hash).map(drop));
                                 drop(reply.send(done));
                             }
                             scrub @ Job::Scrub(..) => later.push(scrub),
                         }
                     }
-                    commit_batch(conn, store, waiting, pending);
+                    commit_batch(conn, ctx, waiting, pending);
                 };
                 // The waiting codes are marked used inside the scrub's code transaction, and leave the
                 // pending set only once the scrub has committed (a failed scrub leaves them pending).
@@ -245,7 +273,7 @@ fn work(conn: &mut DbConn, store: &Store, jobs: &Receiver<Job>, pending: &Pendin
                 }
                 drop(reply.send(done));
                 for job in later {
-                    work(conn, store, jobs, pending, job);
+                    work(conn, ctx, jobs, pending, job);
                 }
             }
         }
@@ -253,7 +281,7 @@ fn work(conn: &mut DbConn, store: &Store, jobs: &Receiver<Job>, pending: &Pendin
             next = jobs.try_recv().ok();
         }
     }
-    commit_batch(conn, store, batch, pending);
+    commit_batch(conn, ctx, batch, pending);
     if let Err(e) = spend_codes(conn, pending, false) {
         tracing::error!(error = %e, "could not spend outreach codes; they stay pending");
     }
@@ -264,21 +292,66 @@ fn in_storage_order<T>(batch: &mut [T]) {
     batch.shuffle(&mut rand::rng());
 }
 
-fn commit_batch(conn: &mut DbConn, store: &Store, mut batch: Vec<Submission>, pending: &PendingCodes) {
+/// A submission's waiting request and what it must spend, apart from its row (the rows of a batch
+/// travel together, to one multi-row INSERT).
+struct Waiter {
+    token: Option<(Vec<u8>, String)>,
+    code: Option<Vec<u8>>,
+    reply: oneshot::Sender<Result<(), SubmitError>>,
+}
+
+/// The batch in one transaction: every answer's claim under its own savepoint, then every accepted
+/// row in one multi-row INSERT (`responses::insert_many`), in the shuffled order. When that INSERT
+/// fails it answers `RollbackTransaction`, and the caller goes row by row (`store_one`).
+fn store_batch(
+    conn: &mut DbConn,
+    rows: &[ResponseRow],
+    jobs: &[Waiter],
+    pending: &PendingCodes,
+    results: &mut Vec<Result<(), SubmitError>>,
+) -> Result<(), diesel::result::Error> {
+    *results = rows.iter().zip(jobs).map(|(row, job)| claim(conn, &row.survey_slug, job, pending)).collect();
+    let inserted = if results.iter().all(Result::is_ok) {
+        responses::insert_many(conn, rows)
+    } else {
+        let accepted: Vec<ResponseRow> =
+            rows.iter().zip(results.iter()).filter(|(_, r)| r.is_ok()).map(|(row, _)| row.clone()).collect();
+        responses::insert_many(conn, &accepted)
+    };
+    if let Err(e) = inserted {
+        tracing::warn!(error = %e, rows = rows.len(), "a batch's multi-row insert failed; storing it row by row");
+        for ((row, job), _) in rows.iter().zip(jobs).zip(results.iter()).filter(|(_, r)| r.is_ok()) {
+            unclaim(pending, &row.survey_slug, job);
+        }
+        // Roll the whole transaction back: the claims' savepoints are undone with it.
+        return Err(diesel::result::Error::RollbackTransaction);
+    }
+    Ok(())
+}
+
+fn commit_batch(conn: &mut DbConn, ctx: &Ctx, mut batch: Vec<Submission>, pending: &PendingCodes) {
     if batch.is_empty() {
         return;
     }
     in_storage_order(&mut batch);
-    let mut results: Vec<Result<(), SubmitError>> = Vec::with_capacity(batch.len());
-    let committed = conn.transaction(|conn| {
-        results = batch.iter().map(|job| store_one(conn, job, pending)).collect();
-        Ok::<_, diesel::result::Error>(())
-    });
+    let started = Instant::now();
+    let (rows, jobs): (Vec<ResponseRow>, Vec<Waiter>) =
+        batch.into_iter().map(|Submission { row, token, code, reply }| (row, Waiter { token, code, reply })).unzip();
+    let mut results: Vec<Result<(), SubmitError>> = Vec::with_capacity(rows.len());
+    let mut committed = conn.transaction(|conn| store_batch(conn, &rows, &jobs, pending, &mut results));
+    if matches!(committed, Err(diesel::result::Error::RollbackTransaction)) {
+        results.clear();
+        committed = conn.transaction(|conn| {
+            results = rows.iter().zip(&jobs).map(|(row, job)| store_one(conn, row, job, pending)).collect();
+            Ok::<_, diesel::result::Error>(())
+        });
+    }
+    ctx.metrics.batch(rows.len(), started.elapsed());
     // If the transaction never began, no job ran: every one is refused below.
-    results.resize_with(batch.len(), || Err(SubmitError::Store(StoreError::WriterStopped)));
+    results.resize_with(rows.len(), || Err(SubmitError::Store(StoreError::WriterStopped)));
     match committed {
         Ok(()) => {
-            for (job, result) in batch.into_iter().zip(results) {
+            for (job, result) in jobs.into_iter().zip(results) {
                 // A waiter that has gone (its client disconnected) needs no answer; the row is stored.
                 drop(job.reply.send(result));
             }
@@ -286,18 +359,16 @@ fn commit_batch(conn: &mut DbConn, store: &Store, mut batch: Vec<Submission>, pe
         Err(e) => {
             // Nothing of this batch is stored: every request hears so, none gets a receipt, and no
             // code of it stays pending.
-            tracing::error!(error = %e, rows = batch.len(), "group commit failed");
-            let mut set = pending.lock();
-            for (job, result) in batch.into_iter().zip(results) {
-                if let (Some(code), Ok(())) = (&job.code, result) {
-                    set.remove(&(job.row.survey_slug.clone(), code.clone()));
+            tracing::error!(error = %e, rows = rows.len(), "group commit failed");
+            for ((row, job), result) in rows.iter().zip(jobs).zip(results) {
+                if result.is_ok() {
+                    unclaim(pending, &row.survey_slug, &job);
                 }
                 let refused = Err(SubmitError::Store(StoreError::Query(diesel::result::Error::RollbackTransaction)));
                 drop(job.reply.send(refused));
             }
-            drop(set);
             // The connection may be broken; take a fresh one for the next batch.
-            if let Ok(mut fresh) = store.dedicated()
+            if let Ok(mut fresh) = ctx.store.dedicated()
                 && scrub::wait_for_locks(&mut fresh).is_ok()
             {
                 *conn = fresh;

@@ -39,6 +39,29 @@ pub struct Reshare {
     pub remove: Vec<String>,
 }
 
+/// One steward's share of the current sharing, opened for a pending report run. A pending run holds
+/// this (zeroized on drop), never the passphrase that opened it; on its own it opens nothing unless
+/// the threshold is 1.
+pub struct StewardShare {
+    pub steward: String,
+    generation: String,
+    share: Share,
+}
+
+impl std::fmt::Debug for StewardShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StewardShare({}, [redacted])", self.steward)
+    }
+}
+
+/// What opens the report keys for one run: k stewards' passphrases (the console), or k shares
+/// already opened one by one (a pending run on the web).
+#[derive(Clone, Copy)]
+pub enum Unlock<'a> {
+    Passphrases(&'a [SecretString]),
+    Shares(&'a [StewardShare]),
+}
+
 struct Recovered {
     unseal: UnsealKey,
     generation: String,
@@ -163,6 +186,54 @@ impl Keyring {
                 Ok((row, private))
             })
             .collect()
+    }
+
+    /// [`Self::open_all_keys`] with passphrases or with shares opened earlier.
+    pub(super) fn open_all_keys_by(
+        conn: &mut DbConn,
+        unlock: Unlock<'_>,
+    ) -> Result<Vec<(keys::ReportKeyRow, ReportPrivateKey)>, KeyringError> {
+        let shares = match unlock {
+            Unlock::Passphrases(passphrases) => return Self::open_all_keys(conn, passphrases),
+            Unlock::Shares(shares) => shares,
+        };
+        let rows = keys::all_report_keys(conn)?;
+        if rows.is_empty() {
+            return Err(KeyringError::NoKey);
+        }
+        let r = recover_from_shares(conn, shares)?;
+        rows.into_iter()
+            .map(|row| {
+                let private =
+                    r.unseal.open_report_key(&r.generation, &row.id, &public_of(&row)?, &row.sealed_private_key)?;
+                Ok((row, private))
+            })
+            .collect()
+    }
+
+    /// Open one steward's share with their passphrase: the steward named, or else the first of
+    /// those not in `skip` that the passphrase opens. Slow (one Argon2id derivation per steward
+    /// tried, under the process-wide lock): call it off the async threads.
+    pub fn open_share(
+        conn: &mut DbConn,
+        name: Option<&str>,
+        skip: &[String],
+        passphrase: &SecretString,
+    ) -> Result<StewardShare, KeyringError> {
+        let rows = keys::stewards(conn)?;
+        if rows.is_empty() {
+            return Err(bad("this installation predates custody: convert it with `chorus keys reshare`"));
+        }
+        if let Some(n) = name.filter(|n| !rows.iter().any(|r| r.name.as_str() == *n)) {
+            return Err(bad(format!("there is no steward named {n:?}")));
+        }
+        for row in rows.iter().filter(|r| name.is_none_or(|n| n == r.name) && !skip.contains(&r.name)) {
+            let Ok(kp) = open_steward(row, passphrase) else { continue };
+            let index = u8::try_from(row.share_index).map_err(|_| SealError::Format("share index"))?;
+            let share = kp.open_share(&row.generation, &row.id, index, &row.wrapped_share)?;
+            return Ok(StewardShare { steward: row.name.clone(), generation: row.generation.clone(), share });
+        }
+        Err(SealError::WrongPassphrase.into())
     }
 
     /// Only for tests that prove the unseal key never reaches the database.
@@ -368,6 +439,32 @@ fn recover(conn: &mut DbConn, passphrases: &[SecretString]) -> Result<Recovered,
         }
     }
     let unseal = UnsealKey::combine(&shares)?;
+    Ok(Recovered { unseal, generation, threshold, rows })
+}
+
+/// Combine shares opened earlier. They must belong to the current sharing (a reshare in between
+/// makes them useless) and come from distinct stewards.
+fn recover_from_shares(conn: &mut DbConn, shares: &[StewardShare]) -> Result<Recovered, KeyringError> {
+    let rows = keys::stewards(conn)?;
+    let first = rows.first().ok_or(KeyringError::NoKey)?;
+    let (threshold, generation) = (first.threshold as usize, first.generation.clone());
+    if rows.iter().any(|r| r.generation != generation || r.threshold as usize != threshold) {
+        return Err(SealError::Tampered.into());
+    }
+    if shares.iter().any(|s| s.generation != generation) {
+        return Err(bad("the stewards were changed while this run waited: its shares open nothing now"));
+    }
+    let mut distinct: Vec<&StewardShare> = Vec::with_capacity(threshold);
+    for s in shares {
+        if !distinct.iter().any(|d| d.steward == s.steward) {
+            distinct.push(s);
+        }
+    }
+    if distinct.len() < threshold {
+        return Err(KeyringError::NeedStewards { threshold, given: distinct.len() });
+    }
+    let picked: Vec<&Share> = distinct.iter().take(threshold).map(|s| &s.share).collect();
+    let unseal = UnsealKey::combine_refs(&picked)?;
     Ok(Recovered { unseal, generation, threshold, rows })
 }
 

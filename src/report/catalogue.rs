@@ -238,15 +238,8 @@ impl Catalogue {
 
 /// Whether a respondent was shown the question: always, or when an earlier answer meets its condition.
 fn asked(survey: &Survey, qi: usize, answers: &ValidAnswers) -> bool {
-    let Some(cond) = &survey.questions[qi].show_if else { return true };
-    if !asked(survey, cond.question, answers) {
-        return false;
-    }
-    match answers.get(cond.question) {
-        Some(Answer::One(o)) => cond.any_of.contains(&usize::from(*o)),
-        Some(Answer::Many(os)) => os.iter().any(|o| cond.any_of.contains(&usize::from(*o))),
-        _ => false,
-    }
+    let Some(rule) = &survey.questions[qi].show_if else { return true };
+    rule.holds(|c| asked(survey, c.question, answers) && c.met_by(answers.get(c.question)))
 }
 
 /// The true counts of the chosen tables, accumulated one response at a time (never all responses in

@@ -7,6 +7,7 @@ mod attacks;
 pub mod catalogue;
 pub(crate) mod mechanism;
 pub mod page;
+pub mod pending;
 mod publication;
 pub mod release;
 pub mod render;
@@ -19,11 +20,12 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use pending::{PendingError, PendingRuns, PendingView, Progress};
 pub use publication::{Notes, PublicationError, SnapshotStatus, change_status};
 pub use release::StoredTable;
 
 use crate::{
-    keyring::{Keyring, KeyringError, OpenedAnswer},
+    keyring::{Keyring, KeyringError, OpenedAnswer, Unlock},
     month::Month,
     seal::random_id,
     staff::Accounts,
@@ -223,7 +225,19 @@ pub fn run_and_audit_with(
     spec: &SnapshotSpec,
     actor: &str,
 ) -> Result<Snapshot, ReportError> {
-    let result = run_snapshot_with(conn, surveys, passphrases, spec, actor, accounts.clock.now());
+    run_and_audit_by(conn, surveys, accounts, Unlock::Passphrases(passphrases), spec, actor)
+}
+
+/// [`run_and_audit`] with passphrases or with stewards' shares gathered by a pending run.
+pub fn run_and_audit_by(
+    conn: &mut DbConn,
+    surveys: &Surveys,
+    accounts: &Accounts,
+    unlock: Unlock<'_>,
+    spec: &SnapshotSpec,
+    actor: &str,
+) -> Result<Snapshot, ReportError> {
+    let result = run_snapshot_by(conn, surveys, unlock, spec, actor, accounts.clock.now());
     // What a staff member typed is cut short: a long name must not bloat or flood the audit trail.
     let short = |s: &str| s.chars().take(40).collect::<String>();
     let spec = &SnapshotSpec { survey: short(&spec.survey), through: short(&spec.through), ..spec.clone() };
@@ -285,6 +299,16 @@ pub fn run_snapshot_with(
     actor: &str,
     now: i64,
 ) -> Result<Snapshot, ReportError> {
+    run_snapshot_by(conn, surveys, Unlock::Passphrases(passphrases), spec, actor, now)
+}
+
+/// What a release request must pass before any key is opened: a month, a survey, a rho its budget
+/// can carry. A pending run is checked here when it is asked for, and again when it runs.
+pub(crate) fn check_request(
+    conn: &mut DbConn,
+    surveys: &Surveys,
+    spec: &SnapshotSpec,
+) -> Result<(Month, Arc<Survey>, Rho), ReportError> {
     let through = Month::parse(&spec.through).ok_or_else(|| ReportError::BadMonth(spec.through.clone()))?;
     let (survey, _) = surveys.current(conn, &spec.survey)?.ok_or_else(|| ReportError::NoSurvey(spec.survey.clone()))?;
     let rho = Rho::new(spec.rho).ok().filter(|r| r.get() >= 0.001).ok_or(ReportError::BadRho(spec.rho))?;
@@ -298,6 +322,19 @@ pub fn run_snapshot_with(
             remaining: budget.remaining(),
         });
     }
+    Ok((through, survey, rho))
+}
+
+/// [`run_snapshot`] with passphrases or with stewards' shares gathered by a pending run.
+pub fn run_snapshot_by(
+    conn: &mut DbConn,
+    surveys: &Surveys,
+    unlock: Unlock<'_>,
+    spec: &SnapshotSpec,
+    actor: &str,
+    now: i64,
+) -> Result<Snapshot, ReportError> {
+    let (through, survey, rho) = check_request(conn, surveys, spec)?;
     let mut spec = spec.clone();
     spec.excluded_months = crate::store::defences::quarantined(conn, &spec.survey)?;
     let mut months = crate::store::responses::months(conn, &spec.survey, &spec.through, &spec.excluded_months)?;
@@ -327,7 +364,7 @@ pub fn run_snapshot_with(
     let mut tally = Tally::new(&catalogue, &chosen);
     let mut fingerprint = Fingerprint::new(&spec, &chosen_ids);
 
-    let mut unsealed = Keyring::unseal_with(conn, passphrases)?;
+    let mut unsealed = Keyring::unseal_by(conn, unlock)?;
     let mut versions: HashMap<i32, Arc<Survey>> = HashMap::from([(survey.version, survey.clone())]);
     for v in 1..survey.version {
         if let Some(s) = surveys.version(conn, &spec.survey, v)? {

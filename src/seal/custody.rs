@@ -80,6 +80,11 @@ impl UnsealKey {
     /// Combine `shares` (exactly the threshold, distinct indices) into the key. Wrong or mismatched
     /// shares give a different key, which then fails to open the report keys.
     pub fn combine(shares: &[Share]) -> Result<Self, SealError> {
+        Self::combine_refs(&shares.iter().collect::<Vec<_>>())
+    }
+
+    /// [`Self::combine`] for shares held elsewhere (a pending run keeps them with their stewards).
+    pub fn combine_refs(shares: &[&Share]) -> Result<Self, SealError> {
         let mut seen = std::collections::HashSet::new();
         if shares.is_empty() || !shares.iter().all(|s| s.index != 0 && seen.insert(s.index)) {
             return Err(SealError::Custody("shares must be distinct"));

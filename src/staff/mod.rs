@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 pub use password::Passwords;
-pub use setup::{SetupError, create_first_admin};
+pub use setup::{SetupError, create_first_admin, create_first_admin_with_stewards};
 
 pub use crate::store::staff::Role;
 use crate::{

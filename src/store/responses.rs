@@ -4,8 +4,11 @@ use diesel::prelude::*;
 
 use super::{DbConn, StoreError, schema::responses};
 
+// `treat_none_as_default_value = false`: a missing receipt is bound as NULL, not written as the
+// DEFAULT keyword, which SQLite's VALUES lists do not take; diesel then writes a batch as one
+// multi-row statement on SQLite too, instead of one statement per row.
 #[derive(Clone, Debug, Queryable, Insertable, Selectable)]
-#[diesel(table_name = responses)]
+#[diesel(table_name = responses, treat_none_as_default_value = false)]
 pub struct ResponseRow {
     pub id: String,
     pub survey_slug: String,
@@ -20,6 +23,28 @@ pub struct ResponseRow {
 
 pub fn insert(conn: &mut DbConn, row: &ResponseRow) -> Result<(), StoreError> {
     diesel::insert_into(responses::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// Columns of a `responses` row, each one bound parameter.
+const COLUMNS: usize = 9;
+
+/// Rows per INSERT statement. SQLite refuses a statement with more than 32,766 bound parameters
+/// (`SQLITE_MAX_VARIABLE_NUMBER` since 3.32; the bundled SQLite is newer), PostgreSQL more than 65,535.
+pub const ROWS_PER_STATEMENT: usize = 32_766 / COLUMNS;
+
+/// Store many rows with as few statements as the backends allow: one multi-row INSERT per
+/// `ROWS_PER_STATEMENT` rows, in the order given (the caller chooses it; the writer shuffles).
+/// Either every row is stored or, on error, the caller's transaction must be rolled back.
+pub fn insert_many(conn: &mut DbConn, rows: &[ResponseRow]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        // Per backend so each uses its own batch form (a MultiConnection batch would fall back to one
+        // statement per row on SQLite); the statement is the same diesel expression on both.
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(responses::table).values(chunk).execute(c)?,
+            DbConn::Postgres(c) => diesel::insert_into(responses::table).values(chunk).execute(c)?,
+        };
+    }
     Ok(())
 }
 

@@ -14,6 +14,9 @@ pub struct RetentionRow {
     pub destroyed_count: i64,
 }
 
+/// The retention period when none was set (days).
+pub const DEFAULT_DAYS: i32 = 365;
+
 pub fn get(conn: &mut DbConn, slug: &str) -> Result<Option<RetentionRow>, StoreError> {
     Ok(retention::table.find(slug).select(RetentionRow::as_select()).first(conn).optional()?)
 }

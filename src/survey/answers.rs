@@ -222,15 +222,11 @@ impl Survey {
         }
         // Skip logic: an answer to a question whose condition is not met never counts.
         for (i, q) in self.questions.iter().enumerate() {
-            if let Some(cond) = &q.show_if {
-                let met = match &answers[cond.question] {
-                    Some(Answer::One(o)) => cond.any_of.contains(&usize::from(*o)),
-                    Some(Answer::Many(os)) => os.iter().any(|o| cond.any_of.contains(&usize::from(*o))),
-                    _ => false,
-                };
-                if !met {
-                    answers[i] = None;
-                }
+            // Conditions name earlier questions only, whose answers were already dropped if hidden.
+            if let Some(rule) = &q.show_if
+                && !rule.holds(|c| c.met_by(answers[c.question].as_ref()))
+            {
+                answers[i] = None;
             }
         }
         // An empty answer set would only inflate the count of people who answered.
@@ -363,5 +359,63 @@ read_by = "Only the study's two researchers."
         assert!(a.get(wi).is_none());
         let a = s.validate_submission(&raw(&[("officials", "bylaw"), ("what_happened", &first)])).unwrap();
         assert!(a.get(wi).is_some());
+    }
+
+    /// `all` hides unless every condition holds, `any` shows when one does; a condition on a question
+    /// that was itself hidden does not hold.
+    #[test]
+    fn all_and_any_of_conditions() {
+        let s = Survey::parse(
+            r#"
+format = 1
+slug = "tt"
+version = 1
+languages = ["en"]
+title = "T"
+[[sections]]
+id = "s"
+title = "S"
+[[sections.questions]]
+id = "a"
+type = "single"
+label = "A"
+options = [{ id = "x", label = "X" }, { id = "y", label = "Y" }]
+[[sections.questions]]
+id = "b"
+type = "multiple"
+label = "B"
+options = [{ id = "p", label = "P" }, { id = "q", label = "Q" }]
+show_if = { question = "a", any_of = ["x", "y"] }
+[[sections.questions]]
+id = "both"
+type = "text"
+label = "Both"
+max_length = 20
+show_if = { all = [{ question = "a", any_of = ["x"] }, { question = "b", any_of = ["q"] }] }
+[[sections.questions]]
+id = "either"
+type = "text"
+label = "Either"
+max_length = 20
+show_if = { any = [{ question = "a", any_of = ["y"] }, { question = "b", any_of = ["p"] }] }
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let kept = |pairs: &[(&str, &str)]| {
+            let a = s.validate(&raw(pairs)).unwrap();
+            ["both", "either"]
+                .iter()
+                .filter(|id| a.get(s.question(id).unwrap().0).is_some())
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        let texts = [("both", "t1"), ("either", "t2")];
+        let with = |more: &[(&'static str, &'static str)]| [more, &texts[..]].concat();
+        assert_eq!(kept(&with(&[("a", "x"), ("b", "q")])), ["both"]);
+        assert_eq!(kept(&with(&[("a", "x"), ("b", "p"), ("b", "q")])), ["both", "either"]);
+        assert_eq!(kept(&with(&[("a", "y")])), ["either"]);
+        assert_eq!(kept(&with(&[("a", "x")])), Vec::<&str>::new());
+        // b is hidden without an answer to a: its answer is dropped, so it meets nothing.
+        assert!(kept(&with(&[("b", "p"), ("b", "q")])).is_empty());
     }
 }

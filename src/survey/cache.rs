@@ -6,6 +6,7 @@ use std::{
 };
 
 use super::Survey;
+use crate::config::SurveyPaths;
 use crate::store::{
     DbConn, StoreError,
     surveys::{self, SurveyStatus},
@@ -18,6 +19,8 @@ pub struct Surveys {
     parsed: Mutex<HashMap<(String, i32), Arc<Survey>>>,
     /// slug → (current version, open, when read): re-read at most once a second.
     current: Mutex<HashMap<String, (i32, bool, std::time::Instant)>>,
+    /// Derived public path → slug, for every stored survey, and when it was read.
+    derived: Mutex<(HashMap<String, String>, Option<std::time::Instant>)>,
 }
 
 /// How long a survey's current version and status may be served from memory.
@@ -55,9 +58,54 @@ impl Surveys {
         Ok(self.version(conn, slug, version)?.map(|s| (s, open)))
     }
 
+    /// The slug of the survey whose public address is `/s/{path}`. A survey with a configured path
+    /// answers only there; any other at its derived path. Never at its slug (unless that is what the
+    /// path derives to, which the config refuses for configured paths). A path seen in the last
+    /// second costs no query; an unknown one re-reads the list at most once a second.
+    pub fn slug_for_path(
+        &self,
+        conn: &mut DbConn,
+        paths: &SurveyPaths,
+        path: &str,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(slug) = paths.configured_slug(path) {
+            return Ok(Some(slug.to_owned()));
+        }
+        let mut derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = derived.1.is_none_or(|at| at.elapsed() >= STATUS_TTL);
+        if !derived.0.contains_key(path) && stale {
+            let map = surveys::list(conn)?.into_iter().map(|r| (SurveyPaths::derived(&r.slug), r.slug)).collect();
+            *derived = (map, Some(std::time::Instant::now()));
+        }
+        Ok(derived.0.get(path).filter(|slug| paths.matches(slug, path)).cloned())
+    }
+
+    /// `slug_for_path` from memory alone: None when answering would need the list of surveys, so the
+    /// submit path asks the database (off the async worker) only for a path it has not seen.
+    pub fn cached_slug_for_path(&self, paths: &SurveyPaths, path: &str) -> Option<Option<String>> {
+        if let Some(slug) = paths.configured_slug(path) {
+            return Some(Some(slug.to_owned()));
+        }
+        let derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        derived.0.get(path).map(|slug| Some(slug.clone()).filter(|slug| paths.matches(slug, path)))
+    }
+
+    /// `current` from memory alone: None when the status is older than a second or the definition was
+    /// never parsed here (then `current` reads the database, off the async worker).
+    pub fn cached(&self, slug: &str) -> Option<(Arc<Survey>, bool)> {
+        let (version, open, at) = self.current.lock().unwrap_or_else(|p| p.into_inner()).get(slug).copied()?;
+        if at.elapsed() >= STATUS_TTL {
+            return None;
+        }
+        let parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        // The map is keyed by an owned slug; a lookup by (&str, i32) would need a borrowed key type.
+        parsed.iter().find(|((s, v), _)| s == slug && *v == version).map(|(_, survey)| (survey.clone(), open))
+    }
+
     /// Forget cached statuses and versions (after an import in this process, say).
     pub fn forget(&self) {
         self.current.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.derived.lock().unwrap_or_else(|p| p.into_inner()).1 = None;
     }
 
     /// Open or close a survey; this process sees the change at once, others within a second.

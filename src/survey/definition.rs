@@ -2,6 +2,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 
+use super::Answer;
 use crate::{i18n::LANGUAGES, seal::PLAINTEXT_LEN};
 
 /// The option id Chorus adds to every closed question.
@@ -42,6 +43,16 @@ pub enum CodesMode {
 }
 
 impl CodesMode {
+    /// The interface-string key of the code box's label: the form shows it and the printed cards
+    /// quote it, so a card names the box exactly as the form labels it in that language.
+    pub fn label_key(self) -> Option<&'static str> {
+        match self {
+            CodesMode::Off => None,
+            CodesMode::Optional => Some("form_code_label"),
+            CodesMode::Required => Some("form_code_label_required"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CodesMode::Off => "off",
@@ -65,10 +76,49 @@ pub struct Opt {
     pub was: Vec<String>,
 }
 
+/// One condition of skip logic: the earlier question was answered with one of these options.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShowIf {
+pub struct Condition {
     pub question: usize,
     pub any_of: Vec<usize>,
+}
+
+impl Condition {
+    /// Whether an answer to the condition's question meets it (no answer never does).
+    pub fn met_by(&self, answer: Option<&Answer>) -> bool {
+        match answer {
+            Some(Answer::One(o)) => self.any_of.contains(&usize::from(*o)),
+            Some(Answer::Many(os)) => os.iter().any(|o| self.any_of.contains(&usize::from(*o))),
+            _ => false,
+        }
+    }
+}
+
+/// How the conditions of a `show_if` combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    All,
+    Any,
+}
+
+/// Skip logic: a question is shown when all (or any) of its conditions hold. Kept in one canonical
+/// shape so that two ways of writing the same rule compare equal: a single condition is `All` of one,
+/// and `Any` names each question once (its options merged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShowIf {
+    pub join: Join,
+    pub conditions: Vec<Condition>,
+}
+
+impl ShowIf {
+    /// Whether the rule holds, given a test for each condition (the caller decides what an earlier
+    /// question's answer is, e.g. after its own skip logic dropped it).
+    pub fn holds(&self, mut met: impl FnMut(&Condition) -> bool) -> bool {
+        match self.join {
+            Join::All => self.conditions.iter().all(&mut met),
+            Join::Any => self.conditions.iter().any(&mut met),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +135,9 @@ pub struct Question {
     /// The id of an earlier version's question whose answers this one takes when the earlier version
     /// has no question of this id (`was = "old_id"`, e.g. one list split in two).
     pub was: Option<String>,
+    /// Show the deployment's support organisations under this question (after questions about
+    /// violence or assault). Kept apart from `show_if`: it changes what is shown, never what is asked.
+    pub support_after: bool,
 }
 
 impl Question {
@@ -114,14 +167,16 @@ pub struct Survey {
     pub languages: Vec<String>,
     pub codes: CodesMode,
     pub k: u32,
-    /// About how many minutes the survey takes (`minutes = 10`), for the landing page.
-    pub minutes: Option<u32>,
     /// The screening question (always the first), asked on a step of its own before the form.
     pub screen: Option<usize>,
+    /// The retention period the definition asks for (days), applied when it is imported.
+    pub retention_days: Option<i32>,
     pub sections: Vec<Section>,
     pub questions: Vec<Question>,
     /// Languages whose translation awaits community review.
     pub needs_review: Vec<String>,
+    /// About how many minutes the survey takes on a phone, as the landing page states it.
+    pub minutes: Option<u32>,
     texts: HashMap<String, HashMap<String, String>>,
     index: HashMap<String, usize>,
     /// The definition as imported, kept verbatim for export.
@@ -141,11 +196,13 @@ struct RawSurvey {
     languages: Vec<String>,
     codes: Option<String>,
     k: Option<u32>,
-    minutes: Option<u32>,
+    /// Days the sealed answers are kept after the survey closes and its final release is made.
+    retention_days: Option<i32>,
     title: String,
     intro: Option<String>,
     consent: Option<String>,
     thanks: Option<String>,
+    minutes: Option<u32>,
     sections: Vec<RawSection>,
     #[serde(default)]
     translations: BTreeMap<String, BTreeMap<String, toml::Value>>,
@@ -156,6 +213,8 @@ struct RawSurvey {
 struct RawSection {
     id: String,
     title: String,
+    /// A paragraph shown under the title (an XLSForm group's notes).
+    text: Option<String>,
     questions: Vec<RawQuestion>,
 }
 
@@ -176,6 +235,7 @@ struct RawQuestion {
     end_text: Option<String>,
     read_by: Option<String>,
     was: Option<String>,
+    support_after: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -188,12 +248,25 @@ struct RawOption {
     was: Option<Vec<String>>,
 }
 
+/// `{ question, any_of }`, or `{ all = [ {question, any_of}, … ] }`, or `{ any = [ … ] }`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawShowIf {
+    question: Option<String>,
+    any_of: Option<Vec<String>>,
+    all: Option<Vec<RawCondition>>,
+    any: Option<Vec<RawCondition>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
     question: String,
     any_of: Vec<String>,
 }
+
+/// Most conditions in one `show_if`: a rule longer than this is unreadable on the form.
+const MAX_CONDITIONS: usize = 8;
 
 const REGIONS: &[&str] = &["bc", "ab", "sk", "mb", "on", "qc", "nb", "ns", "pe", "nl", "yt", "nt", "nu", "outside"];
 const ATLANTIC: &[&str] = &["nb", "ns", "pe", "nl"];
@@ -249,11 +322,14 @@ impl Survey {
         if k < 5 {
             err(format!("k: {k} is below the floor of 5"));
         }
+        if let Some(days) = raw.retention_days.filter(|d| !(1..=36_500).contains(d)) {
+            err(format!("retention_days: {days} must be between 1 and 36500"));
+        }
         if raw.title.trim().is_empty() {
             err("title: is empty".into());
         }
-        if let Some(m) = raw.minutes.filter(|m| !(1..=120).contains(m)) {
-            err(format!("minutes: {m} must be between 1 and 120"));
+        if raw.minutes.is_some_and(|m| !(1..=120).contains(&m)) {
+            err("minutes: must be between 1 and 120".into());
         }
 
         let mut en: HashMap<String, String> = HashMap::new();
@@ -276,6 +352,9 @@ impl Survey {
                 err(format!("section `{}`: id is used twice", raw_section.id));
             }
             en.insert(format!("section.{}", raw_section.id), raw_section.title.clone());
+            if let Some(text) = &raw_section.text {
+                en.insert(format!("section.{}.text", raw_section.id), text.clone());
+            }
             let start = questions.len();
             for rq in &raw_section.questions {
                 let q = &rq.id;
@@ -472,26 +551,72 @@ impl Survey {
                     err(at("breakdown", "only a one-choice question can be a report breakdown"));
                 }
                 let show_if = rq.show_if.as_ref().and_then(|s| {
-                    let Some(&target) = index.get(&s.question) else {
-                        err(at("show_if", &format!("question \"{}\" is not an earlier question", s.question)));
-                        return None;
-                    };
-                    let tq: &Question = &questions[target];
-                    if !tq.kind.is_closed() {
-                        err(at("show_if", &format!("question \"{}\" is a text question", s.question)));
+                    let (join, raw): (Join, Vec<(&String, &Vec<String>)>) =
+                        match (&s.question, &s.any_of, &s.all, &s.any) {
+                            (Some(q), Some(o), None, None) => (Join::All, vec![(q, o)]),
+                            (None, None, Some(c), None) => {
+                                (Join::All, c.iter().map(|c| (&c.question, &c.any_of)).collect())
+                            }
+                            (None, None, None, Some(c)) => {
+                                (Join::Any, c.iter().map(|c| (&c.question, &c.any_of)).collect())
+                            }
+                            _ => {
+                                err(at(
+                                    "show_if",
+                                    "give `question` and `any_of`, or `all = [...]`, or `any = [...]` of those",
+                                ));
+                                return None;
+                            }
+                        };
+                    if raw.is_empty() {
+                        err(at("show_if", "has no conditions"));
                         return None;
                     }
-                    if s.any_of.is_empty() {
-                        err(at("show_if", "any_of is empty"));
+                    if raw.len() > MAX_CONDITIONS {
+                        err(at("show_if", &format!("more than {MAX_CONDITIONS} conditions")));
+                        return None;
                     }
-                    let mut any_of = Vec::new();
-                    for o in &s.any_of {
-                        match tq.option_index(o) {
-                            Some(i) => any_of.push(i),
-                            None => err(at("show_if", &format!("\"{}\" has no option \"{o}\"", s.question))),
+                    let mut conditions: Vec<Condition> = Vec::new();
+                    let mut problems = Vec::new();
+                    for (target_id, opts) in raw {
+                        let Some(&target) = index.get(target_id) else {
+                            problems
+                                .push(at("show_if", &format!("question \"{target_id}\" is not an earlier question")));
+                            continue;
+                        };
+                        let tq: &Question = &questions[target];
+                        if !tq.kind.is_closed() {
+                            problems.push(at("show_if", &format!("question \"{target_id}\" is a text question")));
+                            continue;
+                        }
+                        if opts.is_empty() {
+                            problems.push(at("show_if", &format!("any_of for \"{target_id}\" is empty")));
+                        }
+                        let mut any_of = Vec::new();
+                        for o in opts {
+                            match tq.option_index(o) {
+                                Some(i) => any_of.push(i),
+                                None => problems.push(at("show_if", &format!("\"{target_id}\" has no option \"{o}\""))),
+                            }
+                        }
+                        // `any` of two conditions on one question is one condition with both options.
+                        match conditions.iter_mut().find(|c| join == Join::Any && c.question == target) {
+                            Some(c) => {
+                                for o in any_of {
+                                    if !c.any_of.contains(&o) {
+                                        c.any_of.push(o);
+                                    }
+                                }
+                            }
+                            None => conditions.push(Condition { question: target, any_of }),
                         }
                     }
-                    Some(ShowIf { question: target, any_of })
+                    if !problems.is_empty() {
+                        problems.into_iter().for_each(&mut err);
+                        return None;
+                    }
+                    let join = if conditions.len() == 1 { Join::All } else { join };
+                    Some(ShowIf { join, conditions })
                 });
                 index.insert(q.clone(), questions.len());
                 questions.push(Question {
@@ -504,6 +629,7 @@ impl Survey {
                     show_if,
                     section: sections.len(),
                     was: rq.was.clone(),
+                    support_after: rq.support_after.unwrap_or(false),
                 });
             }
             sections.push(Section { id: raw_section.id.clone(), questions: start..questions.len() });
@@ -566,11 +692,12 @@ impl Survey {
             languages: raw.languages,
             codes,
             k,
-            minutes: raw.minutes,
             screen: questions.first().filter(|q| q.screens()).map(|_| 0),
+            retention_days: raw.retention_days,
             sections,
             questions,
             needs_review,
+            minutes: raw.minutes,
             texts,
             index,
             source: source.to_owned(),
@@ -613,9 +740,15 @@ impl Survey {
 
     /// The English strings `lang` does not translate, as keys (`q.age.o.18_24`), in form order.
     pub fn untranslated(&self, lang: &str) -> Vec<String> {
+        self.text_keys().into_iter().filter(|k| self.own_text(lang, k).is_none()).collect()
+    }
+
+    /// Every key with English text, in form order.
+    pub fn text_keys(&self) -> Vec<String> {
         let mut keys = vec!["title".to_owned(), "intro".into(), "consent".into(), "thanks".into()];
         for s in &self.sections {
             keys.push(format!("section.{}", s.id));
+            keys.push(format!("section.{}.text", s.id));
             for q in &self.questions[s.questions.clone()] {
                 keys.push(format!("q.{}", q.id));
                 keys.push(format!("q.{}.help", q.id));
@@ -624,25 +757,22 @@ impl Survey {
                 keys.extend(q.options.iter().map(|o| format!("q.{}.o.{}", q.id, o.id)));
             }
         }
-        keys.into_iter()
-            .filter(|k| {
-                self.own_text("en", k).is_some_and(|t| !t.trim().is_empty()) && self.own_text(lang, k).is_none()
-            })
-            .collect()
+        keys.into_iter().filter(|k| self.own_text("en", k).is_some_and(|t| !t.trim().is_empty())).collect()
     }
 
     /// None when two definitions say the same thing (the source text aside), else the first difference.
     pub fn differs_from(&self, other: &Survey) -> Option<String> {
-        let pairs: [(&str, bool); 10] = [
+        let pairs = [
             ("slug", self.slug == other.slug),
             ("version", self.version == other.version),
             ("languages", self.languages == other.languages),
             ("codes", self.codes == other.codes),
             ("k", self.k == other.k),
-            ("minutes", self.minutes == other.minutes),
+            ("retention_days", self.retention_days == other.retention_days),
             ("sections", self.sections == other.sections),
             ("questions", self.questions == other.questions),
             ("needs_review", self.needs_review == other.needs_review),
+            ("minutes", self.minutes == other.minutes),
             ("texts", self.texts == other.texts),
         ];
         if let Some((name, _)) = pairs.iter().find(|(_, same)| !same) {
@@ -658,6 +788,21 @@ impl Survey {
             return Some((*name).to_owned());
         }
         None
+    }
+
+    /// A question's skip logic in ids, for the staff diff: `officials: bylaw, rcmp and age: 18_24`.
+    pub fn describe(&self, show_if: Option<&ShowIf>) -> String {
+        let Some(s) = show_if else { return "always shown".to_owned() };
+        let parts: Vec<String> = s
+            .conditions
+            .iter()
+            .map(|c| {
+                let q = &self.questions[c.question];
+                let opts: Vec<&str> = c.any_of.iter().map(|&o| q.options[o].id.as_str()).collect();
+                format!("{}: {}", q.id, opts.join(", "))
+            })
+            .collect();
+        parts.join(if s.join == Join::All { " and " } else { " or " })
     }
 
     pub fn title(&self, lang: &str) -> &str {
@@ -715,7 +860,12 @@ mod tests {
             assert!(q.options.len() <= 11, "{}: {} options", q.id, q.options.len());
         }
         for lang in &s.languages {
-            assert!(s.text(lang, "intro").unwrap().contains("10"), "{lang}: the intro states the length");
+            let minutes = s.minutes.unwrap().to_string();
+            assert!(s.text(lang, "intro").unwrap().contains(&minutes), "{lang}: the intro states the length");
+        }
+        // The support list follows the questions about violence and assault (issue 16 item 4).
+        for id in ["violence", "what_happened_to_you"] {
+            assert!(s.question(id).unwrap().1.support_after, "{id}: support follows it");
         }
         let (_, worry) = s.question("worry").unwrap();
         for o in &worry.options[..worry.options.len() - 1] {
@@ -761,5 +911,89 @@ show_if = { question = "q9", any_of = ["x"] }
         assert!(e.contains("question \"q1\": option \"none\": exclusive: only for"), "{e}");
         assert!(e.contains("question \"q2\": max_length"), "{e}");
         assert!(e.contains("question \"q2\": show_if"), "{e}");
+    }
+    #[test]
+    fn minutes_and_support_after_are_read_and_checked() {
+        let base = |extra: &str, q: &str| {
+            format!(
+                "format = 1\nslug = \"x1\"\nversion = 1\nlanguages = [\"en\"]\ntitle = \"T\"\n{extra}\n\
+                 [[sections]]\nid = \"s\"\ntitle = \"S\"\n[[sections.questions]]\nid = \"q1\"\ntype = \"single\"\n\
+                 label = \"L\"\n{q}\noptions = [{{ id = \"a\", label = \"A\" }}]\n"
+            )
+        };
+        let s = Survey::parse(&base("minutes = 8", "support_after = true")).unwrap();
+        assert_eq!(s.minutes, Some(8));
+        assert!(s.questions[0].support_after);
+        let s = Survey::parse(&base("", "")).unwrap();
+        assert_eq!(s.minutes, None);
+        assert!(!s.questions[0].support_after, "off unless asked for");
+        let e = Survey::parse(&base("minutes = 0", "")).unwrap_err().to_string();
+        assert!(e.contains("minutes"), "{e}");
+    }
+
+    const HEAD: &str = r#"
+format = 1
+slug = "tt"
+version = 1
+languages = ["en"]
+title = "T"
+[[sections]]
+id = "a"
+title = "A"
+[[sections.questions]]
+id = "q1"
+type = "single"
+label = "Q1"
+options = [{ id = "x", label = "X" }, { id = "y", label = "Y" }]
+[[sections.questions]]
+id = "t"
+type = "text"
+label = "T"
+max_length = 20
+"#;
+
+    fn with_rule(rule: &str) -> Result<Survey, String> {
+        Survey::parse(&format!("{HEAD}[[sections.questions]]\nid = \"q2\"\ntype = \"text\"\nlabel = \"Q2\"\nmax_length = 20\nshow_if = {rule}\n"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn show_if_takes_one_condition_or_all_or_any_of_several() {
+        let rule = |r: &str| {
+            with_rule(r).unwrap_or_else(|e| panic!("{r}: {e}")).question("q2").unwrap().1.show_if.clone().unwrap()
+        };
+        let one = rule(r#"{ question = "q1", any_of = ["x"] }"#);
+        assert_eq!(one, ShowIf { join: Join::All, conditions: vec![Condition { question: 0, any_of: vec![0] }] });
+        // The same rule written as all or any of one condition is the same rule.
+        assert_eq!(rule(r#"{ all = [{ question = "q1", any_of = ["x"] }] }"#), one);
+        assert_eq!(rule(r#"{ any = [{ question = "q1", any_of = ["x"] }] }"#), one);
+        // any of two conditions on one question is one condition.
+        let merged =
+            rule(r#"{ any = [{ question = "q1", any_of = ["x"] }, { question = "q1", any_of = ["y", "x"] }] }"#);
+        assert_eq!(merged.conditions, vec![Condition { question: 0, any_of: vec![0, 1] }]);
+        let all = rule(r#"{ all = [{ question = "q1", any_of = ["x"] }, { question = "q1", any_of = ["y"] }] }"#);
+        assert_eq!((all.join, all.conditions.len()), (Join::All, 2));
+        for (r, why) in [
+            (r#"{ question = "q1", any_of = ["x"], all = [] }"#, "give `question` and `any_of`"),
+            (r#"{ question = "q1" }"#, "give `question` and `any_of`"),
+            (r#"{ all = [] }"#, "has no conditions"),
+            (r#"{ any = [{ question = "q9", any_of = ["x"] }] }"#, "\"q9\" is not an earlier question"),
+            (
+                r#"{ all = [{ question = "q1", any_of = ["z"] }, { question = "t", any_of = ["x"] }] }"#,
+                "\"q1\" has no option \"z\"",
+            ),
+            (
+                r#"{ all = [{ question = "q1", any_of = ["x"] }, { question = "t", any_of = ["x"] }] }"#,
+                "\"t\" is a text question",
+            ),
+            (
+                r#"{ all = [{ question = "q1", any_of = [] }, { question = "q1", any_of = ["x"] }] }"#,
+                "any_of for \"q1\" is empty",
+            ),
+            (r#"{ all = [{ question = "q2", any_of = ["x"] }] }"#, "\"q2\" is not an earlier question"),
+        ] {
+            let e = with_rule(r).unwrap_err();
+            assert!(e.contains("question \"q2\": show_if") && e.contains(why), "{r}: {e}");
+        }
     }
 }

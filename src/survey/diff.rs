@@ -12,6 +12,8 @@ pub enum Change {
     QuestionRelabelled(String, String, String),
     /// Question id, old type, new type.
     QuestionRetyped(String, &'static str, &'static str),
+    /// Question id, old skip logic, new skip logic (in ids, see `Survey::describe`).
+    ConditionChanged(String, String, String),
     OptionAdded(String, String),
     OptionRemoved(String, String),
     /// Question id, old option id, the new option its answers now count as (through `was`).
@@ -27,6 +29,7 @@ impl std::fmt::Display for Change {
             Change::QuestionRemoved(q) => write!(f, "question \"{q}\" removed"),
             Change::QuestionRelabelled(q, a, b) => write!(f, "question \"{q}\" relabelled: \"{a}\" → \"{b}\""),
             Change::QuestionRetyped(q, a, b) => write!(f, "question \"{q}\" changes type: {a} → {b}"),
+            Change::ConditionChanged(q, a, b) => write!(f, "question \"{q}\" shown when: {a} → {b}"),
             Change::OptionAdded(q, o) => write!(f, "question \"{q}\": option \"{o}\" added"),
             Change::OptionRemoved(q, o) => write!(f, "question \"{q}\": option \"{o}\" removed"),
             Change::OptionMapped(q, o, n) => {
@@ -66,6 +69,11 @@ impl Diff {
             }
             if oq.kind != nq.kind {
                 changes.push(Change::QuestionRetyped(nq.id.clone(), oq.kind.as_str(), nq.kind.as_str()));
+            }
+            // Compared as text in ids: indices differ when earlier questions or options move.
+            let (a, b) = (old.describe(oq.show_if.as_ref()), new.describe(nq.show_if.as_ref()));
+            if a != b {
+                changes.push(Change::ConditionChanged(nq.id.clone(), a, b));
             }
             for o in &oq.options {
                 if nq.option_index(&o.id).is_none() {
@@ -121,5 +129,57 @@ impl Diff {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_rule(rule: &str) -> Survey {
+        Survey::parse(&format!(
+            r#"
+format = 1
+slug = "tt"
+version = 1
+languages = ["en"]
+title = "T"
+[[sections]]
+id = "s"
+title = "S"
+[[sections.questions]]
+id = "a"
+type = "single"
+label = "A"
+options = [{{ id = "x", label = "X" }}, {{ id = "y", label = "Y" }}]
+[[sections.questions]]
+id = "b"
+type = "single"
+label = "B"
+options = [{{ id = "p", label = "P" }}]
+[[sections.questions]]
+id = "c"
+type = "text"
+label = "C"
+max_length = 20
+{rule}
+"#
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_changed_skip_rule_is_shown_in_ids() {
+        let none = with_rule("");
+        let one = with_rule(r#"show_if = { question = "a", any_of = ["x"] }"#);
+        let same = with_rule(r#"show_if = { any = [{ question = "a", any_of = ["x"] }] }"#);
+        let all = with_rule(
+            r#"show_if = { all = [{ question = "a", any_of = ["x", "y"] }, { question = "b", any_of = ["p"] }] }"#,
+        );
+        assert!(Diff::between(&one, &same).is_empty(), "one rule however written");
+        let shown =
+            |a: &Survey, b: &Survey| Diff::between(a, b).changes.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(shown(&none, &one), ["question \"c\" shown when: always shown → a: x"]);
+        assert_eq!(shown(&one, &all), ["question \"c\" shown when: a: x → a: x, y and b: p"]);
     }
 }

@@ -110,8 +110,38 @@ pub fn commit(conn: &mut DbConn, cache: &Surveys, proposed: &Proposed) -> Result
     if proposed.unchanged() {
         return Ok(Imported::Unchanged);
     }
+    let previous = match proposed.current {
+        Some((version, _)) => cache.version(conn, &proposed.survey.slug, version)?.and_then(|s| s.retention_days),
+        None => None,
+    };
     let outcome =
         surveys::import_as(conn, &proposed.survey.slug, proposed.survey.version, &proposed.text, SurveyStatus::Draft)?;
+    apply_retention(conn, &proposed.survey.slug, previous, proposed.survey.retention_days)?;
     cache.forget();
     Ok(outcome)
+}
+
+/// A definition's `retention_days` sets the survey's retention period when it is imported, unless an
+/// admin has set another since (`chorus survey retention`): the period stored is changed only while
+/// it is still what the previous definition asked for (or the default, if it asked for nothing).
+/// A definition without the field leaves the period alone.
+fn apply_retention(
+    conn: &mut DbConn,
+    slug: &str,
+    previous: Option<i32>,
+    wanted: Option<i32>,
+) -> Result<(), StoreError> {
+    use crate::store::retention::{self, DEFAULT_DAYS, RetentionRow};
+    let Some(days) = wanted else { return Ok(()) };
+    let row = retention::get(conn, slug)?.unwrap_or(RetentionRow {
+        survey_slug: slug.to_owned(),
+        days: DEFAULT_DAYS,
+        closed_on: None,
+        destroyed_on: None,
+        destroyed_count: 0,
+    });
+    if row.days == days || row.days != previous.unwrap_or(DEFAULT_DAYS) {
+        return Ok(());
+    }
+    retention::upsert(conn, &RetentionRow { days, ..row })
 }

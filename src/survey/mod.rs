@@ -12,7 +12,7 @@ pub mod xlsform;
 
 pub use answers::{Answer, AnswerError, AnswerErrorKind, RawAnswers, ValidAnswers};
 pub use cache::Surveys;
-pub use definition::{CodesMode, DefinitionError, Kind, Opt, PNS, Question, Section, ShowIf, Survey};
+pub use definition::{CodesMode, Condition, DefinitionError, Join, Kind, Opt, PNS, Question, Section, ShowIf, Survey};
 pub use diff::{Change, Diff};
 
 /// The bundled default survey, imported on first start.

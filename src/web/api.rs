@@ -10,12 +10,13 @@ use super::{
 };
 use crate::{
     intake::{SubmitError, Via},
-    survey::{Kind, RawAnswers},
+    survey::{Join, Kind, RawAnswers},
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/surveys/{slug}", web::get().to(survey))
-        .route("/api/v1/surveys/{slug}/responses", web::post().to(respond))
+    // Surveys are addressed by their public path (config `survey_paths`), never by the slug.
+    cfg.route("/api/v1/surveys/{path}", web::get().to(survey))
+        .route("/api/v1/surveys/{path}/responses", web::post().to(respond))
         .route("/api/v1/withdraw", web::post().to(withdraw));
 }
 
@@ -44,10 +45,19 @@ async fn json_body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Res
     serde_json::from_str(text).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("malformed JSON: {e}"), None))
 }
 
-async fn survey(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<String>) -> WebResult {
+/// The slug behind a public path, or the API's 404.
+async fn slug_of(state: &web::Data<AppState>, path: String) -> Result<String, WebError> {
+    match state.clone().into_inner().slug_for_path(path).await {
+        Ok(Some(slug)) => Ok(slug),
+        Ok(None) => Err(error(StatusCode::NOT_FOUND, "no such survey", None)),
+        Err(e) => Err(internal(&e)),
+    }
+}
+
+async fn survey(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> WebResult {
     let lang = language(&req, None);
     let st = state.clone().into_inner();
-    let slug = slug.into_inner();
+    let slug = slug_of(&state, path.into_inner()).await?;
     let found = state.store.run(move |conn| st.intake.surveys.current(conn, &slug)).await.map_err(|e| internal(&e))?;
     let Some((s, open)) = found else { return Err(error(StatusCode::NOT_FOUND, "no such survey", None)) };
     if !open {
@@ -82,18 +92,30 @@ async fn survey(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<St
                 v["max_length"] = json!(q.max_length);
                 v["read_by"] = json!(s.text(&lang, &format!("q.{}.read_by", q.id)).unwrap_or_default());
             }
-            if let Some(c) = &q.show_if {
-                let target = &s.questions[c.question];
-                v["show_if"] = json!({
-                    "question": target.id,
-                    "any_of": c.any_of.iter().map(|&o| target.options[o].id.as_str()).collect::<Vec<_>>(),
-                });
+            if let Some(rule) = &q.show_if {
+                // The definition's own shape: one condition as it always was, several under all/any.
+                let conditions: Vec<_> = rule
+                    .conditions
+                    .iter()
+                    .map(|c| {
+                        let target = &s.questions[c.question];
+                        json!({
+                            "question": target.id,
+                            "any_of": c.any_of.iter().map(|&o| target.options[o].id.as_str()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                v["show_if"] = match (rule.join, <[_; 1]>::try_from(conditions)) {
+                    (_, Ok([one])) => one,
+                    (Join::All, Err(all)) => json!({ "all": all }),
+                    (Join::Any, Err(any)) => json!({ "any": any }),
+                };
             }
             v
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({
-        "slug": s.slug,
+        "path": state.public_path(&s.slug),
         "version": s.version,
         "title": s.title(&lang),
         "language": lang,
@@ -115,9 +137,10 @@ struct ResponseBody {
 async fn respond(
     state: web::Data<AppState>,
     req: HttpRequest,
-    slug: web::Path<String>,
+    path: web::Path<String>,
     payload: web::Payload,
 ) -> WebResult {
+    let slug = slug_of(&state, path.into_inner()).await?;
     let client = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
     // A body that cannot be read costs its sender a submission (and nobody else anything).
     let unreadable = |e: WebError| {
@@ -129,7 +152,7 @@ async fn respond(
     let body: ResponseBody = json_body(payload).await.map_err(unreadable)?;
     let raw = RawAnswers::from_json(&body.answers)
         .map_err(|e| unreadable(error(StatusCode::BAD_REQUEST, &e.message(), Some(&e.question))))?;
-    let outcome = state.clone().into_inner().submit(slug.into_inner(), raw, Via::Api, body.code, client).await;
+    let outcome = state.clone().into_inner().submit(slug, raw, Via::Api, body.code, client).await;
     let refusal = match outcome {
         Ok((receipt, _)) => return Ok(HttpResponse::Created().json(json!({ "receipt": receipt.display() }))),
         Err(SubmitError::Invalid(errors)) => {

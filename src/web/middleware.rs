@@ -86,21 +86,28 @@ pub async fn request_log(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let method = method_name(req.method());
-    let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
     let res = next.call(req).await;
-    let status = match &res {
-        Ok(r) => r.status().as_u16(),
+    let res = match res {
+        Ok(r) => r,
         Err(e) => {
+            // The request is gone with the error; its route is not looked up again for a debug line.
             let status = e.as_response_error().status_code().as_u16();
-            tracing::debug!(target: "chorus::http", method = %method, route = %route, status, "request failed");
-            return res;
+            tracing::debug!(target: "chorus::http", method = %method, status, "request failed");
+            return Err(e);
         }
     };
+    if !tracing::enabled!(target: "chorus::http", tracing::Level::INFO) {
+        return Ok(res); // no line to write (`CHORUS_LOG=warn`): no pattern to build either
+    }
+    // Asked after the call, the pattern comes from the path the router recorded when it matched, not
+    // from a second match of the path against every route.
+    let route = res.request().match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
+    let status = res.status().as_u16();
     if latency_hidden(&route) {
         tracing::info!(target: "chorus::http", method = %method, route = %route, status, "request");
     } else {
         let ms = started.elapsed().as_millis() as u64;
         tracing::info!(target: "chorus::http", method = %method, route = %route, status, ms, "request");
     }
-    res
+    Ok(res)
 }

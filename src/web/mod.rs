@@ -5,6 +5,7 @@ mod api;
 mod auth;
 pub mod body;
 mod explore;
+mod keys;
 mod middleware;
 mod pages;
 mod proxy;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub setup_token: Mutex<Option<SecretString>>,
     /// Wrong steward passphrases at report runs, per account and overall, in RAM.
     pub passphrase_tries: crate::keyring::PassphraseTries,
+    /// Releases asked for on the web, waiting for their stewards' shares (RAM only).
+    pub pending_runs: crate::report::PendingRuns,
     /// Changed survey definitions shown to an admin as a diff, waiting for confirmation (RAM only).
     pub pending_imports: Mutex<std::collections::HashMap<String, surveys::PendingImport>>,
 }
@@ -70,8 +73,25 @@ fn client_address(req: &actix_web::HttpRequest, trusted_header: Option<&str>) ->
 }
 
 impl AppState {
-    /// The submit path shared by the form and the API: checks and sealing on the blocking pool, then
-    /// the group-commit writer. The receipt comes back only after the row is committed.
+    /// The slug behind a public survey path (`/s/{path}`, `/api/v1/surveys/{path}`), if any.
+    pub async fn slug_for_path(self: Arc<Self>, path: String) -> Result<Option<String>, crate::store::StoreError> {
+        if let Some(known) = self.intake.surveys.cached_slug_for_path(&self.config.survey_paths, &path) {
+            return Ok(known);
+        }
+        let st = self.clone();
+        self.store.run(move |conn| st.intake.surveys.slug_for_path(conn, &st.config.survey_paths, &path)).await
+    }
+
+    /// A survey's public path (without `/s/`).
+    pub fn public_path(&self, slug: &str) -> String {
+        self.config.survey_paths.path_for(slug)
+    }
+
+    /// The submit path shared by the form and the API. The checks and the sealing take microseconds
+    /// and run here, on the actix worker, when what they read is in memory (it nearly always is); what
+    /// needs the database (a code, a survey status older than a second, a new epoch) runs on the
+    /// blocking pool. Then the one hand-off: the group-commit writer. The receipt comes back only after
+    /// the row is committed.
     pub async fn submit(
         self: Arc<Self>,
         slug: String,
@@ -80,9 +100,42 @@ impl AppState {
         code: Option<String>,
         client: Option<Client>,
     ) -> Result<(Receipt, Arc<Survey>), SubmitError> {
-        let st = self.clone();
-        let prepared =
-            self.store.run(move |conn| st.intake.prepare(conn, &slug, &raw, &via, code.as_deref(), client)).await?;
+        let metrics = self.intake.metrics.clone();
+        let outcome = self.submit_counted(slug, raw, via, code, client).await;
+        match &outcome {
+            Ok(_) => metrics.accepted(),
+            Err(e) => metrics.refused(e.refusal()),
+        }
+        outcome
+    }
+
+    async fn submit_counted(
+        self: Arc<Self>,
+        slug: String,
+        raw: RawAnswers,
+        via: Via,
+        code: Option<String>,
+        client: Option<Client>,
+    ) -> Result<(Receipt, Arc<Survey>), SubmitError> {
+        let found = match self.intake.look_up(None, &slug, &via, code.as_deref())? {
+            Some(found) => found,
+            None => {
+                let st = self.clone();
+                let (slug, via) = (slug.clone(), via.clone());
+                self.store
+                    .run(move |c| st.intake.look_up(Some(c), &slug, &via, code.as_deref()))
+                    .await?
+                    .expect("a lookup with a connection always answers")
+            }
+        };
+        let checked = self.intake.check(found, &raw, &via, client)?;
+        let prepared = match self.intake.seal(None, &checked)? {
+            Some(prepared) => prepared,
+            None => {
+                let st = self.clone();
+                self.store.run(move |c| st.intake.seal(Some(c), &checked)).await?.expect("sealed with a connection")
+            }
+        };
         let Prepared { row, token, code, receipt, survey } = prepared;
         let spent_token = token.is_some();
         self.intake.writer.commit(row, token, code).await?;
@@ -106,6 +159,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(api::routes)
         .configure(staff::routes)
         .configure(surveys::routes)
+        .configure(keys::routes)
         // Before reports: /reports/{file} would otherwise take /reports/verify and the rest.
         .configure(verify::routes)
         .configure(explore::routes)
@@ -124,6 +178,25 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "database unreachable"}))
         }
     }
+}
+
+/// Serve `GET /metrics` (and nothing else) on a listener of its own, for an operator's Prometheus
+/// (`metrics_bind`). The request log and the submit path's middleware are not on it: it sees no
+/// respondent. One worker is enough for a scrape every few seconds.
+pub fn serve_metrics(listener: TcpListener, metrics: Arc<crate::metrics::Metrics>) -> std::io::Result<Server> {
+    let metrics = web::Data::from(metrics);
+    Ok(actix_web::HttpServer::new(move || {
+        App::new().app_data(metrics.clone()).route(
+            "/metrics",
+            web::get().to(|m: web::Data<crate::metrics::Metrics>| async move {
+                HttpResponse::Ok().content_type(crate::metrics::CONTENT_TYPE).body(m.render())
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
 }
 
 /// Start serving on already-bound listeners (port 0 in tests): the ordinary one, and optionally the

@@ -2,7 +2,7 @@
 
 use askama::Template;
 
-use crate::survey::{AnswerError, AnswerErrorKind, Kind, RawAnswers, Survey};
+use crate::survey::{AnswerError, AnswerErrorKind, Condition, Join, Kind, RawAnswers, Survey};
 
 pub use crate::i18n::Ui;
 
@@ -10,7 +10,20 @@ pub use crate::i18n::Ui;
 #[template(path = "landing.html")]
 pub struct Landing<'a> {
     pub ui: Ui<'a>,
-    pub surveys: Vec<(String, String)>,
+    pub surveys: Vec<SurveyLink>,
+}
+
+/// An open survey on the landing page: its public path (never its slug), title and stated length.
+pub struct SurveyLink {
+    pub path: String,
+    pub title: String,
+    pub minutes: Option<usize>,
+}
+
+/// A support organisation as a respondent page shows it.
+pub struct Support {
+    pub name: String,
+    pub reach: String,
 }
 
 #[derive(Template)]
@@ -31,8 +44,10 @@ pub struct ReceiptPage<'a> {
     pub receipt: String,
     /// The same code in groups, each kept on one line.
     pub groups: Vec<String>,
-    pub slug: String,
+    /// The survey's public path, posted back with the language buttons.
+    pub path: String,
     pub thanks: String,
+    pub support: Vec<Support>,
 }
 
 #[derive(Template)]
@@ -54,15 +69,18 @@ pub struct Safety<'a> {
 #[template(path = "form.html")]
 pub struct Form<'a> {
     pub ui: Ui<'a>,
-    pub slug: String,
+    /// The survey's public path (the form's action); empty in the staff preview.
+    pub path: String,
     pub title: String,
     pub intro: String,
     pub consent: String,
     pub token: String,
     /// Messages shown at the top, above the error summary (too fast, code problems, nothing answered).
     pub notices: Vec<String>,
-    /// The outreach-code field: absent, optional (false) or required (true).
-    pub code: Option<bool>,
+    /// The outreach-code field's label (`CodesMode::label_key`, also printed on the cards), or no field.
+    pub code_label: Option<String>,
+    /// Support organisations, shown under the questions marked `support_after`.
+    pub support: Vec<Support>,
     pub errors: Vec<(String, String)>,
     pub questions: Vec<QuestionView>,
     /// The screening step's answer, carried in a hidden field (name, value).
@@ -74,7 +92,8 @@ pub struct Form<'a> {
 #[template(path = "screen.html")]
 pub struct Screen<'a> {
     pub ui: Ui<'a>,
-    pub slug: String,
+    /// The survey's public path (never its slug).
+    pub path: String,
     pub title: String,
     pub intro: String,
     pub question: QuestionView,
@@ -106,6 +125,8 @@ pub struct QuestionView {
     pub number: usize,
     /// A new section's title and its place: (title, part, of parts).
     pub section_title: Option<(String, usize, usize)>,
+    /// A new section's text, if it has one.
+    pub section_text: Option<String>,
     pub input: &'static str,
     pub label: String,
     pub help: Option<String>,
@@ -114,10 +135,27 @@ pub struct QuestionView {
     pub text: String,
     pub max_length: usize,
     pub error: Option<String>,
-    /// Skip logic: the condition's question id, its option ids, and the sentence shown without JavaScript.
-    pub show_if: Option<(String, String, String)>,
+    /// Skip logic, when the question has any.
+    pub show_if: Option<ConditionView>,
+    /// Show the support organisations under this question.
+    pub support_after: bool,
     /// For a text question: who reads the answers, said under the question.
     pub read_by: Option<String>,
+}
+
+/// Skip logic as the form carries it: data attributes for the script, sentences for a reader
+/// without JavaScript (who sees every question).
+pub struct ConditionView {
+    /// The condition questions' ids, space-separated (one id for the usual single condition).
+    pub questions: String,
+    /// Each condition's option ids, space-separated, conditions separated by `|`.
+    pub any_of: String,
+    /// `all` or `any`.
+    pub join: &'static str,
+    /// The sentence above the question(s); for several conditions, the lead-in to `items`.
+    pub sentence: String,
+    /// For several conditions, one line each.
+    pub items: Vec<String>,
 }
 
 /// Build the form's questions, keeping what the respondent entered and placing errors beside them.
@@ -141,6 +179,11 @@ pub fn questions(
         .enumerate()
         .filter(|(i, _)| (Some(*i) == survey.screen) == screening)
         .map(|(i, q)| {
+            let section_text = (q.section != last_section && !screening)
+                .then(|| survey.text(lang, &format!("section.{}.text", survey.sections[q.section].id)))
+                .flatten()
+                .filter(|t| !t.trim().is_empty())
+                .map(str::to_owned);
             let section_title = (q.section != last_section && !screening).then(|| {
                 last_section = q.section;
                 let part = survey.sections[..=q.section].iter().filter(|s| in_form(s)).count();
@@ -165,25 +208,57 @@ pub fn questions(
                 (Kind::Multiple, None) => ui.t("form_choose_many").to_owned(),
                 _ => ui.t("form_choose_one").to_owned(),
             };
-            let show_if = q.show_if.as_ref().map(|c| {
-                let target = &survey.questions[c.question];
-                let label = |o: usize| survey.option_label(ui.i18n, lang, target, &target.options[o]);
-                let ids: Vec<&str> = c.any_of.iter().map(|&o| target.options[o].id.as_str()).collect();
-                // "Anything but None" reads better than a list of seven options joined by "or".
-                let others: Vec<usize> = (0..target.options.len())
-                    .filter(|o| !c.any_of.contains(o) && Some(*o) != target.pns_index())
-                    .collect();
-                let (key, named) = if !others.is_empty() && others.len() < c.any_of.len() {
-                    ("form_if_answered_other", others)
-                } else {
-                    ("form_if_answered", c.any_of.clone())
+            let show_if = q.show_if.as_ref().map(|rule| {
+                // "If you answered Yes or No to question 3", or "anything but None" when that is shorter.
+                let options = |c: &Condition| -> (bool, String) {
+                    let target = &survey.questions[c.question];
+                    let label = |o: usize| survey.option_label(ui.i18n, lang, target, &target.options[o]);
+                    let others: Vec<usize> = (0..target.options.len())
+                        .filter(|o| !c.any_of.contains(o) && Some(*o) != target.pns_index())
+                        .collect();
+                    let (other, named) = if !others.is_empty() && others.len() < c.any_of.len() {
+                        (true, others)
+                    } else {
+                        (false, c.any_of.clone())
+                    };
+                    (other, named.into_iter().map(label).collect::<Vec<_>>().join(ui.t("form_or")))
                 };
-                let names: Vec<String> = named.into_iter().map(label).collect();
-                let sentence = ui
-                    .t(key)
-                    .replace("{options}", &names.join(ui.t("form_or")))
-                    .replace("{n}", &survey.number(c.question).to_string());
-                (target.id.clone(), ids.join(" "), sentence)
+                let fill = |key: &str, c: &Condition, names: &str| {
+                    ui.t(key).replace("{options}", names).replace("{n}", &survey.number(c.question).to_string())
+                };
+                let (sentence, items) = match rule.conditions.as_slice() {
+                    [c] => {
+                        let (other, names) = options(c);
+                        (fill(if other { "form_if_answered_other" } else { "form_if_answered" }, c, &names), Vec::new())
+                    }
+                    many => {
+                        let lead = if rule.join == Join::All { "form_if_all" } else { "form_if_any" };
+                        let items = many
+                            .iter()
+                            .map(|c| {
+                                let (other, names) = options(c);
+                                fill(if other { "form_answered_other" } else { "form_answered" }, c, &names)
+                            })
+                            .collect();
+                        (ui.t(lead).to_owned(), items)
+                    }
+                };
+                let ids = |c: &Condition| {
+                    let target = &survey.questions[c.question];
+                    c.any_of.iter().map(|&o| target.options[o].id.as_str()).collect::<Vec<_>>().join(" ")
+                };
+                ConditionView {
+                    questions: rule
+                        .conditions
+                        .iter()
+                        .map(|c| survey.questions[c.question].id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    any_of: rule.conditions.iter().map(ids).collect::<Vec<_>>().join("|"),
+                    join: if rule.join == Join::All { "all" } else { "any" },
+                    sentence,
+                    items,
+                }
             });
             let error = errors.iter().find(|e| e.question == q.id).map(|e| match (e.kind, e.ui_key()) {
                 (AnswerErrorKind::ExclusiveWithOthers(o), (key, _)) => ui.t(key).replace(
@@ -198,6 +273,7 @@ pub fn questions(
                 name: format!("{prefix}.{}", q.id),
                 number: survey.number(i),
                 section_title,
+                section_text,
                 input: match q.kind {
                     Kind::Multiple => "checkbox",
                     Kind::Text => "text",
@@ -211,6 +287,7 @@ pub fn questions(
                 max_length: q.max_length,
                 error,
                 show_if,
+                support_after: q.support_after,
                 read_by: survey.text(lang, &format!("q.{}.read_by", q.id)).map(str::to_owned),
             }
         })

@@ -16,13 +16,13 @@ use super::{
 use crate::{
     intake::{CodeProblem, Receipt, SubmitError, Via, token::TokenProblem},
     store::{StoreError, keys},
-    survey::{AnswerError, AnswerErrorKind, CodesMode, RawAnswers, Survey},
+    survey::{AnswerError, AnswerErrorKind, RawAnswers, Survey},
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(landing))
-        .route("/s/{slug}", web::get().to(form))
-        .route("/s/{slug}", web::post().to(submit))
+        .route("/s/{path}", web::get().to(form))
+        .route("/s/{path}", web::post().to(submit))
         .route("/receipt", web::post().to(receipt_again))
         .route("/withdraw", web::get().to(withdraw_page))
         .route("/withdraw", web::post().to(withdraw))
@@ -70,7 +70,14 @@ async fn landing(state: web::Data<AppState>, req: HttpRequest) -> WebResult {
         .run(move |conn| st.intake.surveys.open_surveys(conn))
         .await
         .map_err(|e| internal(&state, lang, &e))?;
-    let surveys = open.iter().map(|s| (s.slug.clone(), s.title(&s.language_for(lang)).to_owned())).collect();
+    let surveys = open
+        .iter()
+        .map(|s| pages::SurveyLink {
+            path: state.public_path(&s.slug),
+            title: s.title(&s.language_for(lang)).to_owned(),
+            minutes: s.minutes.and_then(|m| usize::try_from(m).ok()),
+        })
+        .collect();
     Ok(html(StatusCode::OK, pages::Landing { ui: ui(&state, lang), surveys }))
 }
 
@@ -108,9 +115,20 @@ async fn exit(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::SeeOther().insert_header(("location", state.config.exit_url.as_str())).finish()
 }
 
-async fn form(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<String>) -> HttpResponse {
+/// The slug behind a public path; the slug itself is not an address (it would name the survey's
+/// purpose in the address bar and the history), so `/s/{slug}` is a 404 like any unknown path.
+async fn slug_of(state: &web::Data<AppState>, lang: &'static str, path: String) -> Result<String, WebError> {
+    match state.clone().into_inner().slug_for_path(path).await {
+        Ok(Some(slug)) => Ok(slug),
+        Ok(None) => Err(refusal(state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found")),
+        Err(e) => Err(internal(state, lang, &e)),
+    }
+}
+
+async fn form(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> WebResult {
     let lang = language(&req, None);
-    render(&state, &slug, lang, Step::First, &RawAnswers::default(), &[], None).await
+    let slug = slug_of(&state, lang, path.into_inner()).await?;
+    Ok(render(&state, &slug, lang, Step::First, &RawAnswers::default(), &[], None).await)
 }
 
 /// Which page of a survey to render.
@@ -286,7 +304,7 @@ async fn render(
         let view = pages::questions(&survey, &qui, &RawAnswers::default(), &[], "q", true).into_iter().next();
         let text = |key: &str| survey.text(&survey_lang, key).unwrap_or_default().to_owned();
         let page = pages::Screen {
-            slug: survey.slug.clone(),
+            path: state.public_path(&survey.slug),
             title: text("title"),
             intro: text("intro"),
             question: view.filter(|v| v.id == q.id).expect("the screening question is the first"),
@@ -307,17 +325,14 @@ async fn render(
     }
     let prefix = field_prefix(&token);
     let page = pages::Form {
-        slug: survey.slug.clone(),
+        path: state.public_path(&survey.slug),
         title: text("title"),
         intro: text("intro"),
         consent: text("consent"),
         token,
         notices,
-        code: match survey.codes {
-            CodesMode::Off => None,
-            CodesMode::Optional => Some(false),
-            CodesMode::Required => Some(true),
-        },
+        code_label: survey.codes.label_key().map(|k| ui.t(k).to_owned()),
+        support: support(state, lang),
         errors: errors
             .iter()
             .filter_map(|e| {
@@ -351,10 +366,10 @@ async fn render(
 async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
-    slug: web::Path<String>,
+    path: web::Path<String>,
     payload: web::Payload,
 ) -> WebResult {
-    let slug = slug.into_inner();
+    let slug = slug_of(&state, language(&req, None), path.into_inner()).await?;
     let client = client_address(&req, state.config.limits.trusted_proxy_header.as_deref());
     let fields = match read_form(&state, &req, payload).await {
         Ok(fields) => fields,
@@ -457,6 +472,14 @@ async fn read_form(state: &AppState, req: &HttpRequest, payload: web::Payload) -
     })
 }
 
+/// The deployment's support organisations that work in `lang` (none when none are configured).
+fn support(state: &AppState, lang: &str) -> Vec<pages::Support> {
+    crate::config::support_in(&state.config.support, lang)
+        .into_iter()
+        .map(|o| pages::Support { name: o.name.clone(), reach: o.reach.clone() })
+        .collect()
+}
+
 fn receipt_page(state: &AppState, lang: &'static str, receipt: &Receipt, survey: &Survey) -> HttpResponse {
     let survey_lang = survey.language_for(lang);
     let thanks = survey.text(&survey_lang, "thanks").unwrap_or_default().to_owned();
@@ -464,8 +487,9 @@ fn receipt_page(state: &AppState, lang: &'static str, receipt: &Receipt, survey:
         ui: ui(state, lang),
         receipt: receipt.display(),
         groups: receipt.groups(),
-        slug: survey.slug.clone(),
+        path: state.public_path(&survey.slug),
         thanks,
+        support: support(state, lang),
     };
     html(StatusCode::OK, page)
 }
@@ -479,8 +503,8 @@ async fn receipt_again(state: web::Data<AppState>, req: HttpRequest, payload: we
     let Ok(receipt) = Receipt::read(&fields.get("receipt")) else {
         return Err(refusal(&state, lang, StatusCode::BAD_REQUEST, "error_heading", "error_bad_request"));
     };
+    let slug = slug_of(&state, lang, fields.get("path")).await?;
     let st = state.clone().into_inner();
-    let slug = fields.get("slug");
     let found = state
         .store
         .run(move |conn| st.intake.surveys.current(conn, &slug))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{
     AppState,
@@ -14,13 +14,12 @@ use super::{
 };
 use crate::{
     i18n::Ui,
-    keyring::KeyringError,
     report::{
-        self, PublicationError, ReportError, Snapshot, SnapshotSpec, SnapshotStatus,
+        self, PendingError, Progress, PublicationError, ReportError, Snapshot, SnapshotSpec, SnapshotStatus,
         page::{self, Publisher, ReportBody},
+        pending::Ctx,
         render,
     },
-    seal::SealError,
     staff::Staff,
     store::{StoreError, snapshots, surveys},
     survey::Survey,
@@ -32,6 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/reports/{id}/factsheet", web::get().to(factsheet))
         .route("/staff/reports", web::get().to(staff_list))
         .route("/staff/reports", web::post().to(run))
+        .route("/staff/reports/pending/{id}/contribute", web::post().to(contribute))
+        .route("/staff/reports/pending/{id}/cancel", web::post().to(cancel))
         .route("/staff/reports/{file}", web::get().to(staff_report))
         .route("/staff/reports/{id}/publish", web::get().to(publish_preview))
         .route("/staff/reports/{id}/publish", web::post().to(publish))
@@ -84,16 +85,38 @@ struct BudgetView {
     remaining: String,
 }
 
+/// A release waiting for stewards, formatted (staff times, to the minute, UTC).
+struct PendingRunView {
+    id: String,
+    what: String,
+    requested_by: String,
+    expires: String,
+    have: usize,
+    need: usize,
+    /// (steward, staff account, when)
+    contributors: Vec<(String, String, String)>,
+    mine: bool,
+}
+
 #[derive(Template)]
 #[template(path = "staff/reports.html")]
 struct StaffList {
     me: Staff,
+    pending: Vec<PendingRunView>,
+    stewards: Vec<String>,
+    threshold: usize,
     budgets: Vec<BudgetView>,
     breakdowns: Vec<String>,
     snapshots: Vec<SnapshotView>,
     month: String,
     default_rho: f64,
     error: Option<String>,
+}
+
+/// A staff time to the minute, UTC.
+fn minute(t: i64) -> String {
+    let s = t.rem_euclid(86_400);
+    format!("{} {:02}:{:02} UTC", crate::month::date(t), s / 3600, (s / 60) % 60)
 }
 
 fn publisher(state: &AppState) -> Publisher<'_> {
@@ -114,7 +137,13 @@ fn split_file(file: &str) -> (&str, Option<&str>) {
     (file, None)
 }
 
-async fn load(state: &web::Data<AppState>, id: &str, public: bool) -> Result<(Snapshot, Arc<Survey>), WebError> {
+/// A stored release; on the public side, a retracted one is a 410 whose notice is in `lang`.
+async fn load(
+    state: &web::Data<AppState>,
+    id: &str,
+    public: bool,
+    lang: &'static str,
+) -> Result<(Snapshot, Arc<Survey>), WebError> {
     let st = state.clone().into_inner();
     let id = id.to_owned();
     let found = state
@@ -125,15 +154,14 @@ async fn load(state: &web::Data<AppState>, id: &str, public: bool) -> Result<(Sn
                 return Ok(None);
             }
             if public && row.status == SnapshotStatus::Retracted {
-                let mut notice = format!(
-                    "This report was retracted on {} and is no longer available.",
-                    row.retracted.as_deref().unwrap_or_default()
-                );
+                let t = |key: &str| st.i18n.t(lang, key);
+                let mut notice = t("report_gone").replace("{date}", row.retracted.as_deref().unwrap_or_default());
                 if let Some(reason) = &row.retract_reason {
-                    notice.push_str(&format!(" Reason: {reason}"));
+                    notice.push_str(&format!(" {} {reason}", t("report_retracted_reason")));
                 }
                 if let Some(next) = &row.replaced_by {
-                    notice.push_str(&format!(" It is replaced by /reports/{next}"));
+                    notice.push(' ');
+                    notice.push_str(&t("report_replaced").replace("{link}", &format!("/reports/{next}")));
                 }
                 return Ok(Some(Err(notice)));
             }
@@ -147,7 +175,7 @@ async fn load(state: &web::Data<AppState>, id: &str, public: bool) -> Result<(Sn
         Some(Ok(found)) => Ok(found),
         // A retracted release is gone, in every format: its numbers must not keep circulating.
         Some(Err(notice)) => Err(WebError::plain(StatusCode::GONE, notice)),
-        None => Err(WebError::plain(StatusCode::NOT_FOUND, "No such report.")),
+        None => Err(WebError::plain(StatusCode::NOT_FOUND, state.i18n.t(lang, "report_not_found").to_owned())),
     }
 }
 
@@ -197,7 +225,7 @@ async fn public_list(state: web::Data<AppState>, req: HttpRequest) -> WebResult 
 async fn public_report(state: web::Data<AppState>, req: HttpRequest, file: web::Path<String>) -> WebResult {
     let lang = language(&req, None);
     let (id, ext) = split_file(&file);
-    let (snapshot, survey) = load(&state, id, true).await?;
+    let (snapshot, survey) = load(&state, id, true, lang).await?;
     if let Some(ext) = ext {
         return Ok(download(&snapshot, &survey, &state, file_language(&req), ext));
     }
@@ -210,9 +238,11 @@ async fn public_report(state: web::Data<AppState>, req: HttpRequest, file: web::
 
 async fn staff_list_view(state: &web::Data<AppState>, me: Staff, error: Option<String>) -> WebResult {
     let st = state.clone().into_inner();
-    let (budgets, breakdowns, rows) = state
+    let (budgets, breakdowns, rows, pending, custody) = state
         .store
         .run(move |c| -> Result<_, ReportError> {
+            let pending = st.pending_runs.list(c, &st.accounts)?;
+            let custody = crate::keyring::Keyring::custody(c)?;
             let mut budgets = Vec::new();
             let mut breakdowns = vec!["month".to_owned()];
             for row in surveys::list(c)? {
@@ -231,7 +261,7 @@ async fn staff_list_view(state: &web::Data<AppState>, me: Staff, error: Option<S
                     }
                 }
             }
-            Ok((budgets, breakdowns, snapshots::list(c, false)?))
+            Ok((budgets, breakdowns, snapshots::list(c, false)?, pending, custody))
         })
         .await
         .map_err(WebError::internal)?;
@@ -249,16 +279,44 @@ async fn staff_list_view(state: &web::Data<AppState>, me: Staff, error: Option<S
             synthetic: s.synthetic,
         })
         .collect();
+    let pending = pending
+        .into_iter()
+        .map(|p| {
+            let mut what = format!("{} through {}, rho {:.3}", p.spec.survey, p.spec.through, p.spec.rho);
+            if !p.spec.by.is_empty() {
+                what.push_str(&format!(", by {}", p.spec.by.join(", ")));
+            }
+            if p.spec.verified_only {
+                what.push_str(", outreach-code answers only");
+            }
+            PendingRunView {
+                mine: p.requested_by == me.name,
+                id: p.id,
+                what,
+                requested_by: p.requested_by,
+                expires: minute(p.expires_at),
+                have: p.contributors.len(),
+                need: p.threshold,
+                contributors: p.contributors.into_iter().map(|c| (c.steward, c.account, minute(c.at))).collect(),
+            }
+        })
+        .collect();
+    let (stewards, threshold) = custody.map_or((vec![], 1), |c| (c.stewards, c.threshold));
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let month = crate::month::Month::now().to_string();
     let default_rho = report::DEFAULT_RELEASE_RHO;
-    html(status, StaffList { me, budgets, breakdowns, snapshots, month, default_rho, error })
+    let page =
+        StaffList { me, pending, stewards, threshold, budgets, breakdowns, snapshots, month, default_rho, error };
+    html(status, page)
 }
 
 async fn staff_list(state: web::Data<AppState>, Member(me): Member) -> WebResult {
     staff_list_view(&state, me, None).await
 }
 
+/// Ask for a release. It waits for k stewards' shares; a steward asking may give their own share
+/// with the request (with one steward needed, that runs it at once). A researcher asks without any
+/// passphrase.
 async fn run(state: web::Data<AppState>, form: MemberForm) -> WebResult {
     let fields = &form.fields;
     let spec = SnapshotSpec {
@@ -269,34 +327,83 @@ async fn run(state: web::Data<AppState>, form: MemberForm) -> WebResult {
         ..SnapshotSpec::new(fields.get("survey"), fields.get("through"))
     };
     let passphrase = SecretString::from(fields.get("passphrase"));
+    let steward = fields.get("steward");
     let st = state.clone().into_inner();
     let actor = form.me.name.clone();
     let outcome = state
         .store
         .run(move |c| -> Result<_, StoreError> {
-            // Online guessing: past the per-account or global limit on wrong passphrases, refuse
-            // before any key derivation, and say so in the audit trail.
-            let survey = crate::staff::typed_name(&spec.survey);
-            if let Err(too_many) = st.passphrase_tries.check(&actor) {
-                st.accounts.audit(c, &actor, "passphrase_throttled", &survey)?;
-                return Ok(Err(too_many.to_string()));
-            }
-            match report::run_and_audit(c, &st.intake.surveys, &st.accounts, &passphrase, &spec, &actor) {
-                Ok(snapshot) => Ok(Ok(snapshot.row.id)),
-                Err(ReportError::Store(e)) => Err(e),
-                Err(e) => {
-                    if matches!(e, ReportError::Keyring(KeyringError::Seal(SealError::WrongPassphrase))) {
-                        st.passphrase_tries.failed(&actor);
-                        st.accounts.audit(c, &actor, "passphrase_failed", &survey)?;
-                    }
-                    Ok(Err(e.to_string()))
-                }
+            let ctx = Ctx { surveys: &st.intake.surveys, accounts: &st.accounts, tries: &st.passphrase_tries };
+            let share = (!passphrase.expose_secret().is_empty())
+                .then_some((Some(steward.as_str()).filter(|s| !s.is_empty()), &passphrase));
+            let started = std::time::Instant::now();
+            let result = st.pending_runs.request(c, &ctx, spec, &actor, share);
+            ran(&st, &result, started);
+            settle(result)
+        })
+        .await?;
+    answer(&state, form.me, outcome).await
+}
+
+/// A steward gives their share to a waiting release.
+async fn contribute(state: web::Data<AppState>, id: web::Path<String>, form: MemberForm) -> WebResult {
+    let passphrase = SecretString::from(form.fields.get("passphrase"));
+    let steward = form.fields.get("steward");
+    let st = state.clone().into_inner();
+    let actor = form.me.name.clone();
+    let id = id.into_inner();
+    let outcome = state
+        .store
+        .run(move |c| -> Result<_, StoreError> {
+            let ctx = Ctx { surveys: &st.intake.surveys, accounts: &st.accounts, tries: &st.passphrase_tries };
+            let steward = Some(steward.as_str()).filter(|s| !s.is_empty());
+            let started = std::time::Instant::now();
+            let result = st.pending_runs.contribute(c, &ctx, &id, &actor, steward, &passphrase);
+            ran(&st, &result, started);
+            settle(result)
+        })
+        .await?;
+    answer(&state, form.me, outcome).await
+}
+
+/// The one who asked, or an admin, cancels a waiting release; its shares are wiped.
+async fn cancel(state: web::Data<AppState>, id: web::Path<String>, form: MemberForm) -> WebResult {
+    let st = state.clone().into_inner();
+    let (actor, admin) = (form.me.name.clone(), form.me.role == crate::store::staff::Role::Admin);
+    let id = id.into_inner();
+    let outcome = state
+        .store
+        .run(move |c| -> Result<_, StoreError> {
+            match st.pending_runs.cancel(c, &st.accounts, &id, &actor, admin) {
+                Ok(()) => Ok(Ok(None)),
+                Err(e) => e.into_store().map(Err),
             }
         })
         .await?;
+    answer(&state, form.me, outcome).await
+}
+
+/// /metrics: how long a release that ran took (the last share's key derivation included), nothing of it.
+fn ran(st: &AppState, result: &Result<Progress, PendingError>, started: std::time::Instant) {
+    if matches!(result, Ok(Progress::Released(_))) {
+        st.intake.metrics.report_run(started.elapsed());
+    }
+}
+
+/// A release made, still waiting, or refused (with the reason shown on the page).
+fn settle(result: Result<Progress, PendingError>) -> Result<Result<Option<String>, String>, StoreError> {
+    match result {
+        Ok(Progress::Released(snapshot)) => Ok(Ok(Some(snapshot.row.id))),
+        Ok(Progress::Waiting { .. }) => Ok(Ok(None)),
+        Err(e) => e.into_store().map(Err),
+    }
+}
+
+async fn answer(state: &web::Data<AppState>, me: Staff, outcome: Result<Option<String>, String>) -> WebResult {
     match outcome {
-        Ok(id) => Ok(redirect(&format!("/staff/reports/{id}"))),
-        Err(message) => staff_list_view(&state, form.me, Some(message)).await,
+        Ok(Some(id)) => Ok(redirect(&format!("/staff/reports/{id}"))),
+        Ok(None) => Ok(redirect("/staff/reports")),
+        Err(message) => staff_list_view(state, me, Some(message)).await,
     }
 }
 
@@ -308,7 +415,7 @@ async fn staff_report(
 ) -> WebResult {
     let lang = language(&req, None);
     let (id, ext) = split_file(&file);
-    let (snapshot, survey) = load(&state, id, false).await?;
+    let (snapshot, survey) = load(&state, id, false, "en").await?;
     if let Some(ext) = ext {
         return Ok(download(&snapshot, &survey, &state, file_language(&req), ext));
     }
@@ -415,7 +522,7 @@ async fn publish_preview(
     crate::web::auth::Admin(me): crate::web::auth::Admin,
 ) -> WebResult {
     let lang = language(&req, None);
-    let (snapshot, survey) = load(&state, &id, false).await?;
+    let (snapshot, survey) = load(&state, &id, false, "en").await?;
     if snapshot.row.status != SnapshotStatus::Private || snapshot.row.synthetic {
         return Err(WebError::plain(StatusCode::CONFLICT, "Only a private release of real answers can be published."));
     }
@@ -466,7 +573,7 @@ struct FactSheet<'a> {
 /// base, the method in plain words, the citation and where to verify it. Prints on one or two pages.
 async fn factsheet(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> WebResult {
     let lang = language(&req, None);
-    let (snapshot, survey) = load(&state, &id, true).await?;
+    let (snapshot, survey) = load(&state, &id, true, lang).await?;
     let chosen: Vec<(String, String)> = serde_json::from_str(&snapshot.row.headlines).unwrap_or_default();
     let views = render::table_views(&snapshot, &survey, &state.i18n, lang);
     let mut figures = Vec::new();

@@ -45,20 +45,50 @@ struct LoginPage {
 struct SetupPage {
     needs_key: bool,
     error: Option<String>,
-    /// A freshly generated passphrase to offer (7 EFF words, about 90 bits).
-    suggestion: String,
     /// The rule the passphrase must meet, in words.
     rule: &'static str,
+    /// Stewards (n) and how many of them a report needs (k).
+    n: usize,
+    k: usize,
+    slots: Vec<StewardSlot>,
+}
+
+/// One steward's fields on the setup form. The first keeps the field names of a 1-of-1 setup.
+struct StewardSlot {
+    number: usize,
+    name_field: String,
+    field: String,
+    again: String,
+    default_name: String,
+    /// A freshly generated passphrase to offer (7 EFF words, about 90 bits).
+    suggestion: String,
+}
+
+/// The most stewards the setup page offers; `chorus keys init` takes more.
+const MAX_SETUP_STEWARDS: usize = 9;
+
+fn slot(i: usize) -> StewardSlot {
+    let suffix = if i == 1 { String::new() } else { format!("_{i}") };
+    StewardSlot {
+        number: i,
+        name_field: format!("steward{suffix}"),
+        field: format!("passphrase{suffix}"),
+        again: format!("passphrase_again{suffix}"),
+        default_name: format!("steward-{i}"),
+        suggestion: crate::seal::generate_passphrase(7).expose_secret().to_owned(),
+    }
+}
+
+/// n and k from the form or the query (`?stewards=3&threshold=2`), within the page's bounds.
+fn custody_shape(fields: &Fields) -> (usize, usize) {
+    let n = fields.get("stewards").trim().parse().unwrap_or(1usize).clamp(1, MAX_SETUP_STEWARDS);
+    let k = fields.get("threshold").trim().parse().unwrap_or(1usize).clamp(1, n);
+    (n, k)
 }
 
 impl SetupPage {
-    fn new(needs_key: bool, error: Option<String>) -> Self {
-        Self {
-            needs_key,
-            error,
-            suggestion: crate::seal::generate_passphrase(7).expose_secret().to_owned(),
-            rule: crate::seal::PASSPHRASE_RULE,
-        }
+    fn new(needs_key: bool, error: Option<String>, (n, k): (usize, usize)) -> Self {
+        Self { needs_key, error, rule: crate::seal::PASSPHRASE_RULE, n, k, slots: (1..=n).map(slot).collect() }
     }
 }
 
@@ -67,6 +97,10 @@ impl SetupPage {
 struct DashboardPage {
     me: Staff,
     surveys: Vec<SurveySummary>,
+    /// Per survey: sealed answers kept, and when they will be destroyed (or why not yet known).
+    retention: Vec<(String, i64, String)>,
+    /// k and n of the report key custody, when a key exists.
+    custody: Option<(usize, usize)>,
 }
 
 /// One account as the users page shows it: never its password hash.
@@ -123,13 +157,13 @@ async fn setup_state(state: &web::Data<AppState>) -> Result<(bool, bool), WebErr
 
 /// The setup form, while no admin exists. It asks for the one-time setup code, which travels only in
 /// the POST body, never in a URL that proxies and histories keep.
-async fn setup_page(state: web::Data<AppState>) -> WebResult {
+async fn setup_page(state: web::Data<AppState>, req: HttpRequest) -> WebResult {
     let (has_admin, has_key) = setup_state(&state).await?;
     let pending = state.setup_token.lock().unwrap_or_else(|p| p.into_inner()).is_some();
     if has_admin || !pending {
         return Err(plain(StatusCode::NOT_FOUND, "Not found."));
     }
-    html(StatusCode::OK, SetupPage::new(!has_key, None))
+    html(StatusCode::OK, SetupPage::new(!has_key, None, custody_shape(&Fields::query(&req))))
 }
 
 async fn setup(state: web::Data<AppState>, OpenForm(fields): OpenForm) -> WebResult {
@@ -138,26 +172,38 @@ async fn setup(state: web::Data<AppState>, OpenForm(fields): OpenForm) -> WebRes
     if has_admin || !setup_token_ok(&state, &token) {
         return Err(plain(StatusCode::NOT_FOUND, "Not found."));
     }
-    let again = |error: String| html(StatusCode::BAD_REQUEST, SetupPage::new(!has_key, Some(error)));
-    let (name, password, passphrase) = (fields.get("name"), fields.get("password"), fields.get("passphrase"));
+    let shape = custody_shape(&fields);
+    let again = |error: String| html(StatusCode::BAD_REQUEST, SetupPage::new(!has_key, Some(error), shape));
+    let (name, password) = (fields.get("name"), fields.get("password"));
     if password != fields.get("password_again") {
         return again("The two passwords differ.".into());
     }
-    if !has_key && passphrase != fields.get("passphrase_again") {
-        return again("The two passphrases differ.".into());
+    let mut stewards = Vec::new();
+    if !has_key {
+        for s in (1..=shape.0).map(slot) {
+            let passphrase = fields.get(&s.field);
+            if passphrase != fields.get(&s.again) {
+                return again(format!("The two passphrases of steward {} differ.", s.number));
+            }
+            let name = Some(fields.get(&s.name_field).trim().to_owned()).filter(|n| !n.is_empty());
+            stewards.push(crate::keyring::NewSteward {
+                name: name.unwrap_or(s.default_name),
+                passphrase: SecretString::from(passphrase),
+            });
+        }
     }
     let st = state.clone().into_inner();
     let outcome = state
         .store
         .run(move |c| -> Result<_, StoreError> {
-            let passphrase = (!has_key).then(|| SecretString::from(passphrase));
-            Ok(crate::staff::create_first_admin(
+            let custody = (!has_key).then_some((stewards.as_slice(), shape.1));
+            Ok(crate::staff::create_first_admin_with_stewards(
                 &st.accounts,
                 &st.intake.keyring,
                 c,
                 &name,
                 &SecretString::from(password),
-                passphrase.as_ref(),
+                custody,
             ))
         })
         .await?;
@@ -233,8 +279,31 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest, form: MemberForm) 
 
 async fn dashboard(state: web::Data<AppState>, Member(me): Member) -> WebResult {
     let st = state.clone().into_inner();
-    let surveys = state.store.run(move |c| dashboard::dashboard(c, &st.intake)).await?;
-    html(StatusCode::OK, DashboardPage { me, surveys })
+    let (surveys, retention, custody) = state
+        .store
+        .run(move |c| -> Result<_, WebError> {
+            let surveys = dashboard::dashboard(c, &st.intake)?;
+            let mut retention = Vec::new();
+            for s in &surveys {
+                let r = crate::retention::status(c, &s.slug).map_err(WebError::internal)?;
+                let when = match (&r.destroyed_on, &r.destroy_on, &r.closed_on) {
+                    (Some(d), _, _) => format!("destroyed on {d}"),
+                    (None, Some(d), _) => format!("to be destroyed on {d}"),
+                    (None, None, None) => {
+                        format!("kept until {} days after the survey closes and its final release is made", r.days)
+                    }
+                    (None, None, Some(_)) => {
+                        format!("kept until {} days after its final release (or its budget is spent)", r.days)
+                    }
+                };
+                retention.push((s.slug.clone(), r.sealed, when));
+            }
+            let custody =
+                Keyring::custody(c).map_err(WebError::internal)?.map(|c| (c.threshold, c.stewards.len().max(1)));
+            Ok((surveys, retention, custody))
+        })
+        .await?;
+    html(StatusCode::OK, DashboardPage { me, surveys, retention, custody })
 }
 
 /// Exclude a month of a survey from reports after a confirmed flood, or bring it back.

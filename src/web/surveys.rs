@@ -23,7 +23,7 @@ use crate::{
         surveys::{self, Imported, SurveyStatus},
     },
     survey::{
-        CodesMode, RawAnswers, Survey,
+        RawAnswers, Survey,
         edit::{self, EditError, Proposed},
     },
 };
@@ -88,6 +88,11 @@ struct LanguageView {
     name: String,
     review: bool,
     untranslated: Vec<(String, String)>,
+    /// Strings awaiting a community reviewer, as (key, English, this language): the survey's own
+    /// texts while its translation says `review = true`, and the interface strings while
+    /// locales/LANG.toml does.
+    review_survey: Vec<(String, String, String)>,
+    review_ui: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
@@ -100,6 +105,8 @@ struct DetailPage {
     status: SurveyStatus,
     answers: i64,
     languages: Vec<LanguageView>,
+    /// The public address respondents use (`/s/{path}`); the slug is never one.
+    public_path: String,
 }
 
 // ---- handlers -------------------------------------------------------------------------------------
@@ -310,6 +317,19 @@ async fn detail(state: web::Data<AppState>, slug: web::Path<String>, Member(me):
             code: l.clone(),
             name: state.i18n.t(l, "language_name").to_owned(),
             review: survey.needs_review.contains(l),
+            review_survey: if survey.needs_review.contains(l) {
+                survey
+                    .text_keys()
+                    .into_iter()
+                    .filter_map(|k| {
+                        let own = survey.own_text(l, &k)?.to_owned();
+                        Some((k.clone(), survey.own_text("en", &k).unwrap_or_default().to_owned(), own))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            review_ui: if l != "en" && state.i18n.awaiting_review(l) { state.i18n.side_by_side(l) } else { Vec::new() },
             untranslated: if l == "en" {
                 Vec::new()
             } else {
@@ -334,6 +354,7 @@ async fn detail(state: web::Data<AppState>, slug: web::Path<String>, Member(me):
             status: row.status,
             answers,
             languages,
+            public_path: state.public_path(&survey.slug),
         },
     )
 }
@@ -351,18 +372,19 @@ async fn preview(state: web::Data<AppState>, path: web::Path<(String, String)>, 
     };
     let ui = Ui { i18n: &state.i18n, lang, page_title: &state.config.page_title };
     let text = |key: &str| survey.text(lang, key).unwrap_or_default().to_owned();
+    let support = crate::config::support_in(&state.config.support, lang)
+        .into_iter()
+        .map(|o| pages::Support { name: o.name.clone(), reach: o.reach.clone() })
+        .collect();
     let page = pages::Form {
-        slug: String::new(),
+        path: String::new(),
         title: text("title"),
         intro: text("intro"),
         consent: text("consent"),
         token: String::new(),
         notices: Vec::new(),
-        code: match survey.codes {
-            CodesMode::Off => None,
-            CodesMode::Optional => Some(false),
-            CodesMode::Required => Some(true),
-        },
+        code_label: survey.codes.label_key().map(|k| ui.t(k).to_owned()),
+        support,
         errors: Vec::new(),
         // The screening question (asked on a step of its own) first, then the form.
         questions: [true, false]

@@ -14,6 +14,7 @@ SURVEY = [
     ["end_group", "work"],
     ["begin_group", "about", "About you", "À propos de vous"],
     ["select_one chorus_regions", "region", "Where do you live?", "Où vivez-vous ?", "", "", "", "", "", "", "atlantic territories"],
+    ["note", "about_note", "Small places are grouped so that no one stands out.", "Les petites régions sont regroupées pour que personne ne se distingue."],
     ["text", "comments", "Anything else? No names, places or dates.", "Autre chose ? Pas de noms, de lieux ni de dates.", "", "", "", "string-length(.) <= 100", "", "", "", "Only the two researchers of this study read what you write here.", "Seules les deux personnes qui font cette étude lisent ce que vous écrivez ici."],
     ["end_group", "about"],
 ]

@@ -29,7 +29,7 @@ fn a_backup_restored_elsewhere_opens_with_the_stewards(backend: Backend) {
         app.open_notes_survey();
         for _ in 0..3 {
             let body = format!(r#"{{"answers":{{"age":"25_34","notes":"{canary}"}}}}"#);
-            assert_eq!(app.post_json("/api/v1/surveys/notes/responses", &body).await.0, 201);
+            assert_eq!(app.post_json("/api/v1/surveys/1e05d277/responses", &body).await.0, 201);
         }
         let id = age::x25519::Identity::generate();
         let other = age::x25519::Identity::generate();

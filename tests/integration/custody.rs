@@ -52,7 +52,7 @@ fn opened(app: &TestApp, passes: &[&str]) -> Result<usize, KeyringError> {
 }
 
 async fn answer(app: &TestApp) {
-    let (status, _) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+    let (status, _) = app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await;
     assert_eq!(status, 201);
 }
 

@@ -61,7 +61,7 @@ async fn api_from(app: &TestApp, ip: &str, code: Option<&str>) -> u16 {
     };
     let res = app
         .client
-        .post(app.url("/api/v1/surveys/harms/responses"))
+        .post(app.url("/api/v1/surveys/15977e8c/responses"))
         .header("content-type", "application/json")
         .header("x-real-ip", ip)
         .body(body)
@@ -101,11 +101,11 @@ fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
         });
         assert_eq!(verified, 3);
         // The form's 429 is a calm page in the respondent's language.
-        let (_, _, form) = app.form_page("/s/harms?lang=ko").await;
+        let (_, _, form) = app.form_page("/s/15977e8c?lang=ko").await;
         let token = hidden(&form, "token");
         let res = app
             .client
-            .post(app.url("/s/harms"))
+            .post(app.url("/s/15977e8c"))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-real-ip", flooder)
             .body(format!("token={token}&lang=ko&q.age=18_24"))
@@ -159,20 +159,20 @@ fn honeypot_and_too_fast_store_nothing(backend: Backend) {
     run(async {
         let app = TestApp::spawn_with(backend, |c| c.limits.min_fill_seconds = 3).await;
         app.init_keys();
-        let (_, _, form) = app.form_page("/s/harms?lang=en").await;
+        let (_, _, form) = app.form_page("/s/15977e8c?lang=en").await;
         let token = hidden(&form, "token");
         assert!(form.contains("name=\"website\""), "the honeypot is in the form");
-        let (status, _, page) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
+        let (status, _, page) = app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await;
         assert_eq!(status, 400);
         assert!(page.contains("very quick"), "too fast: told calmly, answers kept");
         assert!(page.contains("value=\"18_24\" checked"));
         let (status, _, _) =
-            app.post_form("/s/harms", &format!("token={token}&website=http%3A%2F%2Fspam&q.age=18_24")).await;
+            app.post_form("/s/15977e8c", &format!("token={token}&website=http%3A%2F%2Fspam&q.age=18_24")).await;
         assert_eq!(status, 400, "honeypot");
         assert_eq!(app.count("harms"), 0);
         app.state.clock.advance(4);
         assert_eq!(
-            app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await.0,
+            app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await.0,
             200,
             "after 3 s it is accepted"
         );
@@ -193,7 +193,7 @@ fn a_code_works_once_and_required_codes_are_enforced(backend: Backend) {
         let typed = codes[0].to_lowercase().replace('-', " ").replace('0', "o");
         assert_eq!(api_from(&app, "1.1.1.1", Some(&typed)).await, 201);
         let (status, reply) = app
-            .post_json("/api/v1/surveys/harms/responses", &format!(r#"{{"answers":{{}},"code":"{}"}}"#, codes[0]))
+            .post_json("/api/v1/surveys/15977e8c/responses", &format!(r#"{{"answers":{{}},"code":"{}"}}"#, codes[0]))
             .await;
         assert_eq!(status, 400);
         assert_eq!(reply["field"], "code");
@@ -208,7 +208,7 @@ fn a_code_works_once_and_required_codes_are_enforced(backend: Backend) {
         chorus::store::surveys::import(&mut app.conn(), "harms", 3, &required).unwrap();
         app.state.intake.surveys.forget(); // as a second passing would
         assert_eq!(api_from(&app, "1.1.1.1", None).await, 400);
-        let (_, _, form) = app.form_page("/s/harms").await;
+        let (_, _, form) = app.form_page("/s/15977e8c").await;
         assert!(form.contains("name=\"code\""));
         let fresh = issue_codes(&app, "harms", 1);
         assert_eq!(api_from(&app, "1.1.1.1", Some(&fresh[0])).await, 201);

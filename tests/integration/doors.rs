@@ -37,7 +37,7 @@ tests! {
 async fn api_as(app: &TestApp, ip: &str, body: &str) -> u16 {
     let res = app
         .client
-        .post(app.url("/api/v1/surveys/harms/responses"))
+        .post(app.url("/api/v1/surveys/15977e8c/responses"))
         .header("content-type", "application/json")
         .header("x-real-ip", ip)
         .body(body.to_owned())
@@ -95,9 +95,9 @@ fn form_and_api_have_separate_global_budgets(backend: Backend) {
             assert_eq!(api_as(&app, &format!("192.0.2.{i}"), VALID).await, 201);
         }
         assert_eq!(api_as(&app, "192.0.2.9", VALID).await, 429, "the API's budget is spent");
-        let (_, _, page) = app.form_page("/s/harms").await;
+        let (_, _, page) = app.form_page("/s/15977e8c").await;
         let token = hidden(&page, "token");
-        let (status, _, html) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
+        let (status, _, html) = app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await;
         assert_eq!(status, 200, "the form still takes answers: {html}");
     });
 }
@@ -110,7 +110,7 @@ fn raw_request(port: u16, header: &[u8], body: &str) -> Option<u16> {
     let mut request = header.to_vec();
     request.extend_from_slice(
         format!(
-            "POST /api/v1/surveys/harms/responses HTTP/1.1\r\nHost: example.onion\r\nContent-Type: application/json\r\n\
+            "POST /api/v1/surveys/15977e8c/responses HTTP/1.1\r\nHost: example.onion\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
@@ -298,7 +298,7 @@ fn head_answers_like_get(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
         for path in
-            ["/", "/s/harms", "/withdraw", "/safety", "/healthz", "/reports", "/staff/login", "/static/style.css"]
+            ["/", "/s/15977e8c", "/withdraw", "/safety", "/healthz", "/reports", "/staff/login", "/static/style.css"]
         {
             let (get, _, _) = app.get(path).await;
             let (head, headers, body) = read_response(app.client.head(app.url(path)).send().await.unwrap()).await;

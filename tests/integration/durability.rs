@@ -9,6 +9,8 @@ tests! {
     both: [
         a_failed_insert_is_answered_with_an_error_not_a_receipt,
         concurrent_submissions_are_all_committed,
+        a_row_the_database_refuses_costs_that_answer_alone,
+        a_batch_larger_than_one_statement_is_stored_whole,
     ],
     postgres_only: [
         a_failed_commit_is_answered_with_an_error_not_a_receipt,
@@ -19,7 +21,7 @@ fn a_failed_insert_is_answered_with_an_error_not_a_receipt(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        assert_eq!(app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await.0, 201);
+        assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await.0, 201);
         let sql = match backend {
             Backend::Sqlite => "CREATE TRIGGER fail_insert BEFORE INSERT ON responses BEGIN SELECT RAISE(FAIL, 'injected'); END;",
             Backend::Postgres => {
@@ -28,12 +30,13 @@ fn a_failed_insert_is_answered_with_an_error_not_a_receipt(backend: Backend) {
             }
         };
         app.with_conn(|c| c.batch_execute(sql).unwrap());
-        let (status, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        let (status, body) =
+            app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
         assert_eq!(status, 500, "{body}");
         assert!(body.get("receipt").is_none(), "no receipt for an answer that was not stored: {body}");
-        let (_, _, form) = app.form_page("/s/harms").await;
+        let (_, _, form) = app.form_page("/s/15977e8c").await;
         let token = hidden(&form, "token");
-        let (status, _, page) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
+        let (status, _, page) = app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await;
         assert_eq!(status, 500);
         assert!(!page.contains("class=\"code\""), "the form shows no receipt either");
         assert_eq!(app.count("harms"), 1);
@@ -43,7 +46,7 @@ fn a_failed_insert_is_answered_with_an_error_not_a_receipt(backend: Backend) {
                 .or_else(|_| c.batch_execute("DROP TRIGGER fail_insert"))
                 .unwrap()
         });
-        assert_eq!(app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await.0, 200);
+        assert_eq!(app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await.0, 200);
         assert_eq!(app.count("harms"), 2);
     });
 }
@@ -61,12 +64,13 @@ fn a_failed_commit_is_answered_with_an_error_not_a_receipt() {
             )
             .unwrap()
         });
-        let (status, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        let (status, body) =
+            app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
         assert_eq!(status, 500, "{body}");
         assert!(body.get("receipt").is_none());
         assert_eq!(app.count("harms"), 0);
         app.with_conn(|c| diesel::sql_query("DROP TRIGGER fail_commit ON responses").execute(c).unwrap());
-        assert_eq!(app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await.0, 201);
+        assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await.0, 201);
         assert_eq!(app.count("harms"), 1);
     });
 }
@@ -78,7 +82,7 @@ fn concurrent_submissions_are_all_committed(backend: Backend) {
         let requests = (0..64).map(|i| {
             let body = format!(r#"{{"answers":{{"age":"{}"}}}}"#, ["18_24", "25_34", "35_44"][i % 3]);
             app.client
-                .post(app.url("/api/v1/surveys/harms/responses"))
+                .post(app.url("/api/v1/surveys/15977e8c/responses"))
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
@@ -93,5 +97,78 @@ fn concurrent_submissions_are_all_committed(backend: Backend) {
         }
         assert_eq!(receipts, 64);
         assert_eq!(app.count("harms"), 64, "every receipt stands for a stored row");
+    });
+}
+
+/// A group commit writes its rows with one multi-row INSERT; when the database refuses one row, the
+/// whole statement fails. The writer then stores the batch row by row: the refused answer gets an
+/// error, its neighbours their receipts, and every receipt stands for a stored row.
+fn a_row_the_database_refuses_costs_that_answer_alone(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        // Ids are random hex: about half of them start with 0-7 and are refused.
+        let sql = match backend {
+            Backend::Sqlite => {
+                "CREATE TRIGGER fail_some BEFORE INSERT ON responses WHEN NEW.id < '8' BEGIN SELECT RAISE(FAIL, 'injected'); END;"
+            }
+            Backend::Postgres => {
+                "CREATE FUNCTION fail_some() RETURNS trigger AS $$ BEGIN IF NEW.id < '8' THEN RAISE EXCEPTION 'injected'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
+                 CREATE TRIGGER fail_some BEFORE INSERT ON responses FOR EACH ROW EXECUTE FUNCTION fail_some();"
+            }
+        };
+        app.with_conn(|c| c.batch_execute(sql).unwrap());
+        // Hold the table's write lock while the answers arrive, so they queue at the writer and most
+        // of them meet in one batch (one multi-row INSERT) once it is released.
+        let mut lock = app.store().dedicated().unwrap();
+        lock.batch_execute(match backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN; LOCK TABLE responses IN EXCLUSIVE MODE",
+        })
+        .unwrap();
+        let requests: Vec<_> = (0..64)
+            .map(|_| {
+                let req = app
+                    .client
+                    .post(app.url("/api/v1/surveys/15977e8c/responses"))
+                    .header("content-type", "application/json")
+                    .body(r#"{"answers":{"age":"18_24"}}"#)
+                    .send();
+                actix_web::rt::spawn(req)
+            })
+            .collect();
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
+        lock.batch_execute("COMMIT").unwrap();
+        let (mut receipts, mut refused) = (0, 0);
+        for res in futures_util::future::join_all(requests).await {
+            let res = res.expect("request task");
+            let (status, _, body) = read_response(res.unwrap()).await;
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            match status {
+                201 if body["receipt"].is_string() => receipts += 1,
+                500 if body.get("receipt").is_none() => refused += 1,
+                other => panic!("unexpected answer {other}: {body}"),
+            }
+        }
+        assert!(receipts > 0 && refused > 0, "{receipts} stored, {refused} refused: the trigger should split them");
+        assert_eq!(app.count("harms"), receipts, "every receipt stands for a stored row, and only those");
+    });
+}
+
+/// More rows than one statement may bind (SQLite's limit on bound parameters) are stored whole, in
+/// several multi-row statements of one transaction.
+fn a_batch_larger_than_one_statement_is_stored_whole(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let n = chorus::store::responses::ROWS_PER_STATEMENT * 2 + 3;
+        let intake = &app.state.intake;
+        app.with_conn(|c| {
+            let (survey, _) = intake.surveys.current(c, "harms").unwrap().unwrap();
+            let mut rng = rand::rng();
+            let batch: Vec<_> = (0..n).map(|_| chorus::dev::synthetic_answers(&survey, &mut rng)).collect();
+            chorus::intake::store_synthetic(&intake.keyring, c, &survey, &batch).unwrap();
+        });
+        assert_eq!(app.count("harms"), n as i64);
     });
 }

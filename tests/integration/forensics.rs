@@ -77,7 +77,7 @@ async fn submit_in_order(app: &TestApp) -> Vec<(String, Option<Vec<u8>>)> {
             Some(c) => format!(r#"{{"answers":{{"age":"25_34"}},"code":"{c}"}}"#),
             None => r#"{"answers":{"age":"18_24"}}"#.to_owned(),
         };
-        let (status, reply) = app.post_json("/api/v1/surveys/harms/responses", &body).await;
+        let (status, reply) = app.post_json("/api/v1/surveys/15977e8c/responses", &body).await;
         assert_eq!(status, 201, "{reply}");
         let now = ids(app);
         let new: Vec<String> = now.difference(&seen).cloned().collect();
@@ -86,7 +86,7 @@ async fn submit_in_order(app: &TestApp) -> Vec<(String, Option<Vec<u8>>)> {
         if let Some(c) = &code {
             // A code works once, also while its spend waits in the writer's memory (and after).
             let again = format!(r#"{{"answers":{{"age":"25_34"}},"code":"{c}"}}"#);
-            assert_eq!(app.post_json("/api/v1/surveys/harms/responses", &again).await.0, 400, "a code used twice");
+            assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", &again).await.0, 400, "a code used twice");
         }
         arrival.push((new[0].clone(), code.map(|c| hash(&c))));
     }
@@ -222,7 +222,7 @@ fn a_seized_copy_shows_no_arrival_order_no_code_link_and_no_date(backend: Backen
         let arrival = submit_in_order(&app).await;
         // Every code worked once, and a second use is refused even while its spend is pending.
         let (status, _) = app
-            .post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"},"code":"00000-00000"}"#)
+            .post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"},"code":"00000-00000"}"#)
             .await;
         assert_eq!(status, 400);
         let copy = tempfile::tempdir().unwrap();

@@ -41,14 +41,14 @@ fn security_headers_on_every_response(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         for path in [
             "/",
-            "/s/harms",
+            "/s/15977e8c",
             "/healthz",
             "/safety",
             "/withdraw",
             "/static/style.css",
             "/static/chorus.js",
             "/no-such-page",
-            "/api/v1/surveys/harms",
+            "/api/v1/surveys/15977e8c",
         ] {
             let (_, headers, _) = app.get(path).await;
             let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -75,7 +75,7 @@ fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) 
         let forwarded = "203.0.113.231";
         let query = format!("canaryq{}", &chorus::seal::random_id()[..12]);
         let referer = format!("https://canary-referer-{}.example/", &chorus::seal::random_id()[..8]);
-        for path in [format!("/?lang=ko&x={query}"), format!("/s/harms?{query}=1"), format!("/nope?{query}")] {
+        for path in [format!("/?lang=ko&x={query}"), format!("/s/15977e8c?{query}=1"), format!("/nope?{query}")] {
             let res = app
                 .client
                 .get(app.url(&path))
@@ -91,7 +91,7 @@ fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) 
         }
         let res = app
             .client
-            .post(app.url(&format!("/api/v1/surveys/harms/responses?{query}")))
+            .post(app.url(&format!("/api/v1/surveys/15977e8c/responses?{query}")))
             .header("user-agent", agent.as_str())
             .header("x-forwarded-for", forwarded)
             .header("content-type", "application/json")
@@ -101,7 +101,7 @@ fn address_and_agent_canaries_reach_neither_logs_nor_database(backend: Backend) 
             .unwrap();
         assert_eq!(res.status().as_u16(), 201);
         let logs = logs();
-        assert!(logs.contains("route=/s/{slug}"), "the request log works at all");
+        assert!(logs.contains("route=/s/{path}"), "the request log works at all");
         for canary in [agent.as_str(), forwarded, query.as_str(), referer.as_str()] {
             assert!(!logs.contains(canary), "{canary} reached the logs");
             assert!(!contains(&app.database_bytes(), canary.as_bytes()), "{canary} reached the database");

@@ -34,6 +34,8 @@ mod doors;
 mod durability;
 mod forensics;
 mod foundation;
+mod metrics;
+mod outreach;
 mod privacy;
 mod reports;
 mod respondent;
@@ -41,6 +43,7 @@ mod retention;
 mod schema;
 mod sealing;
 mod staff;
+mod stewards;
 mod surveys;
 mod verification;
 mod withdrawal;
@@ -74,11 +77,13 @@ fn main() {
         .chain(backups::TESTS)
         .chain(retention::TESTS)
         .chain(respondent::TESTS)
+        .chain(outreach::TESTS)
         .chain(staff::TESTS)
         .chain(reports::TESTS)
         .chain(defences::TESTS)
         .chain(doors::TESTS)
         .chain(durability::TESTS)
+        .chain(metrics::TESTS)
         .chain(privacy::TESTS)
         .chain(cli::TESTS)
         .chain(surveys::TESTS)
@@ -86,7 +91,8 @@ fn main() {
         .chain(attacks::TESTS)
         .chain(verification::TESTS)
         .chain(forensics::TESTS)
-        .chain(withdrawal::TESTS);
+        .chain(withdrawal::TESTS)
+        .chain(stewards::TESTS);
     let mut trials = Vec::new();
     for test in tests {
         match test {

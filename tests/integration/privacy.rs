@@ -57,7 +57,7 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
         add(&app, "admin1", "admin", ADMIN_PW);
         for i in 0..80 {
             let body = format!(r#"{{"answers":{{"age":"{}"}}}}"#, ["18_24", "25_34"][i % 2]);
-            assert_eq!(app.post_json("/api/v1/surveys/harms/responses", &body).await.0, 201);
+            assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", &body).await.0, 201);
         }
         let s = login(&app, "admin1", ADMIN_PW).await.unwrap();
         let snapshot = chorus::report::run_snapshot(
@@ -82,8 +82,16 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
 
         // The scripted session, from 127.0.0.77 with a distinctive agent.
         let ua = format!("user-agent: {agent}");
-        let public_html =
-            ["/", "/?lang=th", "/s/harms", "/s/harms?lang=zh-Hans", "/s/notes", "/safety", "/withdraw", "/reports"];
+        let public_html = [
+            "/",
+            "/?lang=th",
+            "/s/15977e8c",
+            "/s/15977e8c?lang=zh-Hans",
+            "/s/1e05d277",
+            "/safety",
+            "/withdraw",
+            "/reports",
+        ];
         let mut pages = Vec::new();
         for path in public_html.iter().map(|p| p.to_string()).chain([format!("/reports/{id}")]) {
             let (status, head, body) = curl(&["-H", &ua, &format!("{base}{path}")]);
@@ -91,7 +99,7 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
             headers_are_private(&path, &head, true);
             pages.push((path, body));
         }
-        for path in ["/static/style.css", "/static/chorus.js", "/healthz", "/api/v1/surveys/harms", "/nope"]
+        for path in ["/static/style.css", "/static/chorus.js", "/healthz", "/api/v1/surveys/15977e8c", "/nope"]
             .map(String::from)
             .into_iter()
             .chain([format!("/reports/{id}.csv"), format!("/reports/{id}.json")])
@@ -105,11 +113,11 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
         }
         // The screening step of the default survey is a POST too.
         let (status, head, screened) =
-            curl(&["-H", &ua, "--data", "step=screen&lang=en&q.adult=yes", &format!("{base}/s/harms")]);
+            curl(&["-H", &ua, "--data", "step=screen&lang=en&q.adult=yes", &format!("{base}/s/15977e8c")]);
         assert_eq!(status, 200);
-        headers_are_private("POST /s/harms (screening step)", &head, true);
+        headers_are_private("POST /s/15977e8c (screening step)", &head, true);
         assert!(screened.contains("name=\"token\""), "the form follows the screening step");
-        let form = &pages.iter().find(|(p, _)| p == "/s/notes").unwrap().1;
+        let form = &pages.iter().find(|(p, _)| p == "/s/1e05d277").unwrap().1;
         let at = form.find("name=\"token\" value=\"").unwrap() + 20;
         let token = form[at..].split('"').next().unwrap();
         let (status, head, receipt_page) = curl(&[
@@ -119,10 +127,10 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
             "referer: https://referer-canary.example/",
             "--data",
             &format!("token={token}&lang=en&q.age=25_34&q.notes={canary}"),
-            &format!("{base}/s/notes"),
+            &format!("{base}/s/1e05d277"),
         ]);
         assert_eq!(status, 200, "{receipt_page}");
-        headers_are_private("POST /s/notes", &head, true);
+        headers_are_private("POST /s/1e05d277", &head, true);
         let at = receipt_page.find("translate=\"no\">").unwrap() + 15;
         let receipt = receipt_page[at..].split('<').next().unwrap().to_owned();
         let (status, _, _) =
@@ -138,7 +146,7 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
             assert!(!logged.contains(secret), "{secret} is in the logs");
         }
         // The test would see them if they were there: the session did reach the log and the store.
-        assert!(logged.contains("route=/s/{slug}"));
+        assert!(logged.contains("route=/s/{path}"));
         assert!(contains(&stored, b"harms"));
     });
 }

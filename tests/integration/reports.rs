@@ -36,7 +36,7 @@ pub async fn submit(app: &TestApp, n: usize) {
             if i % 4 == 0 { "none" } else { "city_police" },
             if i % 4 == 0 { "" } else { r#","targeted":"maybe""# },
         );
-        let (status, reply) = app.post_json("/api/v1/surveys/harms/responses", &body).await;
+        let (status, reply) = app.post_json("/api/v1/surveys/15977e8c/responses", &body).await;
         assert_eq!(status, 201, "{reply}");
     }
 }

@@ -47,7 +47,7 @@ fn encode(s: &str) -> String {
 }
 
 async fn fresh_token(app: &TestApp, lang: &str) -> String {
-    let (status, _, html) = app.form_page(&format!("/s/harms?lang={lang}")).await;
+    let (status, _, html) = app.form_page(&format!("/s/15977e8c?lang={lang}")).await;
     assert_eq!(status, 200);
     hidden(&html, "token")
 }
@@ -61,7 +61,7 @@ fn form_round_trip_gives_a_receipt_that_withdraws(backend: Backend) {
             "token={token}&lang=ko&q.adult=yes&q.age=25_34&q.gender=woman&q.gender=trans_woman&q.region={}&q.officials=bylaw",
             encode("on")
         );
-        let (status, headers, html) = app.post_form("/s/harms", &body).await;
+        let (status, headers, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 200, "{html}");
         assert!(headers.get("location").is_none(), "the receipt is never a redirect");
         assert!(html.contains("lang=\"ko\""), "the receipt page is in Korean");
@@ -82,14 +82,14 @@ fn a_form_token_stores_once(backend: Backend) {
         app.init_keys();
         let token = fresh_token(&app, "en").await;
         let body = format!("token={token}&q.age=18_24");
-        assert_eq!(app.post_form("/s/harms", &body).await.0, 200);
+        assert_eq!(app.post_form("/s/15977e8c", &body).await.0, 200);
         // A refresh or a double tap re-sends the same token: nothing is stored twice.
-        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 200);
         assert!(html.contains("already received"), "{html}");
         assert_eq!(app.count("harms"), 1);
         // A forged or missing token is refused, the answers kept on the re-shown form.
-        let (status, _, html) = app.post_form("/s/harms", "token=00112233445566778899&q.age=18_24").await;
+        let (status, _, html) = app.post_form("/s/15977e8c", "token=00112233445566778899&q.age=18_24").await;
         assert_eq!(status, 400);
         assert!(html.contains("value=\"18_24\" checked"));
         assert_eq!(app.count("harms"), 1);
@@ -99,7 +99,7 @@ fn a_form_token_stores_once(backend: Backend) {
             app.state.intake.tokens.rotate_now_for_tests(c).unwrap();
             app.state.intake.tokens.rotate_now_for_tests(c).unwrap();
         });
-        assert_eq!(app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await.0, 400);
+        assert_eq!(app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await.0, 400);
         assert_eq!(app.count("harms"), 1);
     });
 }
@@ -108,10 +108,10 @@ fn json_round_trip_and_withdrawal(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let (status, _, body) = app.get("/api/v1/surveys/harms?lang=fr").await;
+        let (status, _, body) = app.get("/api/v1/surveys/15977e8c?lang=fr").await;
         assert_eq!(status, 200);
         let def: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(def["slug"], "harms");
+        assert_eq!(def["path"], "15977e8c");
         assert_eq!(def["languages"].as_array().unwrap().len(), 7);
         let questions = def["questions"].as_array().unwrap();
         let age = questions.iter().find(|q| q["id"] == "age").unwrap();
@@ -122,7 +122,7 @@ fn json_round_trip_and_withdrawal(backend: Backend) {
         assert_eq!(def["screen"], "adult", "the screening question is named");
         let (status, body) = app
             .post_json(
-                "/api/v1/surveys/harms/responses",
+                "/api/v1/surveys/15977e8c/responses",
                 r#"{"answers":{"adult":"yes","age":"25_34","gender":["woman","nonbinary_two_spirit"]}}"#,
             )
             .await;
@@ -141,7 +141,7 @@ fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let api = "/api/v1/surveys/harms/responses";
+        let api = "/api/v1/surveys/15977e8c/responses";
         let cases: Vec<(&str, String, u16, Option<&str>)> = vec![
             ("unknown question", r#"{"answers":{"nope":"x"}}"#.into(), 400, Some("nope")),
             ("unknown option", r#"{"answers":{"age":"99_100"}}"#.into(), 400, Some("age")),
@@ -179,18 +179,18 @@ fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
         assert_eq!(app.post_json(api, &big).await.0, 413);
         let res = app
             .client
-            .post(app.url("/s/harms"))
+            .post(app.url("/s/15977e8c"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(vec![b'q', b'.', b'a', b'=', 0xff])
             .send()
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 400);
-        assert_eq!(app.post_form("/s/harms", &format!("q.age={}", "z".repeat(70 * 1024))).await.0, 413);
+        assert_eq!(app.post_form("/s/15977e8c", &format!("q.age={}", "z".repeat(70 * 1024))).await.0, 413);
         // Text over its cap (the default survey has no text question since version 2).
         app.open_notes_survey();
         let long = format!(r#"{{"answers":{{"notes":"{}"}}}}"#, "x".repeat(201));
-        let (status, reply) = app.post_json("/api/v1/surveys/notes/responses", &long).await;
+        let (status, reply) = app.post_json("/api/v1/surveys/1e05d277/responses", &long).await;
         assert_eq!((status, &reply["question"]), (400, &serde_json::json!("notes")), "{reply}");
         assert_eq!(app.count("notes"), 0);
         // Unknown survey.
@@ -205,7 +205,7 @@ fn form_errors_sit_beside_the_question_and_keep_answers(backend: Backend) {
         app.init_keys();
         let token = fresh_token(&app, "fr").await;
         let body = format!("token={token}&lang=fr&q.age=25_34&q.work_type=sex_work&q.work_type=both&q.officials=bylaw");
-        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 400);
         assert!(html.contains("id=\"err-work_type\""), "the error sits beside its question");
         assert!(html.contains("Veuillez choisir une seule option"), "French error text");
@@ -221,14 +221,14 @@ fn public_pages_set_no_cookie_and_name_no_other_origin(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
         let token = fresh_token(&app, "en").await;
-        let (_, headers, receipt_page) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
+        let (_, headers, receipt_page) = app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await;
         assert!(headers.get("set-cookie").is_none());
         let mut pages = vec![receipt_page];
         for path in [
             "/",
             "/?lang=th",
-            "/s/harms",
-            "/s/harms?lang=zh-Hant",
+            "/s/15977e8c",
+            "/s/15977e8c?lang=zh-Hant",
             "/safety",
             "/withdraw",
             "/static/style.css",
@@ -260,7 +260,7 @@ fn every_language_renders_its_own_title(backend: Backend) {
         let survey = Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap();
         let english = survey.title("en").to_owned();
         for lang in LANGUAGES {
-            let (status, _, html) = app.get(&format!("/s/harms?lang={lang}")).await;
+            let (status, _, html) = app.get(&format!("/s/15977e8c?lang={lang}")).await;
             assert_eq!(status, 200);
             let title = survey.title(lang);
             assert!(html.contains(&format!("<h1>{}</h1>", askama_escape(title))), "{lang}: title missing");
@@ -272,7 +272,8 @@ fn every_language_renders_its_own_title(backend: Backend) {
             assert!(html.contains("<title>Survey</title>"));
         }
         // Accept-Language picks the language when no link chose one.
-        let res = app.client.get(app.url("/s/harms")).header("accept-language", "vi-VN,vi;q=0.9").send().await.unwrap();
+        let res =
+            app.client.get(app.url("/s/15977e8c")).header("accept-language", "vi-VN,vi;q=0.9").send().await.unwrap();
         let (_, _, body) = read_response(res).await;
         assert!(body.contains("<html lang=\"vi\""));
     });
@@ -286,13 +287,13 @@ fn skip_logic_renders_a_labelled_group_without_javascript(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let (_, _, html) = app.form_page("/s/harms").await;
+        let (_, _, html) = app.form_page("/s/15977e8c").await;
         assert!(html.contains("data-show-if=\"officials\""));
         assert!(html.contains("If you answered"), "the group is labelled for readers without JavaScript");
         for tag in html.match_indices("<div class=\"conditional\"").map(|(i, _)| html[i..].split('>').next().unwrap()) {
             assert!(!tag.contains("hidden"), "nothing is hidden without JavaScript: {tag}");
         }
-        let (_, _, html) = app.form_page("/s/harms?lang=ko").await;
+        let (_, _, html) = app.form_page("/s/15977e8c?lang=ko").await;
         assert!(html.contains("data-show-if=\"officials\""));
     });
 }
@@ -305,14 +306,14 @@ fn closed_and_unknown_surveys(backend: Backend) {
         assert_eq!(app.get("/s/nope").await.0, 404);
         let closed = chorus::store::surveys::SurveyStatus::Closed;
         app.with_conn(|c| app.state.intake.surveys.set_status(c, "harms", closed).unwrap());
-        let (status, _, html) = app.get("/s/harms").await;
+        let (status, _, html) = app.get("/s/15977e8c").await;
         assert_eq!(status, 410);
         assert!(html.contains("closed"));
-        assert_eq!(app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await.0, 410);
-        assert_eq!(app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{}}"#).await.0, 410);
+        assert_eq!(app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await.0, 410);
+        assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{}}"#).await.0, 410);
         assert_eq!(app.count("harms"), 0);
         let (_, _, landing) = app.get("/").await;
-        assert!(!landing.contains("/s/harms"), "a closed survey is not offered");
+        assert!(!landing.contains("/s/15977e8c"), "a closed survey is not offered");
     });
 }
 
@@ -320,7 +321,7 @@ fn withdrawal_reads_the_same_whether_or_not_it_matched(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let (_, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        let (_, body) = app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
         let receipt = body["receipt"].as_str().unwrap().to_owned();
         let (s1, _, matched) = app.post_form("/withdraw", &format!("receipt={receipt}")).await;
         let (s2, _, unmatched) = app.post_form("/withdraw", "receipt=0000-0000-0000-0000-0000-0000-00").await;
@@ -339,20 +340,20 @@ fn nothing_answered_is_refused_kindly_in_form_and_api(backend: Backend) {
         app.init_keys();
         for body in ["", "&q.age=&q.status=+++", "&q.what_happened=id_check"] {
             let token = fresh_token(&app, "en").await;
-            let (status, _, html) = app.post_form("/s/harms", &format!("token={token}{body}")).await;
+            let (status, _, html) = app.post_form("/s/15977e8c", &format!("token={token}{body}")).await;
             assert_eq!(status, 400, "{body}: {html}");
             assert!(html.contains("You have not answered anything"), "{body}: the kind message");
             assert!(html.find("error-summary").unwrap() < html.find("<h1>").unwrap(), "the message comes first");
         }
         let (status, _, html) =
-            app.post_form("/s/harms", &format!("token={}&lang=ko", fresh_token(&app, "ko").await)).await;
+            app.post_form("/s/15977e8c", &format!("token={}&lang=ko", fresh_token(&app, "ko").await)).await;
         assert_eq!(status, 400);
         assert!(html.contains("아직 아무 질문에도 답하지 않았어요"), "in Korean");
-        let (status, reply) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{}}"#).await;
+        let (status, reply) = app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{}}"#).await;
         assert_eq!(status, 400, "{reply}");
         assert_eq!(reply["error"], "you have not answered anything");
         assert!(reply.get("question").is_none(), "names no question: {reply}");
-        let (status, _) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":null}}"#).await;
+        let (status, _) = app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":null}}"#).await;
         assert_eq!(status, 400);
         assert_eq!(app.count("harms"), 0, "nothing was stored");
     });
@@ -366,7 +367,7 @@ fn exclusive_options_stand_alone_in_form_and_api(backend: Backend) {
         let body = format!(
             "token={token}&q.age=25_34&q.officials=none&q.officials=city_police&q.changes_after=none&q.changes_after=moved"
         );
-        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 400, "{html}");
         assert!(
             html.contains("id=\"err-officials\"") && html.contains("id=\"err-changes_after\""),
@@ -375,7 +376,7 @@ fn exclusive_options_stand_alone_in_form_and_api(backend: Backend) {
         assert!(html.contains("“None of these” cannot be chosen together with other answers."));
         assert!(html.contains("href=\"#q-officials\"") && html.contains("href=\"#q-changes_after\""));
         assert!(html.contains("value=\"none\" data-exclusive"), "JavaScript can find the option that stands alone");
-        let api = "/api/v1/surveys/harms/responses";
+        let api = "/api/v1/surveys/15977e8c/responses";
         let (status, reply) = app.post_json(api, r#"{"answers":{"officials":["none","bylaw"]}}"#).await;
         assert_eq!(status, 400, "{reply}");
         assert_eq!(reply["question"], "officials");
@@ -385,7 +386,7 @@ fn exclusive_options_stand_alone_in_form_and_api(backend: Backend) {
         assert_eq!(app.post_json(api, r#"{"answers":{"officials":["bylaw","city_police"]}}"#).await.0, 201);
         assert_eq!(app.count("harms"), 2);
         // The API's definition says which options stand alone.
-        let (_, _, def) = app.get("/api/v1/surveys/harms").await;
+        let (_, _, def) = app.get("/api/v1/surveys/15977e8c").await;
         let def: serde_json::Value = serde_json::from_str(&def).unwrap();
         let officials = def["questions"].as_array().unwrap().iter().find(|q| q["id"] == "officials").unwrap();
         let none = officials["options"].as_array().unwrap().iter().find(|o| o["id"] == "none").unwrap();
@@ -397,21 +398,21 @@ fn no_form_before_setup_or_while_closed(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         // Before setup there is no report key: a kind page, not a form whose answers would be lost.
-        let (status, _, html) = app.get("/s/harms?lang=fr").await;
+        let (status, _, html) = app.get("/s/15977e8c?lang=fr").await;
         assert_eq!(status, 503, "{html}");
         assert!(html.contains("Ce sondage n’est pas encore ouvert"), "{html}");
-        assert!(!html.contains("<form method=\"post\" action=\"/s/harms\""), "no form is shown");
+        assert!(!html.contains("<form method=\"post\" action=\"/s/15977e8c\""), "no form is shown");
         assert!(!html.contains("name=\"token\""));
         app.init_keys();
-        let (status, _, html) = app.get("/s/harms").await;
+        let (status, _, html) = app.get("/s/15977e8c").await;
         assert_eq!(status, 200);
-        assert!(html.contains("<form method=\"post\" action=\"/s/harms\""));
+        assert!(html.contains("<form method=\"post\" action=\"/s/15977e8c\""));
         let closed = chorus::store::surveys::SurveyStatus::Closed;
         app.with_conn(|c| app.state.intake.surveys.set_status(c, "harms", closed).unwrap());
-        let (status, _, html) = app.get("/s/harms").await;
+        let (status, _, html) = app.get("/s/15977e8c").await;
         assert_eq!(status, 410);
         assert!(html.contains("This survey is closed"));
-        assert!(!html.contains("<form method=\"post\" action=\"/s/harms\""), "no form while closed");
+        assert!(!html.contains("<form method=\"post\" action=\"/s/15977e8c\""), "no form while closed");
     });
 }
 
@@ -419,7 +420,7 @@ fn a_mistyped_receipt_is_recognised_without_a_lookup(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let (_, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        let (_, body) = app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
         let receipt = body["receipt"].as_str().unwrap().to_owned();
         assert_eq!(receipt.len(), 33);
         // One symbol changed: recognised as mistyped from the text alone, nothing deleted.
@@ -451,35 +452,35 @@ fn field_names_change_with_every_rendering_and_copies_show_nothing(backend: Back
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let (_, _, first) = app.form_page("/s/harms").await;
-        let (_, _, second) = app.form_page("/s/harms").await;
+        let (_, _, first) = app.form_page("/s/15977e8c").await;
+        let (_, _, second) = app.form_page("/s/15977e8c").await;
         let (p1, p2) = (field_prefix(&first), field_prefix(&second));
         assert_ne!(p1, p2, "a browser restoring form state by name finds nothing on a new rendering");
         assert!(!first.contains("name=\"q."), "no stable answer field names");
         // The prefixed names are read back through the token sent with them.
         let token = hidden(&first, "token");
         let body = format!("token={token}&{p1}.age=25_34&{p1}.officials=bylaw");
-        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 200, "{html}");
         assert_eq!(app.count("harms"), 1);
         // Another rendering's names do not count for this token.
         let token = hidden(&second, "token");
-        let (status, _, html) = app.post_form("/s/harms", &format!("token={token}&{p1}.age=25_34")).await;
+        let (status, _, html) = app.post_form("/s/15977e8c", &format!("token={token}&{p1}.age=25_34")).await;
         assert_eq!(status, 400);
         assert!(html.contains("You have not answered anything"));
         // A refused form shows her answers back once; the same POST sent again (Back after leaving,
         // a reload) is refused with the form empty, saying why.
-        let (_, _, third) = app.form_page("/s/harms").await;
+        let (_, _, third) = app.form_page("/s/15977e8c").await;
         let (token, p3) = (hidden(&third, "token"), field_prefix(&third));
         let body =
             format!("token={token}&{p3}.age=25_34&{p3}.officials=none&{p3}.officials=bylaw&{p3}.violence=yes_reported");
-        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 400);
         assert!(
             html.contains("value=\"25_34\" checked") && html.contains("value=\"yes_reported\" checked"),
             "shown back once"
         );
-        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 400);
         assert!(html.contains("sent again from the browser history"), "{html}");
         assert!(
@@ -490,7 +491,7 @@ fn field_names_change_with_every_rendering_and_copies_show_nothing(backend: Back
         assert_eq!(app.count("harms"), 1);
         // Fixing the answers on the re-shown page (a new token) still works.
         let fixed = format!("token={}&q.age=25_34&q.officials=bylaw", hidden(&html, "token"));
-        assert_eq!(app.post_form("/s/harms", &fixed).await.0, 200);
+        assert_eq!(app.post_form("/s/15977e8c", &fixed).await.0, 200);
         assert_eq!(app.count("harms"), 2);
     });
 }
@@ -500,7 +501,7 @@ fn the_receipt_survives_its_language_buttons(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
         let token = fresh_token(&app, "en").await;
-        let (_, headers, html) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
+        let (_, headers, html) = app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await;
         let receipt = receipt_in(&html);
         assert!(headers.get("cache-control").is_some_and(|v| v == "no-store"));
         assert!(
@@ -515,14 +516,14 @@ fn the_receipt_survives_its_language_buttons(backend: Backend) {
                 "{group}"
             );
         }
-        let (status, _, html) = app.post_form("/receipt", &format!("receipt={receipt}&slug=harms&lang=ko")).await;
+        let (status, _, html) = app.post_form("/receipt", &format!("receipt={receipt}&path=15977e8c&lang=ko")).await;
         assert_eq!(status, 200);
         assert!(html.contains("<html lang=\"ko\""));
         assert_eq!(receipt_in(&html), receipt, "the same code, now in Korean");
-        let (status, _, _) = app.post_form("/receipt", "receipt=hello&slug=harms&lang=ko").await;
+        let (status, _, _) = app.post_form("/receipt", "receipt=hello&path=15977e8c&lang=ko").await;
         assert_eq!(status, 400);
         // Reloading the page that sent the answers shows no code (it is kept nowhere) and says so.
-        let (_, _, again) = app.post_form("/s/harms", &format!("token={token}&q.age=18_24")).await;
+        let (_, _, again) = app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await;
         assert!(again.contains("already received") && again.contains("we cannot show it again"));
         assert!(!again.contains(&receipt));
         // Every respondent page loads /forget.css, which asks the browser to drop this site's cached pages.
@@ -540,7 +541,7 @@ fn the_age_question_comes_first_and_no_ends_kindly_storing_nothing(backend: Back
         let app = TestApp::spawn(backend).await;
         app.init_keys();
         // The first step: the age question alone, in a POST form; no token, no other question yet.
-        let (status, headers, html) = app.get("/s/harms?lang=fr").await;
+        let (status, headers, html) = app.get("/s/15977e8c?lang=fr").await;
         assert_eq!(status, 200);
         assert!(headers.get("set-cookie").is_none());
         assert!(html.contains("name=\"step\" value=\"screen\"") && html.contains("method=\"post\""), "{html}");
@@ -549,26 +550,26 @@ fn the_age_question_comes_first_and_no_ends_kindly_storing_nothing(backend: Back
         assert!(!html.contains("id=\"q-age\""), "the other questions wait");
         // "No": the kind end page, and no form.
         let end = "Ce sondage est seulement pour les personnes de 18 ans ou plus";
-        let (status, _, html) = app.post_form("/s/harms", "step=screen&lang=fr&q.adult=no").await;
+        let (status, _, html) = app.post_form("/s/15977e8c", "step=screen&lang=fr&q.adult=no").await;
         assert_eq!(status, 200);
         assert!(html.contains(end), "{html}");
         assert!(!html.contains("name=\"token\"") && !html.contains("id=\"q-age\""));
         // "Yes": the form, which carries the answer in a hidden field and shows its parts.
-        let (status, _, form) = app.post_form("/s/harms", "step=screen&lang=fr&q.adult=yes").await;
+        let (status, _, form) = app.post_form("/s/15977e8c", "step=screen&lang=fr&q.adult=yes").await;
         assert_eq!(status, 200);
         let (token, prefix) = (hidden(&form, "token"), field_prefix(&form));
         assert!(form.contains(&format!("name=\"{prefix}.adult\" value=\"yes\"")), "{form}");
         assert!(!form.contains("id=\"q-adult\""), "not asked twice");
         assert!(form.contains("Partie 1 sur 4") && form.contains("Partie 4 sur 4"), "progress by part");
         // No answer at all goes on too: every question can be skipped.
-        let (_, _, skipped) = app.post_form("/s/harms", "step=screen&lang=fr").await;
+        let (_, _, skipped) = app.post_form("/s/15977e8c", "step=screen&lang=fr").await;
         assert!(skipped.contains("name=\"token\"") && !skipped.contains(".adult\""), "{skipped}");
         // A form sent with "No" anyway: refused kindly, no receipt, and its token is not spent.
         let body = format!("token={token}&lang=fr&{prefix}.adult=no&{prefix}.age=18_24");
-        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 200);
         assert!(html.contains(end) && !html.contains("class=\"code\""), "{html}");
-        let api = "/api/v1/surveys/harms/responses";
+        let api = "/api/v1/surveys/15977e8c/responses";
         let (status, reply) = app.post_json(api, r#"{"answers":{"adult":"no","age":"18_24"}}"#).await;
         assert_eq!(status, 422, "{reply}");
         assert_eq!(reply["question"], "adult");
@@ -576,7 +577,7 @@ fn the_age_question_comes_first_and_no_ends_kindly_storing_nothing(backend: Back
         assert_eq!(status, 422, "a \"No\" among others ends it too: {reply}");
         assert_eq!(app.count("harms"), 0, "nothing was stored");
         let body = format!("token={token}&lang=fr&{prefix}.adult=yes&{prefix}.age=18_24");
-        let (status, _, html) = app.post_form("/s/harms", &body).await;
+        let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 200, "{html}");
         assert!(html.contains("class=\"code\""), "the same form, sent with Yes, is taken");
         assert_eq!(app.count("harms"), 1);

@@ -25,7 +25,8 @@ async fn answers_with_canary(app: &TestApp, slug: &str, n: usize) -> String {
         } else {
             r#"{"answers":{"age":"25_34"}}"#.to_owned()
         };
-        assert_eq!(app.post_json(&format!("/api/v1/surveys/{slug}/responses"), &body).await.0, 201);
+        let path = app.state.public_path(slug);
+        assert_eq!(app.post_json(&format!("/api/v1/surveys/{path}/responses"), &body).await.0, 201);
     }
     canary
 }

@@ -60,15 +60,17 @@ fn answers_seal_without_the_passphrase_and_open_with_it(backend: Backend) {
         app.init_keys();
         let ages = ["18_24", "25_34", "35_44", "45_plus", "pns"];
         for age in ages {
-            let (status, body) =
-                app.post_json("/api/v1/surveys/harms/responses", &format!(r#"{{"answers":{{"age":"{age}"}}}}"#)).await;
+            let (status, body) = app
+                .post_json("/api/v1/surveys/15977e8c/responses", &format!(r#"{{"answers":{{"age":"{age}"}}}}"#))
+                .await;
             assert_eq!(status, 201, "{body}");
         }
         // A restart forgets the epoch key; answers keep being accepted, still with no passphrase.
         let app = app.restart().await;
         for age in &ages[..3] {
-            let (status, _) =
-                app.post_json("/api/v1/surveys/harms/responses", &format!(r#"{{"answers":{{"age":"{age}"}}}}"#)).await;
+            let (status, _) = app
+                .post_json("/api/v1/surveys/15977e8c/responses", &format!(r#"{{"answers":{{"age":"{age}"}}}}"#))
+                .await;
             assert_eq!(status, 201);
         }
         let survey = default_survey();
@@ -96,7 +98,7 @@ fn a_wrong_passphrase_opens_nothing(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+        app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await;
         let err = open_all(&app, "correct horse battery staple in the snow").expect_err("must fail");
         assert!(matches!(err, KeyringError::Seal(SealError::WrongPassphrase)), "{err}");
         assert!(err.to_string().contains("passphrase is wrong"));
@@ -107,7 +109,7 @@ fn a_row_moved_to_another_survey_fails_to_open(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+        app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await;
         assert_eq!(open_all(&app, PASSPHRASE).unwrap().len(), 1);
         // An insider moves the row to another survey (or swaps its version): it must no longer open.
         app.with_conn(|c| diesel::sql_query("UPDATE responses SET survey_version = 3").execute(c).unwrap());
@@ -128,7 +130,7 @@ fn a_reflagged_or_moved_row_fails_to_open_and_is_counted(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
         for _ in 0..3 {
-            app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+            app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await;
         }
         assert_eq!(failed_to_open(&app, "harms"), 0);
         let ids: Vec<String> = {
@@ -168,7 +170,7 @@ fn canary_answer_and_private_key_are_nowhere_in_plaintext(backend: Backend) {
             let text = if i == 7 { canary.clone() } else { format!("ordinary words {i}") };
             let (status, _) = app
                 .post_json(
-                    "/api/v1/surveys/notes/responses",
+                    "/api/v1/surveys/1e05d277/responses",
                     &format!(r#"{{"answers":{{"age":"25_34","notes":"{text}"}}}}"#),
                 )
                 .await;
@@ -197,7 +199,10 @@ fn epochs_rotate_and_all_stay_readable(backend: Backend) {
         let app = TestApp::spawn_with(backend, |c| c.epoch_max_answers = 2).await;
         app.init_keys();
         for _ in 0..5 {
-            assert_eq!(app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await.0, 201);
+            assert_eq!(
+                app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await.0,
+                201
+            );
         }
         let epochs: i64 = app.with_conn(|c| {
             use diesel::QueryDsl;
@@ -223,7 +228,7 @@ fn passphrase_change_and_key_rotation_keep_old_answers_readable(backend: Backend
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+        app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await;
         let keyring = &app.state.intake.keyring;
         let new = "molecule dingy outsider crayfish tightness plywood evacuee";
         keyring.change_passphrase(&mut app.conn(), &SecretString::from(PASSPHRASE), &SecretString::from(new)).unwrap();
@@ -235,7 +240,7 @@ fn passphrase_change_and_key_rotation_keep_old_answers_readable(backend: Backend
                 .is_err()
         );
         keyring.rotate(&mut app.conn(), &SecretString::from(new)).unwrap();
-        app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"35_44"}}"#).await;
+        app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"35_44"}}"#).await;
         let keys = chorus::store::keys::all_report_keys(&mut app.conn()).unwrap();
         assert_eq!(keys.len(), 2);
         assert_eq!(keys.iter().filter(|k| k.active).count(), 1);
@@ -248,7 +253,8 @@ fn passphrase_change_and_key_rotation_keep_old_answers_readable(backend: Backend
 fn no_answers_are_accepted_before_a_key_exists(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
-        let (status, body) = app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+        let (status, body) =
+            app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(app.count("harms"), 0);
     });

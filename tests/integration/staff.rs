@@ -50,7 +50,7 @@ fn setup_link_creates_the_admin_and_key_then_disappears(backend: Backend) {
         assert_eq!(app.post_form("/setup", &body).await.0, 404);
         assert!(login(&app, "ada", "admin password long").await.is_some());
         // Answers can now be accepted.
-        assert_eq!(app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await.0, 201);
+        assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await.0, 201);
     });
 }
 
@@ -128,7 +128,7 @@ fn session_cookie_attributes_and_logout(backend: Backend) {
         assert!(!contains(&app.database_bytes(), token.as_bytes()));
         // No public route ever sets a cookie, even for a signed-in member.
         let cookie = format!("chorus_staff={token}");
-        for path in ["/", "/s/harms", "/withdraw", "/safety", "/api/v1/surveys/harms"] {
+        for path in ["/", "/s/15977e8c", "/withdraw", "/safety", "/api/v1/surveys/15977e8c"] {
             let (_, headers, _) = get_as(&app, path, &cookie).await;
             assert!(headers.get("set-cookie").is_none(), "{path}");
         }
@@ -211,7 +211,7 @@ fn admin_adds_a_researcher_and_the_audit_trail_records_it(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         add(&app, "admin1", "admin", ADMIN_PW);
         app.init_keys();
-        app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
         let s = login(&app, "admin1", ADMIN_PW).await.unwrap();
         let (_, _, dash) = get_as(&app, "/staff", &s.cookie).await;
         assert!(dash.contains(&chorus::month::Month::now().to_string()) && dash.contains("<td>1</td>"), "{dash}");

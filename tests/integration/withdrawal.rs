@@ -27,7 +27,7 @@ fn matched_and_unmatched_withdrawals_take_the_same_time(backend: Backend) {
         let mut receipts = Vec::new();
         for _ in 0..EACH {
             let (status, body) =
-                app.post_json("/api/v1/surveys/harms/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+                app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
             assert_eq!(status, 201);
             receipts.push(body["receipt"].as_str().unwrap().to_owned());
         }

@@ -20,9 +20,8 @@ use chorus::{
 use diesel::{Connection, RunQueryDsl};
 use secrecy::SecretString;
 
-/// Seven random words, as `chorus keys generate-passphrase` makes them (well over the 80-bit rule).
-/// A survey with a free-text question (the default survey has none): slug `notes`, questions
-/// `age` (18_24, 25_34) and `notes` (text).
+/// A survey with a free-text question (the default survey has none): slug `notes` (public path
+/// `/s/1e05d277`, derived from the slug), questions `age` (18_24, 25_34) and `notes` (text).
 pub const NOTES_SURVEY: &str = r#"
 format = 1
 slug = "notes"
@@ -44,6 +43,7 @@ label = "Is there anything else you want to tell us?"
 read_by = "Only the two researchers of this study read what you write here."
 "#;
 
+/// Seven random words, as `chorus keys generate-passphrase` makes them (well over the 80-bit rule).
 pub const PASSPHRASE: &str = "gravy quarrel unclaimed bunkbed tamper ferocious spotless";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +123,8 @@ pub struct TestApp {
     pub addr: String,
     /// The PROXY-protocol listener's port, when the test configured one.
     pub proxy_port: Option<u16>,
+    /// The `/metrics` listener's port, when the test configured one.
+    pub metrics_port: Option<u16>,
     pub state: Arc<AppState>,
     pub config: Config,
     pub backend: Backend,
@@ -134,10 +136,10 @@ pub struct TestApp {
 }
 
 /// The client of every test: HTTP/1.1 only, redirects not followed (tests check the 303s), no proxy.
-/// The test client. It drops an idle connection after 2 s, before the server's keep-alive (5 s) closes
-/// it: a test that works on the database for longer between two requests otherwise reuses a connection
-/// the server has just closed, and fails with `IncompleteMessage`.
 pub fn client() -> reqwest::Client {
+    // The server drops a connection idle for its keep-alive (5 s); a test that pauses longer (a scrub,
+    // a VACUUM on a loaded machine) would otherwise reuse a socket the server is closing and read an
+    // incomplete message. Idle sockets are let go well before that.
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -189,6 +191,7 @@ impl TestApp {
         Self {
             addr: format!("http://127.0.0.1:{}", app.port),
             proxy_port: app.proxy_port,
+            metrics_port: app.metrics_port,
             state: app.state,
             config,
             backend,
