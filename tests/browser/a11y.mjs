@@ -243,7 +243,7 @@ async function respondent(browser, javaScriptEnabled) {
 // 60 answers through the JSON API (the server runs with CHORUS_SUBMIT_LIMIT_PER_HOUR=0), so that a
 // snapshot has counts of k = 10 and more to show.
 async function seedResponses() {
-  const ages = ['18_24', '25_34', '25_34', '35_44', '45_54'];
+  const ages = ['18_24', '25_34', '25_34', '35_44', '45_plus'];
   const regions = ['on', 'on', 'bc', 'qc'];
   const work = ['sex_work', 'sex_work', 'massage_only', 'both'];
   for (let i = 0; i < RESPONSES; i++) {
