@@ -19,7 +19,11 @@ pub fn synthetic_answers(survey: &Survey, rng: &mut impl rand::Rng) -> ValidAnsw
             raw.0.insert(q.id.clone(), vec![q.options[pns].id.clone()]);
             continue;
         }
-        let weights: Vec<f64> = (0..pns).map(|i| 1.0 / (i as f64 + 1.0)).collect();
+        // An option that ends the survey (the screening question's "No") is never drawn: such an
+        // answer set is refused and stored nowhere.
+        let weights: Vec<f64> =
+            (0..pns).map(|i| if q.options[i].ends { 0.0 } else { 1.0 / (i as f64 + 1.0) }).collect();
+        let last = weights.iter().rposition(|w| *w > 0.0).unwrap_or(0);
         let pick = |rng: &mut dyn FnMut() -> f64| {
             let total: f64 = weights.iter().sum();
             let mut x = rng() * total;
@@ -27,9 +31,9 @@ pub fn synthetic_answers(survey: &Survey, rng: &mut impl rand::Rng) -> ValidAnsw
                 .iter()
                 .position(|w| {
                     x -= w;
-                    x <= 0.0
+                    x <= 0.0 && *w > 0.0
                 })
-                .unwrap_or(pns - 1)
+                .unwrap_or(last)
         };
         let mut draw = || rng.random::<f64>();
         let values = if q.kind == Kind::Multiple {
@@ -76,6 +80,7 @@ mod tests {
                 raw.0.insert(q.id.clone(), ids);
             }
             assert!(survey.validate_submission(&raw).is_ok(), "{:?}", raw.0);
+            assert!(!survey.ends_survey(&raw), "{:?}", raw.0);
         }
     }
 }

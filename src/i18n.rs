@@ -372,32 +372,47 @@ mod tests {
         }
     }
 
+    /// Taiwan forms and the Hong Kong forms written instead (Traditional Chinese is in Hong Kong usage).
+    const TAIWAN_FORMS: [(&str, &str); 10] = [
+        ("裡", "裏"),
+        ("什麼", "甚麼"),
+        ("螢幕", "屏幕"),
+        ("網路", "網絡"),
+        ("位址", "地址"),
+        ("雜訊", "噪音"),
+        ("上傳", "上載"),
+        ("作業系統", "操作系統"),
+        ("填答者", "作答者"),
+        ("外展碼", "外展代碼"),
+    ];
+
     /// Traditional Chinese follows Hong Kong usage throughout (issue 16: the larger community here),
     /// so no Taiwan form where Hong Kong writes another word.
     #[test]
     fn traditional_chinese_is_hong_kong_usage() {
         let i = I18n::load();
-        // Taiwan form → Hong Kong form.
-        let taiwan = [
-            ("裡", "裏"),
-            ("什麼", "甚麼"),
-            ("螢幕", "屏幕"),
-            ("網路", "網絡"),
-            ("位址", "地址"),
-            ("雜訊", "噪音"),
-            ("上傳", "上載"),
-            ("作業系統", "操作系統"),
-            ("填答者", "作答者"),
-            ("外展碼", "外展代碼"),
-        ];
         for (k, v) in &i.strings["zh-Hant"] {
-            for (tw, hk) in taiwan {
+            for (tw, hk) in TAIWAN_FORMS {
                 assert!(!v.contains(tw), "zh-Hant {k} writes {tw} (Taiwan); Hong Kong writes {hk}: {v}");
             }
         }
         assert!(i.awaiting_review("zh-Hant") && !i.awaiting_review("en"));
         let rows = i.side_by_side("zh-Hant");
         assert!(rows.iter().any(|(k, en, zh)| k == "quick_exit" && en == "Exit now" && zh == "立即離開"));
+    }
+
+    /// The default survey's own Traditional Chinese text is in Hong Kong usage too.
+    #[test]
+    fn the_default_surveys_traditional_chinese_is_hong_kong_usage() {
+        let survey = crate::survey::Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap();
+        let keys = survey.text_keys();
+        assert!(keys.len() > 100, "{} keys", keys.len());
+        for k in &keys {
+            let v = survey.own_text("zh-Hant", k).unwrap_or_else(|| panic!("zh-Hant lacks {k}"));
+            for (tw, hk) in TAIWAN_FORMS {
+                assert!(!v.contains(tw), "the survey's zh-Hant {k} writes {tw} (Taiwan); Hong Kong writes {hk}: {v}");
+            }
+        }
     }
 
     /// Chinese uses 你 throughout (issue 16), never the formal 您.

@@ -38,6 +38,8 @@ pub enum Refusal {
     honeypot,
     bad_code,
     not_ready,
+    /// The screening answer ends the survey (e.g. under 18): nothing stored, by design.
+    screened_out,
     /// A failure of ours (database, writer, sealing): answered with a 500.
     internal,
 }

@@ -218,10 +218,20 @@ impl Client {
         let (content_type, body, accepted) = match route {
             Route::Json => ("application/json", answers.json[n % answers.json.len()].clone(), 201),
             Route::Form => {
-                let page = match self.send(Method::GET, path, None, Bytes::new()).await {
+                let mut page = match self.send(Method::GET, path, None, Bytes::new()).await {
                     Some(res) => self.body(res).await,
                     None => None,
                 };
+                // A survey with a screening question (harms: the age question) shows it alone first;
+                // its step, posted without an answer (skipping is allowed), gives the form.
+                if page.as_ref().is_some_and(|p| String::from_utf8_lossy(p).contains("name=\"step\" value=\"screen\""))
+                {
+                    let form = "application/x-www-form-urlencoded";
+                    page = match self.send(Method::POST, path, Some(form), Bytes::from_static(b"step=screen")).await {
+                        Some(res) => self.body(res).await,
+                        None => None,
+                    };
+                }
                 let Some(token) = page.and_then(|page| {
                     let page = String::from_utf8_lossy(&page).into_owned();
                     let at = page.find("name=\"token\" value=\"")? + 20;

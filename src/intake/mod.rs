@@ -46,6 +46,9 @@ pub enum SubmitError {
     Closed,
     #[error("invalid answers")]
     Invalid(Vec<AnswerError>),
+    /// The screening question was answered with an option that ends the survey: nothing is stored.
+    #[error("the answer to \"{0}\" ends the survey: nothing was stored")]
+    ScreenedOut(String),
     #[error("form token: {0:?}")]
     Token(TokenProblem),
     #[error("these answers were already received")]
@@ -81,6 +84,7 @@ impl SubmitError {
             Self::RateLimited => Refusal::rate_limited,
             Self::Honeypot => Refusal::honeypot,
             Self::BadCode(_) => Refusal::bad_code,
+            Self::ScreenedOut(_) => Refusal::screened_out,
             Self::Store(_) | Self::Encode(_) | Self::Seal(_) => Refusal::internal,
         }
     }
@@ -269,6 +273,10 @@ impl Intake {
         if self.limits.check_client(client, code_hash.is_some()).is_err() {
             return refuse(Outcome::RateLimited, SubmitError::RateLimited);
         }
+        if survey.ends_survey(raw) {
+            let screen = survey.screen.map(|i| survey.questions[i].id.clone()).unwrap_or_default();
+            return Err(SubmitError::ScreenedOut(screen));
+        }
         let answers = survey.validate_submission(raw).map_err(SubmitError::Invalid)?;
         let token = match via {
             Via::Form { token, .. } => match self.tokens.check(token_key.as_ref(), slug, token) {
@@ -379,8 +387,31 @@ pub fn store_synthetic(
 /// Import the bundled default survey when the database has no survey of that slug yet.
 pub fn ensure_default_survey(conn: &mut DbConn) -> Result<(), anyhow::Error> {
     let survey = Survey::parse(crate::survey::DEFAULT_SURVEY)?;
-    if surveys::get(conn, &survey.slug)?.is_none() {
-        surveys::import(conn, &survey.slug, survey.version, &survey.source)?;
+    if let Some(problem) = survey.import_problems().first() {
+        anyhow::bail!("the bundled survey: {problem}");
     }
+    let Some(row) = surveys::get(conn, &survey.slug)? else {
+        surveys::import(conn, &survey.slug, survey.version, &survey.source)?;
+        return Ok(());
+    };
+    // A newer bundled version becomes current (answers under the older one still count through its
+    // version mapping), unless it would change what stored answers mean; a version an admin stored
+    // under the same number or higher is left alone.
+    if row.current_version >= survey.version {
+        return Ok(());
+    }
+    let stored = surveys::definition(conn, &row.slug, row.current_version)?
+        .ok_or_else(|| StoreError::corrupt("survey version", row.slug.clone()))?;
+    let current = Survey::parse(&stored)?;
+    let refusals = if responses::count(conn, &row.slug)? > 0 {
+        crate::survey::Diff::between(&current, &survey).refusals(&current, &survey)
+    } else {
+        Vec::new()
+    };
+    if !refusals.is_empty() {
+        tracing::warn!(slug = %row.slug, refusals = %refusals.join("; "), "the bundled survey's new version is not imported");
+        return Ok(());
+    }
+    surveys::import(conn, &survey.slug, survey.version, &survey.source)?;
     Ok(())
 }

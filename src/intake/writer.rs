@@ -47,7 +47,7 @@ pub const SCRUB_CHUNK_ROWS: i64 = 4_000;
 pub const SPEND_BATCH: usize = 16;
 
 /// Outreach codes accepted with an answer but not yet marked used in the database: (survey, code hash).
-/// `Intake::prepare` and the writer both refuse a code found here, so a code still works exactly once
+/// `Intake::look_up` and the writer both refuse a code found here, so a code still works exactly once
 /// while its spend waits.
 #[derive(Clone, Default)]
 pub struct PendingCodes(Arc<Mutex<HashSet<PendingCode>>>);

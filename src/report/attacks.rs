@@ -59,7 +59,7 @@ struct Row {
 
 /// Everyone else: 60 people with ordinary answers, some verified, over two months.
 fn others(s: &Survey) -> Vec<Row> {
-    let statuses = ["citizen", "permanent_resident", "work_permit", "refugee"];
+    let statuses = ["citizen", "permanent_resident", "work_permit", "refugee_claimant"];
     (0..60)
         .map(|i| Row {
             answers: answers(
@@ -79,8 +79,8 @@ fn target(s: &Survey) -> Row {
             &[
                 ("status", "no_status"),
                 ("officials", "cbsa_immigration"),
-                ("what_happened", "detained"),
-                ("what_happened", "documents_taken"),
+                ("what_happened_to_you", "detained"),
+                ("what_happened_to_you", "deportation"),
             ],
         ),
         month: "2026-11",
@@ -191,9 +191,15 @@ fn subtracting_sibling_tables_of_one_release() {
         if present {
             rows.push(&her);
         }
-        let t = publish(&s, &rows, &["what_happened.detained", "what_happened.documents_taken"], "2026-11", false);
-        let answered = count(&t, "what_happened", "answered");
-        let detained = answered - count(&t, "what_happened.detained", "not_chosen");
+        let t = publish(
+            &s,
+            &rows,
+            &["what_happened_to_you.detained", "what_happened_to_you.deportation"],
+            "2026-11",
+            false,
+        );
+        let answered = count(&t, "what_happened_to_you", "answered");
+        let detained = answered - count(&t, "what_happened_to_you.detained", "not_chosen");
         detained > 0.5
     });
     assert!(acc <= bound(RHO), "subtraction within a release: right {acc:.3} of the time, bound {:.3}", bound(RHO));

@@ -33,7 +33,7 @@ use crate::{
     seal::random_id,
     staff::Accounts,
     store::{DbConn, StoreError, budgets, snapshots},
-    survey::{RawAnswers, Survey, Surveys, ValidAnswers},
+    survey::{Survey, Surveys, ValidAnswers},
 };
 use catalogue::{Catalogue, Tally, UnknownTable};
 use mechanism::budget::{BudgetError, Rho};
@@ -159,29 +159,10 @@ impl From<BudgetError> for ReportError {
     }
 }
 
-/// Answers given under an older version, re-read by question and option id against the current one.
-fn to_current(old: &Survey, answers: &ValidAnswers, current: &Survey) -> ValidAnswers {
-    let mut raw = RawAnswers::default();
-    for (i, q) in old.questions.iter().enumerate() {
-        let values: Vec<String> = match answers.get(i) {
-            Some(crate::survey::Answer::One(o)) => vec![q.options[usize::from(*o)].id.clone()],
-            Some(crate::survey::Answer::Many(os)) => os.iter().map(|o| q.options[usize::from(*o)].id.clone()).collect(),
-            Some(crate::survey::Answer::Text(t)) => vec![t.to_string()],
-            None => continue,
-        };
-        raw.0.insert(q.id.clone(), values);
-    }
-    loop {
-        match current.validate(&raw) {
-            Ok(v) => return v,
-            // Questions or options the current version no longer has count as not answered.
-            Err(errors) => {
-                for e in errors {
-                    raw.0.remove(&e.question);
-                }
-            }
-        }
-    }
+/// Answers given under an older version, re-read against the current one through its version mapping
+/// (`Survey::carry_from`); None for an answer set whose screening answer ends the survey.
+fn to_current(old: &Survey, answers: &ValidAnswers, current: &Survey) -> Option<ValidAnswers> {
+    current.carry_from(old, answers)
 }
 
 pub struct Snapshot {
@@ -445,7 +426,10 @@ pub fn run_snapshot_by(
                 return;
             }
         };
-        let answers = if version.version == survey.version { answers } else { to_current(version, &answers, &survey) };
+        let answers =
+            if version.version == survey.version { Some(answers) } else { to_current(version, &answers, &survey) };
+        // An answer set the screening question ends (a minor's, stored before v2) counts nowhere.
+        let Some(answers) = answers else { return };
         catalogue.categorise(&survey, &answers, &a.month, a.verified, &mut share.categories);
         share.tally.add(&share.categories);
     };

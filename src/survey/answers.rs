@@ -264,6 +264,33 @@ mod tests {
         Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap()
     }
 
+    /// A survey with a free-text question (the default survey has none).
+    fn with_text() -> Survey {
+        Survey::parse(
+            r#"
+format = 1
+slug = "tt"
+version = 1
+languages = ["en"]
+title = "T"
+[[sections]]
+id = "a"
+title = "A"
+[[sections.questions]]
+id = "age"
+type = "single"
+label = "Age"
+options = [{ id = "25_34", label = "25 to 34" }]
+[[sections.questions]]
+id = "notes"
+type = "text"
+label = "Anything else?"
+read_by = "Only the study's two researchers."
+"#,
+        )
+        .unwrap()
+    }
+
     fn raw(pairs: &[(&str, &str)]) -> RawAnswers {
         RawAnswers::from_form(&pairs.iter().map(|(k, v)| (format!("q.{k}"), (*v).to_owned())).collect::<Vec<_>>())
     }
@@ -272,16 +299,13 @@ mod tests {
     fn round_trip_through_the_codec() {
         let s = survey();
         let a = s
-            .validate(&raw(&[
-                ("age", "25_34"),
-                ("gender", "woman"),
-                ("gender", "trans_woman"),
-                ("region", "atlantic"),
-                ("anything_else", "ça va 你好"),
-            ]))
+            .validate(&raw(&[("age", "25_34"), ("gender", "woman"), ("gender", "trans_woman"), ("region", "atlantic")]))
             .unwrap();
         let padded = s.encode(&a).unwrap();
         assert_eq!(s.decode(&padded).unwrap(), a);
+        let t = with_text();
+        let a = t.validate(&raw(&[("age", "25_34"), ("notes", "ça va 你好")])).unwrap();
+        assert_eq!(t.decode(&t.encode(&a).unwrap()).unwrap(), a);
     }
 
     #[test]
@@ -294,7 +318,7 @@ mod tests {
         let e = s.validate(&raw(&[("age", "99")])).unwrap_err();
         assert_eq!(e[0].kind, AnswerErrorKind::UnknownOption);
         let long = "x".repeat(201);
-        let e = s.validate(&raw(&[("anything_else", &long)])).unwrap_err();
+        let e = with_text().validate(&raw(&[("notes", &long)])).unwrap_err();
         assert_eq!(e[0].kind, AnswerErrorKind::TextTooLong(200));
         let e = s.validate(&raw(&[("gender", "pns"), ("gender", "woman")])).unwrap_err();
         assert_eq!(e[0].kind, AnswerErrorKind::PnsWithOthers);
@@ -317,7 +341,7 @@ mod tests {
         assert!(s.validate(&raw(&[("officials", "none"), ("officials", "city_police")])).is_ok());
         assert!(s.validate(&raw(&[])).is_ok());
         // Nothing, only blanks, or only answers to questions whose condition is not met: refused.
-        for empty in [raw(&[]), raw(&[("age", " "), ("anything_else", "  ")])] {
+        for empty in [raw(&[]), raw(&[("age", " "), ("status", "  ")])] {
             assert_eq!(s.validate_submission(&empty).unwrap_err()[0].kind, AnswerErrorKind::Empty);
         }
         let (_, wq) = s.question("what_happened").unwrap();

@@ -69,6 +69,11 @@ pub struct Opt {
     pub builtin: Option<String>,
     /// Chosen only on its own (`exclusive = true`, e.g. "None of these"); "prefer not to say" always is.
     pub exclusive: bool,
+    /// Ends the survey (`ends = true`, on the screening question's options): nothing is stored.
+    pub ends: bool,
+    /// Option ids of earlier versions whose answers count as this option (`was = [...]`; a merged
+    /// region group lists its provinces itself). See `survey::carry`.
+    pub was: Vec<String>,
 }
 
 /// One condition of skip logic: the earlier question was answered with one of these options.
@@ -127,6 +132,9 @@ pub struct Question {
     pub breakdown: bool,
     pub show_if: Option<ShowIf>,
     pub section: usize,
+    /// The id of an earlier version's question whose answers this one takes when the earlier version
+    /// has no question of this id (`was = "old_id"`, e.g. one list split in two).
+    pub was: Option<String>,
     /// Show the deployment's support organisations under this question (after questions about
     /// violence or assault). Kept apart from `show_if`: it changes what is shown, never what is asked.
     pub support_after: bool,
@@ -138,6 +146,10 @@ impl Question {
     }
     pub fn pns_index(&self) -> Option<usize> {
         self.kind.is_closed().then(|| self.options.len() - 1)
+    }
+    /// The screening question: one of its options ends the survey.
+    pub fn screens(&self) -> bool {
+        self.options.iter().any(|o| o.ends)
     }
 }
 
@@ -155,6 +167,8 @@ pub struct Survey {
     pub languages: Vec<String>,
     pub codes: CodesMode,
     pub k: u32,
+    /// The screening question (always the first), asked on a step of its own before the form.
+    pub screen: Option<usize>,
     /// The retention period the definition asks for (days), applied when it is imported.
     pub retention_days: Option<i32>,
     pub sections: Vec<Section>,
@@ -218,6 +232,9 @@ struct RawQuestion {
     breakdown: Option<bool>,
     show_if: Option<RawShowIf>,
     merge: Option<Vec<String>>,
+    end_text: Option<String>,
+    read_by: Option<String>,
+    was: Option<String>,
     support_after: Option<bool>,
 }
 
@@ -227,6 +244,8 @@ struct RawOption {
     id: String,
     label: String,
     exclusive: Option<bool>,
+    ends: Option<bool>,
+    was: Option<Vec<String>>,
 }
 
 /// `{ question, any_of }`, or `{ all = [ {question, any_of}, … ] }`, or `{ any = [ … ] }`.
@@ -251,7 +270,11 @@ const MAX_CONDITIONS: usize = 8;
 
 const REGIONS: &[&str] = &["bc", "ab", "sk", "mb", "on", "qc", "nb", "ns", "pe", "nl", "yt", "nt", "nu", "outside"];
 const ATLANTIC: &[&str] = &["nb", "ns", "pe", "nl"];
+const PRAIRIES: &[&str] = &["ab", "sk", "mb"];
 const TERRITORIES: &[&str] = &["yt", "nt", "nu"];
+/// Region groups a `merge` may name, each with the provinces or territories it stands for.
+const REGION_GROUPS: &[(&str, &[&str])] =
+    &[("prairies", PRAIRIES), ("atlantic", ATLANTIC), ("territories", TERRITORIES)];
 const PERIODS: &[&str] = &["last_3m", "3_12m", "1_2y", "over_2y"];
 
 fn valid_id(id: &str, max: usize) -> bool {
@@ -370,23 +393,27 @@ impl Survey {
                     (None, Kind::Region) => {
                         let merge = rq.merge.clone().unwrap_or_default();
                         for m in &merge {
-                            if m != "atlantic" && m != "territories" {
-                                err(at("merge", &format!("`{m}` is not \"atlantic\" or \"territories\"")));
+                            if !REGION_GROUPS.iter().any(|(g, _)| g == m) {
+                                err(at(
+                                    "merge",
+                                    &format!("`{m}` is not \"prairies\", \"atlantic\" or \"territories\""),
+                                ));
                             }
                         }
-                        let atlantic = merge.iter().any(|m| m == "atlantic");
-                        let territories = merge.iter().any(|m| m == "territories");
+                        // A group takes the place of its first member; answers given under a member's
+                        // id (before the merge) count as the group.
                         for r in REGIONS {
-                            if atlantic && ATLANTIC.contains(r) {
-                                if *r == "nb" {
-                                    options.push(builtin("atlantic", "region_"));
+                            let group = REGION_GROUPS
+                                .iter()
+                                .find(|(g, members)| members.contains(r) && merge.iter().any(|m| m == g));
+                            match group {
+                                Some((g, members)) if members[0] == *r => {
+                                    let mut o = builtin(g, "region_");
+                                    o.was = members.iter().map(|m| (*m).to_owned()).collect();
+                                    options.push(o);
                                 }
-                            } else if territories && TERRITORIES.contains(r) {
-                                if *r == "yt" {
-                                    options.push(builtin("territories", "region_"));
-                                }
-                            } else {
-                                options.push(builtin(r, "region_"));
+                                Some(_) => {}
+                                None => options.push(builtin(r, "region_")),
                             }
                         }
                     }
@@ -394,6 +421,7 @@ impl Survey {
                     (None, Kind::Text) => {}
                     (None, _) => err(at("options", "a closed question needs options")),
                     (Some(opts), _) => {
+                        let mut claimed = HashSet::new();
                         if opts.is_empty() {
                             err(at("options", "is empty"));
                         }
@@ -419,15 +447,76 @@ impl Survey {
                             if exclusive && kind != Kind::Multiple {
                                 err(oat("exclusive", "only for an option of a multiple-choice question"));
                             }
-                            options.push(Opt { id: o.id.clone(), builtin: None, exclusive });
+                            let ends = o.ends.unwrap_or(false);
+                            if ends && kind != Kind::Single {
+                                err(oat("ends", "only for an option of a one-choice (single) question"));
+                            }
+                            let was = o.was.clone().unwrap_or_default();
+                            for w in &was {
+                                if !valid_id(w, 40) {
+                                    err(oat("was", &format!("`{w}` is not an option id")));
+                                } else if opts.iter().any(|other| &other.id == w) {
+                                    err(oat(
+                                        "was",
+                                        &format!("\"{w}\" is an option of this version: it keeps its own meaning"),
+                                    ));
+                                } else if !claimed.insert(w.clone()) {
+                                    err(oat("was", &format!("\"{w}\" is claimed by two options")));
+                                }
+                            }
+                            options.push(Opt { id: o.id.clone(), builtin: None, exclusive, ends, was });
                         }
                     }
+                }
+                let screens = options.iter().any(|o| o.ends);
+                match (&rq.end_text, screens) {
+                    (Some(t), true) if !t.trim().is_empty() => {
+                        en.insert(format!("q.{q}.end"), t.clone());
+                    }
+                    (Some(_), true) => err(at("end_text", "is empty")),
+                    (None, true) => {
+                        err(at("end_text", "a question with an option that ends the survey needs the text shown then"))
+                    }
+                    (Some(_), false) => err(at("end_text", "only for a question with an option marked `ends`")),
+                    (None, false) => {}
+                }
+                if screens {
+                    if !questions.is_empty() {
+                        err(at("ends", "only the survey's first question can end it (it is asked before the form)"));
+                    }
+                    if rq.show_if.is_some() {
+                        err(at("show_if", "the screening question is always asked"));
+                    }
+                    if options.iter().all(|o| o.ends) {
+                        err(at("ends", "at least one option must let the respondent go on"));
+                    }
+                }
+                // Required of a text question by `import_problems` (new imports), not here: versions
+                // stored before `read_by` existed must still load, or their answers would not count.
+                match (&rq.read_by, kind) {
+                    (Some(t), Kind::Text) if !t.trim().is_empty() => {
+                        en.insert(format!("q.{q}.read_by"), t.clone());
+                    }
+                    (Some(_), Kind::Text) => err(at("read_by", "is empty")),
+                    (Some(_), _) => err(at("read_by", "only for a text question")),
+                    (None, _) => {}
+                }
+                if let Some(w) = &rq.was
+                    && (!valid_id(w, 40) || w == q)
+                {
+                    err(at("was", &format!("`{w}` must be another question's id")));
                 }
                 if rq.merge.is_some() && (kind != Kind::Region || rq.options.is_some()) {
                     err(at("merge", "only for a region question with the built-in list"));
                 }
                 if kind.is_closed() {
-                    options.push(Opt { id: PNS.into(), builtin: Some("prefer_not_to_say".into()), exclusive: true });
+                    options.push(Opt {
+                        id: PNS.into(),
+                        builtin: Some("prefer_not_to_say".into()),
+                        exclusive: true,
+                        ends: false,
+                        was: Vec::new(),
+                    });
                 }
                 if options.len() > 255 {
                     err(at("options", "more than 254 options"));
@@ -539,6 +628,7 @@ impl Survey {
                     breakdown,
                     show_if,
                     section: sections.len(),
+                    was: rq.was.clone(),
                     support_after: rq.support_after.unwrap_or(false),
                 });
             }
@@ -602,6 +692,7 @@ impl Survey {
             languages: raw.languages,
             codes,
             k,
+            screen: questions.first().filter(|q| q.screens()).map(|_| 0),
             retention_days: raw.retention_days,
             sections,
             questions,
@@ -611,6 +702,22 @@ impl Survey {
             index,
             source: source.to_owned(),
         })
+    }
+
+    /// What a definition imported now must meet beyond what every stored version met (checked by
+    /// `survey::edit::propose`, the one import path, and for the bundled survey): a text question
+    /// says who reads its answers (`read_by`).
+    pub fn import_problems(&self) -> Vec<String> {
+        self.questions
+            .iter()
+            .filter(|q| q.kind == Kind::Text && self.own_text("en", &format!("q.{}.read_by", q.id)).is_none())
+            .map(|q| {
+                format!(
+                    "question \"{}\": read_by: a text question must say who reads the answers (shown under the question)",
+                    q.id
+                )
+            })
+            .collect()
     }
 
     pub fn question(&self, id: &str) -> Option<(usize, &Question)> {
@@ -645,6 +752,8 @@ impl Survey {
             for q in &self.questions[s.questions.clone()] {
                 keys.push(format!("q.{}", q.id));
                 keys.push(format!("q.{}.help", q.id));
+                keys.push(format!("q.{}.end", q.id));
+                keys.push(format!("q.{}.read_by", q.id));
                 keys.extend(q.options.iter().map(|o| format!("q.{}.o.{}", q.id, o.id)));
             }
         }
@@ -715,7 +824,7 @@ impl Survey {
 }
 
 fn builtin(id: &str, prefix: &str) -> Opt {
-    Opt { id: id.to_owned(), builtin: Some(format!("{prefix}{id}")), exclusive: false }
+    Opt { id: id.to_owned(), builtin: Some(format!("{prefix}{id}")), exclusive: false, ends: false, was: Vec::new() }
 }
 
 #[cfg(test)]
@@ -726,12 +835,50 @@ mod tests {
     fn the_default_survey_is_valid() {
         let s = Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.slug, "harms");
-        assert!(s.questions.len() >= 20);
         for lang in LANGUAGES {
             assert!(s.languages.iter().any(|l| l == lang), "{lang} missing");
         }
         let (_, region) = s.question("region").unwrap();
         assert!(region.option_index("atlantic").is_some() && region.option_index("ns").is_none());
+        for group in ["prairies", "territories"] {
+            assert!(region.option_index(group).is_some(), "{group} is one option");
+        }
+        assert!(region.option_index("ab").is_none() && region.option_index("yt").is_none());
+    }
+
+    /// Issue 16: about 10 minutes on a phone, no list past about 10 options, the age question first
+    /// and able to end the survey, no free text, and the stated length true in every language.
+    #[test]
+    fn the_default_survey_is_short_and_says_how_long_it_takes() {
+        let s = Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap();
+        assert!((15..=18).contains(&s.questions.len()), "{} questions", s.questions.len());
+        assert_eq!(s.minutes, Some(10));
+        assert_eq!(s.screen.map(|i| s.questions[i].id.as_str()), Some("adult"));
+        assert!(s.questions.iter().all(|q| q.kind != Kind::Text), "no free text nobody reads");
+        for q in &s.questions {
+            // Ten options and "Prefer not to say".
+            assert!(q.options.len() <= 11, "{}: {} options", q.id, q.options.len());
+        }
+        for lang in &s.languages {
+            let minutes = s.minutes.unwrap().to_string();
+            assert!(s.text(lang, "intro").unwrap().contains(&minutes), "{lang}: the intro states the length");
+        }
+        // The support list follows the questions about violence and assault (issue 16 item 4).
+        for id in ["violence", "what_happened_to_you"] {
+            assert!(s.question(id).unwrap().1.support_after, "{id}: support follows it");
+        }
+        let (_, worry) = s.question("worry").unwrap();
+        for o in &worry.options[..worry.options.len() - 1] {
+            let label = s.own_text("en", &format!("q.worry.o.{}", o.id)).unwrap();
+            assert!(label.chars().any(char::is_alphabetic), "every point of the scale has words: {label}");
+        }
+        // A multiple-choice list where a skip would be ambiguous has a "None of these" standing alone.
+        for id in
+            ["officials", "what_happened", "what_happened_to_you", "provider_harm", "provider_actions", "changes_after"]
+        {
+            let (_, q) = s.question(id).unwrap();
+            assert!(q.options.iter().any(|o| o.id == "none" && o.exclusive), "{id}");
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum Change {
     ConditionChanged(String, String, String),
     OptionAdded(String, String),
     OptionRemoved(String, String),
+    /// Question id, old option id, the new option its answers now count as (through `was`).
+    OptionMapped(String, String, String),
     /// Question id, option id, old English label, new English label.
     OptionRelabelled(String, String, String, String),
 }
@@ -30,6 +32,9 @@ impl std::fmt::Display for Change {
             Change::ConditionChanged(q, a, b) => write!(f, "question \"{q}\" shown when: {a} → {b}"),
             Change::OptionAdded(q, o) => write!(f, "question \"{q}\": option \"{o}\" added"),
             Change::OptionRemoved(q, o) => write!(f, "question \"{q}\": option \"{o}\" removed"),
+            Change::OptionMapped(q, o, n) => {
+                write!(f, "question \"{q}\": option \"{o}\" removed; its answers count as \"{n}\"")
+            }
             Change::OptionRelabelled(q, o, a, b) => {
                 write!(f, "question \"{q}\": option \"{o}\" relabelled: \"{a}\" → \"{b}\"")
             }
@@ -72,7 +77,10 @@ impl Diff {
             }
             for o in &oq.options {
                 if nq.option_index(&o.id).is_none() {
-                    changes.push(Change::OptionRemoved(nq.id.clone(), o.id.clone()));
+                    changes.push(match nq.options.iter().find(|n| n.was.contains(&o.id)) {
+                        Some(n) => Change::OptionMapped(nq.id.clone(), o.id.clone(), n.id.clone()),
+                        None => Change::OptionRemoved(nq.id.clone(), o.id.clone()),
+                    });
                 }
             }
             for o in &nq.options {

@@ -56,6 +56,10 @@ pub fn propose(conn: &mut DbConn, cache: &Surveys, bytes: &[u8]) -> Result<Propo
         let survey = Survey::parse(&text).map_err(|e| EditError::Invalid(e.to_string()))?;
         (text, survey)
     };
+    let problems = survey.import_problems();
+    if !problems.is_empty() {
+        return Err(EditError::Invalid(problems.join("\n")));
+    }
     let Some(row) = surveys::get(conn, &survey.slug)? else {
         return Ok(Proposed { text, survey, current: None, answers: 0 });
     };

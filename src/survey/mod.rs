@@ -3,6 +3,7 @@
 
 mod answers;
 mod cache;
+mod carry;
 mod codec;
 mod definition;
 mod diff;

@@ -78,6 +78,10 @@ async fn survey(state: web::Data<AppState>, req: HttpRequest, path: web::Path<St
                     if q.kind == Kind::Multiple && o.exclusive {
                         opt["exclusive"] = json!(true);
                     }
+                    // An option that ends the survey: a submission choosing it is refused (422), nothing stored.
+                    if o.ends {
+                        opt["ends"] = json!(true);
+                    }
                     opt
                 }).collect::<Vec<_>>(),
             });
@@ -86,6 +90,7 @@ async fn survey(state: web::Data<AppState>, req: HttpRequest, path: web::Path<St
             }
             if q.kind == Kind::Text {
                 v["max_length"] = json!(q.max_length);
+                v["read_by"] = json!(s.text(&lang, &format!("q.{}.read_by", q.id)).unwrap_or_default());
             }
             if let Some(rule) = &q.show_if {
                 // The definition's own shape: one condition as it always was, several under all/any.
@@ -115,6 +120,8 @@ async fn survey(state: web::Data<AppState>, req: HttpRequest, path: web::Path<St
         "title": s.title(&lang),
         "language": lang,
         "languages": s.languages,
+        "minutes": s.minutes,
+        "screen": s.screen.map(|i| s.questions[i].id.as_str()),
         "questions": questions,
     })))
 }
@@ -153,6 +160,12 @@ async fn respond(
             let first = &errors[0];
             error(StatusCode::BAD_REQUEST, &first.message(), Some(first.question.as_str()).filter(|q| !q.is_empty()))
         }
+        // The screening answer ends the survey (an under-age respondent): refused, nothing stored.
+        Err(SubmitError::ScreenedOut(q)) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("the answer to \"{q}\" ends the survey: nothing was stored"),
+            Some(q.as_str()),
+        ),
         Err(SubmitError::UnknownSurvey) => error(StatusCode::NOT_FOUND, "no such survey", None),
         Err(SubmitError::Closed) => error(StatusCode::GONE, "this survey is closed", None),
         Err(SubmitError::RateLimited) => {

@@ -83,6 +83,30 @@ pub struct Form<'a> {
     pub support: Vec<Support>,
     pub errors: Vec<(String, String)>,
     pub questions: Vec<QuestionView>,
+    /// The screening step's answer, carried in a hidden field (name, value).
+    pub screen: Option<(String, String)>,
+}
+
+/// The screening step: the survey's first question alone, before the form (a POST, no token yet).
+#[derive(Template)]
+#[template(path = "screen.html")]
+pub struct Screen<'a> {
+    pub ui: Ui<'a>,
+    /// The survey's public path (never its slug).
+    pub path: String,
+    pub title: String,
+    pub intro: String,
+    pub question: QuestionView,
+}
+
+/// The hidden field that carries the screening answer into the form, named like the answer fields
+/// (`<prefix>.<id>`): only an option that lets the respondent go on (an ending one never reaches a
+/// form), and nothing when she skipped it.
+pub fn screen_field(survey: &Survey, raw: &RawAnswers, prefix: &str) -> Option<(String, String)> {
+    let q = &survey.questions[survey.screen?];
+    let given = raw.values(&q.id).first()?.trim();
+    let o = &q.options[q.option_index(given)?];
+    (!o.ends).then(|| (format!("{prefix}.{}", q.id), o.id.clone()))
 }
 
 pub struct OptionView {
@@ -115,6 +139,8 @@ pub struct QuestionView {
     pub show_if: Option<ConditionView>,
     /// Show the support organisations under this question.
     pub support_after: bool,
+    /// For a text question: who reads the answers, said under the question.
+    pub read_by: Option<String>,
 }
 
 /// Skip logic as the form carries it: data attributes for the script, sentences for a reader
@@ -133,30 +159,34 @@ pub struct ConditionView {
 }
 
 /// Build the form's questions, keeping what the respondent entered and placing errors beside them.
-/// Each question's field is named `<prefix>.<question id>`.
+/// Each question's field is named `<prefix>.<question id>`. The screening question is asked on its
+/// own step: `screening` gives it alone, otherwise the form leaves it out (and does not count it).
 pub fn questions(
     survey: &Survey,
     ui: &Ui<'_>,
     raw: &RawAnswers,
     errors: &[AnswerError],
     prefix: &str,
+    screening: bool,
 ) -> Vec<QuestionView> {
     let lang = ui.lang;
     let mut last_section = usize::MAX;
-    let parts = survey.sections.iter().filter(|s| !s.questions.is_empty()).count();
+    let in_form = |s: &crate::survey::Section| s.questions.clone().any(|i| Some(i) != survey.screen);
+    let parts = survey.sections.iter().filter(|s| in_form(s)).count();
     survey
         .questions
         .iter()
         .enumerate()
+        .filter(|(i, _)| (Some(*i) == survey.screen) == screening)
         .map(|(i, q)| {
-            let section_text = (q.section != last_section)
+            let section_text = (q.section != last_section && !screening)
                 .then(|| survey.text(lang, &format!("section.{}.text", survey.sections[q.section].id)))
                 .flatten()
                 .filter(|t| !t.trim().is_empty())
                 .map(str::to_owned);
-            let section_title = (q.section != last_section).then(|| {
+            let section_title = (q.section != last_section && !screening).then(|| {
                 last_section = q.section;
-                let part = survey.sections[..=q.section].iter().filter(|s| !s.questions.is_empty()).count();
+                let part = survey.sections[..=q.section].iter().filter(|s| in_form(s)).count();
                 let title =
                     survey.text(lang, &format!("section.{}", survey.sections[q.section].id)).unwrap_or_default();
                 (title.to_owned(), part, parts)
@@ -194,7 +224,7 @@ pub fn questions(
                     (other, named.into_iter().map(label).collect::<Vec<_>>().join(ui.t("form_or")))
                 };
                 let fill = |key: &str, c: &Condition, names: &str| {
-                    ui.t(key).replace("{options}", names).replace("{n}", &(c.question + 1).to_string())
+                    ui.t(key).replace("{options}", names).replace("{n}", &survey.number(c.question).to_string())
                 };
                 let (sentence, items) = match rule.conditions.as_slice() {
                     [c] => {
@@ -241,7 +271,7 @@ pub fn questions(
             QuestionView {
                 id: q.id.clone(),
                 name: format!("{prefix}.{}", q.id),
-                number: i + 1,
+                number: survey.number(i),
                 section_title,
                 section_text,
                 input: match q.kind {
@@ -258,6 +288,7 @@ pub fn questions(
                 error,
                 show_if,
                 support_after: q.support_after,
+                read_by: survey.text(lang, &format!("q.{}.read_by", q.id)).map(str::to_owned),
             }
         })
         .collect()

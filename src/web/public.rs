@@ -128,7 +128,68 @@ async fn slug_of(state: &web::Data<AppState>, lang: &'static str, path: String) 
 async fn form(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> WebResult {
     let lang = language(&req, None);
     let slug = slug_of(&state, lang, path.into_inner()).await?;
-    Ok(render_form(&state, &slug, lang, &RawAnswers::default(), &[], None).await)
+    Ok(render(&state, &slug, lang, Step::First, &RawAnswers::default(), &[], None).await)
+}
+
+/// Which page of a survey to render.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// A fresh visit: the screening question alone when the survey has one, else the form.
+    First,
+    /// The form (after the screening step, or again after a problem with the answers).
+    Form,
+}
+
+async fn render_form(
+    state: &web::Data<AppState>,
+    slug: &str,
+    lang: &'static str,
+    raw: &RawAnswers,
+    errors: &[AnswerError],
+    notice: Option<&str>,
+) -> HttpResponse {
+    render(state, slug, lang, Step::Form, raw, errors, notice).await
+}
+
+/// The screening step's answer (`step=screen`, posted, never in the address): an option that ends the
+/// survey gets the survey's kind end text, and nothing is kept; any other answer, or none (every
+/// question can be skipped), gets the form, which carries the answer along in a hidden field. No
+/// token is issued before this point, and nothing is stored here.
+async fn screen_answer(state: &web::Data<AppState>, slug: &str, lang: &'static str, raw: &RawAnswers) -> HttpResponse {
+    let survey = match current(state, slug).await {
+        Ok(Some((survey, true))) => survey,
+        Ok(Some((_, false))) => return message(state, lang, StatusCode::GONE, "error_heading", "error_closed"),
+        Ok(None) => return message(state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"),
+        Err(e) => return actix_web::ResponseError::error_response(&internal(state, lang, &e)),
+    };
+    if survey.ends_survey(raw) {
+        return screened_out(state, lang, &survey);
+    }
+    // Only the screening answer goes on; any other field sent with this step is dropped.
+    let mut kept = RawAnswers::default();
+    if let Some(q) = survey.screen.map(|i| &survey.questions[i]) {
+        kept.0.insert(q.id.clone(), raw.values(&q.id).to_vec());
+    }
+    render_form(state, slug, lang, &kept, &[], None).await
+}
+
+/// A survey's current version and whether it is open.
+async fn current(state: &web::Data<AppState>, slug: &str) -> Result<Option<(Arc<Survey>, bool)>, StoreError> {
+    let st = state.clone().into_inner();
+    let slug = slug.to_owned();
+    state.store.run(move |conn| st.intake.surveys.current(conn, &slug)).await
+}
+
+/// The kind page for an answer that ends the survey: its end text, and nothing stored.
+fn screened_out(state: &AppState, lang: &'static str, survey: &Survey) -> HttpResponse {
+    let survey_lang = survey.language_for(lang);
+    let ui = ui(state, lang);
+    let body = survey
+        .screen
+        .and_then(|i| survey.text(&survey_lang, &format!("q.{}.end", survey.questions[i].id)))
+        .unwrap_or_default()
+        .to_owned();
+    html(StatusCode::OK, pages::Message { heading: ui.t("screen_end_heading").to_owned(), body, ui })
 }
 
 /// The per-rendering prefix of the form's answer fields: a hash of the form's single-use token, so
@@ -198,13 +259,14 @@ fn ready(conn: &mut crate::store::DbConn) -> Result<bool, StoreError> {
 /// A survey, whether it is open, whether it can take answers (set up), and a new form token.
 type FormState = (Arc<Survey>, bool, bool, String);
 
-/// Render the form (fresh, or again after a problem with the respondent's answers kept). Before setup
-/// (no report key) or while the survey is closed, a page says so instead of a form whose answers
-/// could not be taken.
-async fn render_form(
+/// Render the screening step or the form (fresh, or again after a problem with the respondent's
+/// answers kept). Before setup (no report key) or while the survey is closed, a page says so instead
+/// of a form whose answers could not be taken.
+async fn render(
     state: &web::Data<AppState>,
     slug: &str,
     lang: &'static str,
+    step: Step,
     raw: &RawAnswers,
     errors: &[AnswerError],
     notice: Option<&str>,
@@ -216,7 +278,9 @@ async fn render_form(
         .run(move |conn| -> Result<Option<FormState>, StoreError> {
             let Some((survey, open)) = st.intake.surveys.current(conn, &slug_owned)? else { return Ok(None) };
             let ready = open && ready(conn)?;
-            let token = if ready { st.intake.tokens.issue(conn, &slug_owned)? } else { String::new() };
+            // The screening step posts no answers, so it needs no token.
+            let form = step == Step::Form || survey.screen.is_none();
+            let token = if ready && form { st.intake.tokens.issue(conn, &slug_owned)? } else { String::new() };
             Ok(Some((survey, open, ready, token)))
         })
         .await;
@@ -231,12 +295,28 @@ async fn render_form(
     if !ready {
         return message(state, lang, StatusCode::SERVICE_UNAVAILABLE, "form_not_ready_heading", "form_not_ready");
     }
+    let survey_lang = survey.language_for(lang);
+    if step == Step::First
+        && let Some(q) = survey.screen.map(|i| &survey.questions[i])
+    {
+        let ui = ui(state, lang);
+        let qui = Ui { i18n: ui.i18n, lang: &survey_lang, page_title: ui.page_title };
+        let view = pages::questions(&survey, &qui, &RawAnswers::default(), &[], "q", true).into_iter().next();
+        let text = |key: &str| survey.text(&survey_lang, key).unwrap_or_default().to_owned();
+        let page = pages::Screen {
+            path: state.public_path(&survey.slug),
+            title: text("title"),
+            intro: text("intro"),
+            question: view.filter(|v| v.id == q.id).expect("the screening question is the first"),
+            ui,
+        };
+        return html(StatusCode::OK, page);
+    }
     // Every problem at once: a refusal for the token or the code also lists what is wrong with the answers.
     let mut errors = errors.to_vec();
     if errors.is_empty() && notice.is_some() && !raw.0.is_empty() {
         errors = survey.validate_submission(raw).err().unwrap_or_default();
     }
-    let survey_lang = survey.language_for(lang);
     let ui = ui(state, lang);
     let text = |key: &str| survey.text(&survey_lang, key).unwrap_or_default().to_owned();
     let mut notices: Vec<String> = notice.map(|n| ui.t(n).to_owned()).into_iter().collect();
@@ -261,7 +341,7 @@ async fn render_form(
                         q.id.clone(),
                         format!(
                             "{} {}",
-                            ui.tn("form_question_number", &(i + 1)),
+                            ui.tn("form_question_number", &survey.number(i)),
                             survey.text(&survey_lang, &format!("q.{}", q.id)).unwrap_or_default()
                         ),
                     )
@@ -274,7 +354,9 @@ async fn render_form(
             raw,
             &errors,
             &prefix,
+            false,
         ),
+        screen: pages::screen_field(&survey, raw, &prefix),
         ui,
     };
     let status = if errors.is_empty() && notice.is_none() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
@@ -312,6 +394,9 @@ async fn submit(
     let token = fields.get("token");
     let copy = echoed_before(&token);
     let raw = form_answers(&fields);
+    if fields.get("step") == "screen" {
+        return Ok(screen_answer(&state, &slug, lang, &raw).await);
+    }
     let outcome = state.clone().into_inner().submit(slug.clone(), form_answers(&fields), via, Some(code), client).await;
     // Only a token this server issued (so one a rendered page carried) is remembered.
     let echoes = matches!(
@@ -332,6 +417,11 @@ async fn submit(
             receipt_page(&state, lang, &receipt, &survey)
         }
         Err(SubmitError::Invalid(errors)) => render_form(&state, &slug, lang, &raw, &errors, None).await,
+        Err(SubmitError::ScreenedOut(_)) => match current(&state, &slug).await {
+            Ok(Some((survey, _))) => screened_out(&state, lang, &survey),
+            Ok(None) => message(&state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"),
+            Err(e) => return Err(internal(&state, lang, &e)),
+        },
         Err(SubmitError::Token(TokenProblem::TooFast)) => {
             render_form(&state, &slug, lang, &raw, &[], Some("form_too_fast")).await
         }

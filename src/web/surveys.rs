@@ -386,13 +386,21 @@ async fn preview(state: web::Data<AppState>, path: web::Path<(String, String)>, 
         code_label: survey.codes.label_key().map(|k| ui.t(k).to_owned()),
         support,
         errors: Vec::new(),
-        questions: pages::questions(
-            &survey,
-            &Ui { i18n: ui.i18n, lang, page_title: ui.page_title },
-            &RawAnswers::default(),
-            &[],
-            "preview",
-        ),
+        // The screening question (asked on a step of its own) first, then the form.
+        questions: [true, false]
+            .into_iter()
+            .flat_map(|screening| {
+                pages::questions(
+                    &survey,
+                    &Ui { i18n: ui.i18n, lang, page_title: ui.page_title },
+                    &RawAnswers::default(),
+                    &[],
+                    "preview",
+                    screening,
+                )
+            })
+            .collect(),
+        screen: None,
         ui,
     };
     // The action names no survey (`/s/` is no route), and the policy forbids submitting at all.

@@ -173,6 +173,15 @@ async function audit(page, rec, what) {
   }
 }
 
+// Version 2 of the default survey asks its screening question ("Are you 18 or older?") alone first,
+// on a page of its own: tick Yes and press Continue to reach the form (the answer rides along in a
+// hidden field). Does nothing on a page that is already the form.
+async function passScreening(page) {
+  if (!(await page.locator('input[name="step"][value="screen"]').count())) return;
+  await page.locator('label[for="in-adult-yes"]').click();
+  await Promise.all([page.waitForEvent('load'), page.locator('form button.submit').click()]);
+}
+
 // After a form submission: the receipt code, or a clear failure naming what the page said instead.
 async function expectReceipt(page, where) {
   const code = page.locator('main .code-shown');
@@ -194,9 +203,12 @@ async function respondent(browser, javaScriptEnabled) {
     await audit(page, rec, 'landing page /');
   }
   await goto(page, '/s/15977e8c?lang=zh-Hans');
+  await audit(page, rec, 'screening step /s/15977e8c?lang=zh-Hans');
+  await passScreening(page);
   await audit(page, rec, 'form /s/15977e8c?lang=zh-Hans');
 
   await goto(page, '/s/15977e8c?lang=en');
+  await passScreening(page);
   const loaded = Date.now();
   const hidden = await page.locator('.conditional').evaluateAll((els) => els.filter((e) => e.getClientRects().length === 0).length);
   if (javaScriptEnabled) assert(hidden > 0, 'respondent JS: chorus.js did not hide the conditional groups');
@@ -231,7 +243,7 @@ async function respondent(browser, javaScriptEnabled) {
 // 60 answers through the JSON API (the server runs with CHORUS_SUBMIT_LIMIT_PER_HOUR=0), so that a
 // snapshot has counts of k = 10 and more to show.
 async function seedResponses() {
-  const ages = ['18_24', '25_34', '25_34', '35_44', '45_54'];
+  const ages = ['18_24', '25_34', '25_34', '35_44', '45_plus'];
   const regions = ['on', 'on', 'bc', 'qc'];
   const work = ['sex_work', 'sex_work', 'massage_only', 'both'];
   for (let i = 0; i < RESPONSES; i++) {

@@ -127,6 +127,15 @@ async function htmlLang(page) {
 
 const clickLabel = (page, inputId) => page.locator(`label[for="${inputId}"]`).click();
 
+// Version 2 of the default survey asks its screening question ("Are you 18 or older?") alone first,
+// on a page of its own: tick Yes and press Continue to reach the form (the answer rides along in a
+// hidden field). Does nothing on a page that is already the form.
+async function passScreening(page) {
+  if (!(await page.locator('input[name="step"][value="screen"]').count())) return;
+  await page.locator('label[for="in-adult-yes"]').click();
+  await Promise.all([page.waitForEvent('load'), page.locator('form button.submit').click()]);
+}
+
 async function checked(page, inputId) {
   return page.locator(`#${inputId}`).isChecked();
 }
@@ -152,9 +161,15 @@ async function noJavaScript(browser) {
   const rec = await newContext(browser, 'no-JS', { javaScriptEnabled: false });
   const page = await rec.context.newPage();
   await page.goto(`${BASE}/s/15977e8c?lang=ko`);
-  const loaded = Date.now();
   assert((await htmlLang(page)) === 'ko', `no-JS: <html lang> is ${await htmlLang(page)}, not ko`);
-  ok('no-JS: /s/15977e8c?lang=ko renders with <html lang="ko">');
+  assert(await page.locator('input[name="step"][value="screen"]').count(), 'no-JS: the survey does not open on its screening step');
+  assert(!(await page.locator('input[name="token"]').count()), 'no-JS: the screening step carries a form token');
+  ok('no-JS: /s/15977e8c?lang=ko opens on the screening step, in Korean, with no token');
+  await passScreening(page);
+  const loaded = Date.now();
+  assert((await htmlLang(page)) === 'ko', `no-JS: the form after the screening step is in ${await htmlLang(page)}, not ko`);
+  assert(await page.locator('input[type="hidden"][value="yes"]').count(), 'no-JS: the form does not carry the screening answer');
+  ok('no-JS: Yes and Continue lead to the form, in Korean, carrying the answer');
 
   const groups = page.locator('.conditional');
   const n = await groups.count();
@@ -170,16 +185,11 @@ async function noJavaScript(browser) {
   }
   ok(`no-JS: all ${n} conditional groups are visible with their "If you answered" sentence`);
 
-  for (const id of ['in-adult-yes', 'in-age-25_34', 'in-gender-woman', 'in-gender-trans_woman', 'in-region-bc', 'in-officials-bylaw', 'in-what_happened-id_check']) {
+  for (const id of ['in-age-25_34', 'in-gender-woman', 'in-gender-trans_woman', 'in-region-bc', 'in-officials-bylaw', 'in-what_happened-id_check']) {
     await clickLabel(page, id);
     assert(await checked(page, id), `no-JS: clicking the label of #${id} did not select it`);
   }
-  ok('no-JS: clicking labels selects radio buttons and checkboxes (adult, age, gender, region, officials, what_happened)');
-
-  const korean = '가게에 단속이 와서 무서웠어요. 도움이 필요했어요.';
-  await page.locator('#in-anything_else').fill(korean);
-  assert((await page.locator('#in-anything_else').inputValue()) === korean, 'no-JS: Korean text was not kept in the textarea');
-  ok('no-JS: Korean text typed into anything_else');
+  ok('no-JS: clicking labels selects radio buttons and checkboxes (age, gender, region, officials, what_happened)');
 
   await fillWait(loaded);
   await page.locator('button.submit').click();
@@ -211,6 +221,7 @@ async function javaScriptOn(browser) {
   const rec = await newContext(browser, 'JS');
   const page = await rec.context.newPage();
   await page.goto(`${BASE}/s/15977e8c?lang=en`);
+  await passScreening(page);
   const loaded = Date.now();
   assert((await htmlLang(page)) === 'en', 'JS: /s/15977e8c?lang=en is not in English');
   const dependent = page.locator('.conditional[data-show-if="officials"]');
@@ -245,6 +256,7 @@ async function javaScriptOn(browser) {
   // Screenshots of the form (JS on, so conditional groups are hidden as a respondent sees them).
   for (const lang of ['en', 'zh-Hans', 'th']) {
     await page.goto(`${BASE}/s/15977e8c?lang=${lang}`);
+    await passScreening(page);
     assert((await htmlLang(page)) === lang, `JS: /s/15977e8c?lang=${lang} has <html lang="${await htmlLang(page)}">`);
     await page.evaluate(() => document.fonts.ready);
     await page.screenshot({ path: path.join(SHOTS, `form-${lang}.png`), fullPage: true });
@@ -259,6 +271,7 @@ async function keyboardOnly(browser) {
   const rec = await newContext(browser, 'keyboard');
   const page = await rec.context.newPage();
   await page.goto(`${BASE}/s/15977e8c`);
+  await passScreening(page);
   const loaded = Date.now();
   await page.keyboard.press('Tab');
   let a = await activeInfo(page);
@@ -345,11 +358,13 @@ async function quickExit(browser) {
   ok('quick exit (JS): two Shift presses stay, the third leaves, history.length unchanged');
   await page2.close();
 
-  // Typing capitals (Shift+letter) into the free-text box must never trigger the quick exit.
+  // Typing capitals (Shift+letter) into a text box (the outreach code's: the default survey has no
+  // free-text question since version 2) must never trigger the quick exit.
   const page3 = await rec.context.newPage();
   await page3.goto(`${BASE}/s/15977e8c?lang=en`);
-  await page3.locator('#in-anything_else').focus();
-  for (const ch of 'I met BC Police') {
+  await passScreening(page3);
+  await page3.locator('#code').focus();
+  for (const ch of 'I met BC Pol') {
     if (ch >= 'A' && ch <= 'Z') {
       await page3.keyboard.down('Shift');
       await page3.keyboard.press(`Key${ch}`);
@@ -359,8 +374,8 @@ async function quickExit(browser) {
     }
   }
   await page3.waitForTimeout(500);
-  assert(page3.url().startsWith(`${BASE}/s/15977e8c`), 'typing "I met BC Police" (Shift+letter capitals) triggered the quick exit');
-  ok('quick exit: typing capitals in the free-text box does not trigger it');
+  assert(page3.url().startsWith(`${BASE}/s/15977e8c`), 'typing "I met BC Pol" (Shift+letter capitals) triggered the quick exit');
+  ok('quick exit: typing capitals in a text box does not trigger it');
   await page3.close();
 
   // JS off: a plain link through /exit (303); it leaves, but the survey page stays in the history.

@@ -5,7 +5,7 @@ import zipfile
 from xml.sax.saxutils import escape
 
 SURVEY = [
-    ["type", "name", "label::English (en)", "label::French (fr)", "hint::English (en)", "relevant", "required", "constraint", "parameters", "chorus::breakdown", "chorus::merge"],
+    ["type", "name", "label::English (en)", "label::French (fr)", "hint::English (en)", "relevant", "required", "constraint", "parameters", "chorus::breakdown", "chorus::merge", "read_by::English (en)", "read_by::French (fr)"],
     ["note", "welcome", "Ten questions about night work. Skip any of them.", "Dix questions sur le travail de nuit. Passez celles que vous voulez."],
     ["begin_group", "work", "Your work", "Votre travail"],
     ["select_one yes_no", "worked_nights", "Did you work nights in the last 3 months?", "Avez-vous travaillé la nuit ces 3 derniers mois ?", "", "", "no", "", "", "yes"],
@@ -15,7 +15,7 @@ SURVEY = [
     ["begin_group", "about", "About you", "À propos de vous"],
     ["select_one chorus_regions", "region", "Where do you live?", "Où vivez-vous ?", "", "", "", "", "", "", "atlantic territories"],
     ["note", "about_note", "Small places are grouped so that no one stands out.", "Les petites régions sont regroupées pour que personne ne se distingue."],
-    ["text", "comments", "Anything else? No names, places or dates.", "Autre chose ? Pas de noms, de lieux ni de dates.", "", "", "", "string-length(.) <= 100"],
+    ["text", "comments", "Anything else? No names, places or dates.", "Autre chose ? Pas de noms, de lieux ni de dates.", "", "", "", "string-length(.) <= 100", "", "", "", "Only the two researchers of this study read what you write here.", "Seules les deux personnes qui font cette étude lisent ce que vous écrivez ici."],
     ["end_group", "about"],
 ]
 CHOICES = [

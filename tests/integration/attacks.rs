@@ -54,7 +54,7 @@ fn trial(app: &TestApp, i: usize, present: bool) -> bool {
     let survey = Survey::parse(&text).unwrap();
     app.with_conn(|c| chorus::store::surveys::import(c, &slug, survey.version, &text).unwrap());
     let keyring = &app.state.intake.keyring;
-    let statuses = ["citizen", "permanent_resident", "work_permit", "refugee"];
+    let statuses = ["citizen", "permanent_resident", "work_permit", "refugee_claimant"];
     let others: Vec<ValidAnswers> = (0..60).map(|j| answers(&survey, statuses[j % 4])).collect();
     let attacker: Vec<ValidAnswers> = (0..10).map(|_| answers(&survey, "visitor")).collect();
     let store = |batch: &[ValidAnswers]| {

@@ -26,9 +26,10 @@ fn a_backup_restored_elsewhere_opens_with_the_stewards(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         init_two_of_three(&app);
         let canary = format!("canary-{}", chorus::seal::random_id());
+        app.open_notes_survey();
         for _ in 0..3 {
-            let body = format!(r#"{{"answers":{{"age":"25_34","anything_else":"{canary}"}}}}"#);
-            assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", &body).await.0, 201);
+            let body = format!(r#"{{"answers":{{"age":"25_34","notes":"{canary}"}}}}"#);
+            assert_eq!(app.post_json("/api/v1/surveys/1e05d277/responses", &body).await.0, 201);
         }
         let id = age::x25519::Identity::generate();
         let other = age::x25519::Identity::generate();
@@ -81,7 +82,7 @@ fn a_backup_restored_elsewhere_opens_with_the_stewards(backend: Backend) {
             let passes: Vec<SecretString> = passes.iter().map(|p| SecretString::from(*p)).collect();
             let mut unsealed = Keyring::unseal_with(conn, &passes)?;
             let mut with_canary = 0;
-            unsealed.for_each_answer(conn, "harms", Month::now(), &[], |a| {
+            unsealed.for_each_answer(conn, "notes", Month::now(), &[], |a| {
                 with_canary += u64::from(contains(a.plaintext.payload(), canary.as_bytes()));
                 Ok(())
             })?;

@@ -56,7 +56,7 @@ fn init_then_user_commands() {
     assert!(list.contains("ada\tadmin\tactive") && list.contains("rita\tresearcher\tdisabled"), "{list}");
     // The report key exists and answers can be sealed: `survey list` shows the bundled survey open.
     let (_, surveys, _) = f.run(&["survey", "list"]);
-    assert!(surveys.contains("harms\t1\topen\t0"), "{surveys}");
+    assert!(surveys.contains("harms\t2\topen\t0"), "{surveys}");
 }
 
 fn survey_import_close_open_export() {
@@ -81,13 +81,13 @@ fn survey_import_close_open_export() {
     let (ok, _, _) = f.run(&["survey", "close", "harms"]);
     assert!(ok);
     let (_, list, _) = f.run(&["survey", "list"]);
-    assert!(list.contains("harms\t2\tclosed\t0"), "{list}");
+    assert!(list.contains("harms\t3\tclosed\t0"), "{list}");
     let (ok, _, _) = f.run(&["survey", "open", "harms"]);
     assert!(ok);
     let (ok, exported, _) = f.run(&["survey", "export", "harms"]);
     assert!(ok);
     let exported = chorus::survey::Survey::parse(&exported).unwrap();
-    assert_eq!(exported.version, 2);
+    assert_eq!(exported.version, 3);
     assert_eq!(exported.own_text("en", &format!("q.{}", first.questions[0].id)), Some("Reworded"));
     // XLSForm out and back in: the same definition, nothing to confirm.
     let (ok, _, err) = f.run(&["survey", "export", "harms", "--format", "xlsform", "--out", "harms.xlsx"]);

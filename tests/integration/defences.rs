@@ -101,7 +101,7 @@ fn one_address_is_limited_codes_and_other_addresses_are_not(backend: Backend) {
         });
         assert_eq!(verified, 3);
         // The form's 429 is a calm page in the respondent's language.
-        let (_, _, form) = app.get("/s/15977e8c?lang=ko").await;
+        let (_, _, form) = app.form_page("/s/15977e8c?lang=ko").await;
         let token = hidden(&form, "token");
         let res = app
             .client
@@ -159,7 +159,7 @@ fn honeypot_and_too_fast_store_nothing(backend: Backend) {
     run(async {
         let app = TestApp::spawn_with(backend, |c| c.limits.min_fill_seconds = 3).await;
         app.init_keys();
-        let (_, _, form) = app.get("/s/15977e8c?lang=en").await;
+        let (_, _, form) = app.form_page("/s/15977e8c?lang=en").await;
         let token = hidden(&form, "token");
         assert!(form.contains("name=\"website\""), "the honeypot is in the form");
         let (status, _, page) = app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await;
@@ -204,11 +204,11 @@ fn a_code_works_once_and_required_codes_are_enforced(backend: Backend) {
         // A survey that requires codes refuses answers without one.
         let required = chorus::survey::DEFAULT_SURVEY
             .replacen("codes = \"optional\"", "codes = \"required\"", 1)
-            .replacen("version = 1", "version = 2", 1);
-        chorus::store::surveys::import(&mut app.conn(), "harms", 2, &required).unwrap();
+            .replacen("version = 2", "version = 3", 1);
+        chorus::store::surveys::import(&mut app.conn(), "harms", 3, &required).unwrap();
         app.state.intake.surveys.forget(); // as a second passing would
         assert_eq!(api_from(&app, "1.1.1.1", None).await, 400);
-        let (_, _, form) = app.get("/s/15977e8c").await;
+        let (_, _, form) = app.form_page("/s/15977e8c").await;
         assert!(form.contains("name=\"code\""));
         let fresh = issue_codes(&app, "harms", 1);
         assert_eq!(api_from(&app, "1.1.1.1", Some(&fresh[0])).await, 201);

@@ -95,7 +95,7 @@ fn form_and_api_have_separate_global_budgets(backend: Backend) {
             assert_eq!(api_as(&app, &format!("192.0.2.{i}"), VALID).await, 201);
         }
         assert_eq!(api_as(&app, "192.0.2.9", VALID).await, 429, "the API's budget is spent");
-        let (_, _, page) = app.get("/s/15977e8c").await;
+        let (_, _, page) = app.form_page("/s/15977e8c").await;
         let token = hidden(&page, "token");
         let (status, _, html) = app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await;
         assert_eq!(status, 200, "the form still takes answers: {html}");

@@ -34,7 +34,7 @@ fn a_failed_insert_is_answered_with_an_error_not_a_receipt(backend: Backend) {
             app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
         assert_eq!(status, 500, "{body}");
         assert!(body.get("receipt").is_none(), "no receipt for an answer that was not stored: {body}");
-        let (_, _, form) = app.get("/s/15977e8c").await;
+        let (_, _, form) = app.form_page("/s/15977e8c").await;
         let token = hidden(&form, "token");
         let (status, _, page) = app.post_form("/s/15977e8c", &format!("token={token}&q.age=18_24")).await;
         assert_eq!(status, 500);

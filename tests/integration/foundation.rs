@@ -142,5 +142,5 @@ fn serve_in_an_empty_folder_creates_its_database() {
     assert!(dir.path().join("chorus-data/chorus.db").exists());
     let out = chorus(dir.path(), &[], &["survey", "list"]);
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.contains("harms\t1\topen\t0"), "{listing}");
+    assert!(listing.contains("harms\t2\topen\t0"), "{listing}");
 }

@@ -48,7 +48,7 @@ fn the_slug_is_not_an_address_and_the_derived_path_is(backend: Backend) {
         let (_, _, landing) = app.get("/?lang=en").await;
         assert!(landing.contains(&format!("href=\"/s/{HARMS}?lang=en\"")), "{landing}");
         assert!(!landing.contains("/s/harms"), "the landing page links the neutral path only");
-        let (status, _, form) = app.get(&format!("/s/{HARMS}")).await;
+        let (status, _, form) = app.form_page(&format!("/s/{HARMS}")).await;
         assert_eq!(status, 200);
         assert!(form.contains(&format!("action=\"/s/{HARMS}\"")));
         assert!(!form.contains("harms"), "the form's page never names the slug");
@@ -82,7 +82,7 @@ fn a_configured_word_replaces_every_other_address(backend: Backend) {
         }
         let (_, _, landing) = app.get("/").await;
         assert!(landing.contains("href=\"/s/start?lang=en\"") && !landing.contains(HARMS), "{landing}");
-        let (_, _, form) = app.get("/s/start").await;
+        let (_, _, form) = app.form_page("/s/start").await;
         let token = hidden(&form, "token");
         let (status, _, page) = app.post_form("/s/start", &format!("token={token}&q.age=25_34")).await;
         assert_eq!(status, 200, "{page}");
@@ -212,7 +212,7 @@ fn outreach_cards_name_the_forms_real_label_and_not_the_survey() {
         let survey = Survey::parse(DEFAULT_SURVEY).unwrap();
         let i18n = I18n::load();
         for &lang in LANGUAGES {
-            let (_, _, form) = app.get(&format!("/s/{HARMS}?lang={lang}")).await;
+            let (_, _, form) = app.form_page(&format!("/s/{HARMS}?lang={lang}")).await;
             let label = code_label(&form);
             assert!(!label.is_empty(), "{lang}");
             let file = format!("cards-{lang}.html");

@@ -48,6 +48,8 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
     run(async {
         let app = TestApp::spawn_with(backend, |c| c.limits.per_address_per_hour = 100).await;
         app.init_keys();
+        // The default survey has no free text since version 2: the typed canary goes to `notes`.
+        app.open_notes_survey();
         let agent = format!("CanaryBrowser/{}", &chorus::seal::random_id()[..12]);
         let canary = format!("canaryanswer{}", &chorus::seal::random_id()[..12]);
         let base = app.addr.clone();
@@ -80,8 +82,16 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
 
         // The scripted session, from 127.0.0.77 with a distinctive agent.
         let ua = format!("user-agent: {agent}");
-        let public_html =
-            ["/", "/?lang=th", "/s/15977e8c", "/s/15977e8c?lang=zh-Hans", "/safety", "/withdraw", "/reports"];
+        let public_html = [
+            "/",
+            "/?lang=th",
+            "/s/15977e8c",
+            "/s/15977e8c?lang=zh-Hans",
+            "/s/1e05d277",
+            "/safety",
+            "/withdraw",
+            "/reports",
+        ];
         let mut pages = Vec::new();
         for path in public_html.iter().map(|p| p.to_string()).chain([format!("/reports/{id}")]) {
             let (status, head, body) = curl(&["-H", &ua, &format!("{base}{path}")]);
@@ -101,7 +111,13 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
         for (path, body) in &pages {
             assert!(names_another_origin(body).is_none(), "{path} names another origin");
         }
-        let form = &pages.iter().find(|(p, _)| p == "/s/15977e8c").unwrap().1;
+        // The screening step of the default survey is a POST too.
+        let (status, head, screened) =
+            curl(&["-H", &ua, "--data", "step=screen&lang=en&q.adult=yes", &format!("{base}/s/15977e8c")]);
+        assert_eq!(status, 200);
+        headers_are_private("POST /s/15977e8c (screening step)", &head, true);
+        assert!(screened.contains("name=\"token\""), "the form follows the screening step");
+        let form = &pages.iter().find(|(p, _)| p == "/s/1e05d277").unwrap().1;
         let at = form.find("name=\"token\" value=\"").unwrap() + 20;
         let token = form[at..].split('"').next().unwrap();
         let (status, head, receipt_page) = curl(&[
@@ -110,17 +126,17 @@ fn a_respondent_session_leaves_no_address_agent_or_answer_behind(backend: Backen
             "-H",
             "referer: https://referer-canary.example/",
             "--data",
-            &format!("token={token}&lang=en&q.age=25_34&q.anything_else={canary}"),
-            &format!("{base}/s/15977e8c"),
+            &format!("token={token}&lang=en&q.age=25_34&q.notes={canary}"),
+            &format!("{base}/s/1e05d277"),
         ]);
         assert_eq!(status, 200, "{receipt_page}");
-        headers_are_private("POST /s/15977e8c", &head, true);
+        headers_are_private("POST /s/1e05d277", &head, true);
         let at = receipt_page.find("translate=\"no\">").unwrap() + 15;
         let receipt = receipt_page[at..].split('<').next().unwrap().to_owned();
         let (status, _, _) =
             curl(&["-H", &ua, "--data", "receipt=0000-0000-0000-0000-0000-0000-00", &format!("{base}/withdraw")]);
         assert_eq!(status, 200);
-        assert_eq!(app.count("harms"), 81);
+        assert_eq!((app.count("harms"), app.count("notes")), (80, 1));
 
         // None of the three, nor the receipt or referer, is anywhere it could be read later.
         let stored = app.database_bytes();

@@ -25,8 +25,8 @@ tests! {
 }
 
 pub async fn submit(app: &TestApp, n: usize) {
-    let ages = ["18_24", "25_34", "25_34", "35_44", "45_54"];
-    let regions = ["on", "on", "qc", "bc", "atlantic", "ab"];
+    let ages = ["18_24", "25_34", "25_34", "35_44", "45_plus"];
+    let regions = ["on", "on", "qc", "bc", "atlantic", "prairies"];
     for i in 0..n {
         let body = format!(
             r#"{{"answers":{{"age":"{}","region":"{}","work_type":"{}","officials":["{}"]{}}}}}"#,

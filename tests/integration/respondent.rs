@@ -32,6 +32,7 @@ tests! {
         a_mistyped_receipt_is_recognised_without_a_lookup,
         field_names_change_with_every_rendering_and_copies_show_nothing,
         the_receipt_survives_its_language_buttons,
+        the_age_question_comes_first_and_no_ends_kindly_storing_nothing,
     ],
 }
 
@@ -46,7 +47,7 @@ fn encode(s: &str) -> String {
 }
 
 async fn fresh_token(app: &TestApp, lang: &str) -> String {
-    let (status, _, html) = app.get(&format!("/s/15977e8c?lang={lang}")).await;
+    let (status, _, html) = app.form_page(&format!("/s/15977e8c?lang={lang}")).await;
     assert_eq!(status, 200);
     hidden(&html, "token")
 }
@@ -57,8 +58,8 @@ fn form_round_trip_gives_a_receipt_that_withdraws(backend: Backend) {
         app.init_keys();
         let token = fresh_token(&app, "ko").await;
         let body = format!(
-            "token={token}&lang=ko&q.age=25_34&q.gender=woman&q.gender=trans_woman&q.region=on&q.officials=bylaw&q.anything_else={}",
-            encode("가게에서 일해요")
+            "token={token}&lang=ko&q.adult=yes&q.age=25_34&q.gender=woman&q.gender=trans_woman&q.region={}&q.officials=bylaw",
+            encode("on")
         );
         let (status, headers, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 200, "{html}");
@@ -117,11 +118,12 @@ fn json_round_trip_and_withdrawal(backend: Backend) {
         assert_eq!(age["type"], "single");
         assert!(age["options"].as_array().unwrap().iter().any(|o| o["id"] == "pns"));
         assert!(questions.iter().any(|q| q["show_if"].is_object()));
-        assert!(questions.iter().any(|q| q["max_length"].is_number()));
+        assert_eq!(def["minutes"], 10, "the stated length");
+        assert_eq!(def["screen"], "adult", "the screening question is named");
         let (status, body) = app
             .post_json(
                 "/api/v1/surveys/15977e8c/responses",
-                r#"{"answers":{"age":"25_34","gender":["woman","nonbinary_two_spirit"],"anything_else":"merci"}}"#,
+                r#"{"answers":{"adult":"yes","age":"25_34","gender":["woman","nonbinary_two_spirit"]}}"#,
             )
             .await;
         assert_eq!(status, 201, "{body}");
@@ -140,29 +142,20 @@ fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
         let api = "/api/v1/surveys/15977e8c/responses";
-        let long = "x".repeat(201);
         let cases: Vec<(&str, String, u16, Option<&str>)> = vec![
             ("unknown question", r#"{"answers":{"nope":"x"}}"#.into(), 400, Some("nope")),
             ("unknown option", r#"{"answers":{"age":"99_100"}}"#.into(), 400, Some("age")),
             ("two values for one choice", r#"{"answers":{"age":["18_24","25_34"]}}"#.into(), 400, Some("age")),
             (
-                "too many selections",
-                r#"{"answers":{"changes_wanted":["decriminalize","repeal_irpr_ban","cbsa_out","fund_worker_groups"]}}"#
-                    .into(),
+                "an option that stands alone, with others",
+                r#"{"answers":{"officials":["none","bylaw"]}}"#.into(),
                 400,
-                Some("changes_wanted"),
+                Some("officials"),
             ),
-            ("text over its cap", format!(r#"{{"answers":{{"anything_else":"{long}"}}}}"#), 400, Some("anything_else")),
             ("a number instead of a string", r#"{"answers":{"age":5}}"#.into(), 400, Some("age")),
             ("malformed JSON", r#"{"answers":{"age":"#.into(), 400, None),
             ("unknown top-level field", r#"{"answers":{},"ip":"1.2.3.4"}"#.into(), 400, None),
         ];
-        let survey = Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap();
-        let (_, cw) = survey.question("changes_wanted").unwrap();
-        assert_eq!(cw.max_selected, Some(3), "the too-many case relies on max_selected = 3");
-        for id in ["decriminalize", "repeal_irpr_ban", "cbsa_out", "fund_worker_groups"] {
-            assert!(cw.option_index(id).is_some(), "changes_wanted has no option {id}");
-        }
         for (name, body, status, question) in cases {
             let (got, reply) = app.post_json(api, &body).await;
             assert_eq!(got, status, "{name}: {reply}");
@@ -182,7 +175,7 @@ fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 400);
-        let big = format!(r#"{{"answers":{{"anything_else":"{}"}}}}"#, "y".repeat(70 * 1024));
+        let big = format!(r#"{{"answers":{{"age":"{}"}}}}"#, "y".repeat(70 * 1024));
         assert_eq!(app.post_json(api, &big).await.0, 413);
         let res = app
             .client
@@ -193,7 +186,13 @@ fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 400);
-        assert_eq!(app.post_form("/s/15977e8c", &format!("q.anything_else={}", "z".repeat(70 * 1024))).await.0, 413);
+        assert_eq!(app.post_form("/s/15977e8c", &format!("q.age={}", "z".repeat(70 * 1024))).await.0, 413);
+        // Text over its cap (the default survey has no text question since version 2).
+        app.open_notes_survey();
+        let long = format!(r#"{{"answers":{{"notes":"{}"}}}}"#, "x".repeat(201));
+        let (status, reply) = app.post_json("/api/v1/surveys/1e05d277/responses", &long).await;
+        assert_eq!((status, &reply["question"]), (400, &serde_json::json!("notes")), "{reply}");
+        assert_eq!(app.count("notes"), 0);
         // Unknown survey.
         assert_eq!(app.post_json("/api/v1/surveys/nope/responses", r#"{"answers":{}}"#).await.0, 404);
         assert_eq!(app.count("harms"), 0);
@@ -205,14 +204,14 @@ fn form_errors_sit_beside_the_question_and_keep_answers(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
         let token = fresh_token(&app, "fr").await;
-        let body = format!("token={token}&lang=fr&q.age=25_34&q.adult=yes&q.adult=no&q.anything_else=garder+ceci");
+        let body = format!("token={token}&lang=fr&q.age=25_34&q.work_type=sex_work&q.work_type=both&q.officials=bylaw");
         let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 400);
-        assert!(html.contains("id=\"err-adult\""), "the error sits beside its question");
+        assert!(html.contains("id=\"err-work_type\""), "the error sits beside its question");
         assert!(html.contains("Veuillez choisir une seule option"), "French error text");
         assert!(html.contains("value=\"25_34\" checked"), "other answers are kept");
-        assert!(html.contains("garder ceci"), "free text is kept");
-        assert!(html.contains("href=\"#q-adult\""), "the error summary links to the question");
+        assert!(html.contains("value=\"bylaw\" checked"), "ticked boxes are kept");
+        assert!(html.contains("href=\"#q-work_type\""), "the error summary links to the question");
         assert_eq!(app.count("harms"), 0);
     });
 }
@@ -288,13 +287,13 @@ fn skip_logic_renders_a_labelled_group_without_javascript(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let (_, _, html) = app.get("/s/15977e8c").await;
+        let (_, _, html) = app.form_page("/s/15977e8c").await;
         assert!(html.contains("data-show-if=\"officials\""));
         assert!(html.contains("If you answered"), "the group is labelled for readers without JavaScript");
         for tag in html.match_indices("<div class=\"conditional\"").map(|(i, _)| html[i..].split('>').next().unwrap()) {
             assert!(!tag.contains("hidden"), "nothing is hidden without JavaScript: {tag}");
         }
-        let (_, _, html) = app.get("/s/15977e8c?lang=ko").await;
+        let (_, _, html) = app.form_page("/s/15977e8c?lang=ko").await;
         assert!(html.contains("data-show-if=\"officials\""));
     });
 }
@@ -339,7 +338,7 @@ fn nothing_answered_is_refused_kindly_in_form_and_api(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        for body in ["", "&q.age=&q.anything_else=+++", "&q.what_happened=id_check"] {
+        for body in ["", "&q.age=&q.status=+++", "&q.what_happened=id_check"] {
             let token = fresh_token(&app, "en").await;
             let (status, _, html) = app.post_form("/s/15977e8c", &format!("token={token}{body}")).await;
             assert_eq!(status, 400, "{body}: {html}");
@@ -366,16 +365,16 @@ fn exclusive_options_stand_alone_in_form_and_api(backend: Backend) {
         app.init_keys();
         let token = fresh_token(&app, "en").await;
         let body = format!(
-            "token={token}&q.age=25_34&q.officials=none&q.officials=city_police&q.changes_wanted=none&q.changes_wanted=decriminalize"
+            "token={token}&q.age=25_34&q.officials=none&q.officials=city_police&q.changes_after=none&q.changes_after=moved"
         );
         let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 400, "{html}");
         assert!(
-            html.contains("id=\"err-officials\"") && html.contains("id=\"err-changes_wanted\""),
+            html.contains("id=\"err-officials\"") && html.contains("id=\"err-changes_after\""),
             "both errors at once"
         );
         assert!(html.contains("“None of these” cannot be chosen together with other answers."));
-        assert!(html.contains("href=\"#q-officials\"") && html.contains("href=\"#q-changes_wanted\""));
+        assert!(html.contains("href=\"#q-officials\"") && html.contains("href=\"#q-changes_after\""));
         assert!(html.contains("value=\"none\" data-exclusive"), "JavaScript can find the option that stands alone");
         let api = "/api/v1/surveys/15977e8c/responses";
         let (status, reply) = app.post_json(api, r#"{"answers":{"officials":["none","bylaw"]}}"#).await;
@@ -453,8 +452,8 @@ fn field_names_change_with_every_rendering_and_copies_show_nothing(backend: Back
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let (_, _, first) = app.get("/s/15977e8c").await;
-        let (_, _, second) = app.get("/s/15977e8c").await;
+        let (_, _, first) = app.form_page("/s/15977e8c").await;
+        let (_, _, second) = app.form_page("/s/15977e8c").await;
         let (p1, p2) = (field_prefix(&first), field_prefix(&second));
         assert_ne!(p1, p2, "a browser restoring form state by name finds nothing on a new rendering");
         assert!(!first.contains("name=\"q."), "no stable answer field names");
@@ -471,19 +470,21 @@ fn field_names_change_with_every_rendering_and_copies_show_nothing(backend: Back
         assert!(html.contains("You have not answered anything"));
         // A refused form shows her answers back once; the same POST sent again (Back after leaving,
         // a reload) is refused with the form empty, saying why.
-        let (_, _, third) = app.get("/s/15977e8c").await;
+        let (_, _, third) = app.form_page("/s/15977e8c").await;
         let (token, p3) = (hidden(&third, "token"), field_prefix(&third));
-        let body = format!(
-            "token={token}&{p3}.age=25_34&{p3}.officials=none&{p3}.officials=bylaw&{p3}.anything_else=secret+words"
-        );
+        let body =
+            format!("token={token}&{p3}.age=25_34&{p3}.officials=none&{p3}.officials=bylaw&{p3}.violence=yes_reported");
         let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 400);
-        assert!(html.contains("value=\"25_34\" checked") && html.contains("secret words"), "shown back once");
+        assert!(
+            html.contains("value=\"25_34\" checked") && html.contains("value=\"yes_reported\" checked"),
+            "shown back once"
+        );
         let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 400);
         assert!(html.contains("sent again from the browser history"), "{html}");
         assert!(
-            !html.contains("value=\"25_34\" checked") && !html.contains("secret words"),
+            !html.contains("value=\"25_34\" checked") && !html.contains("value=\"yes_reported\" checked"),
             "a copy shows nothing back"
         );
         assert!(!html.contains("id=\"err-officials\""), "nor which answers were refused");
@@ -529,6 +530,56 @@ fn the_receipt_survives_its_language_buttons(backend: Backend) {
         let (_, headers, _) = app.get("/forget.css").await;
         assert_eq!(headers.get("clear-site-data").unwrap(), "\"cache\"");
         assert!(html.contains("href=\"/forget.css\""));
+        assert_eq!(app.count("harms"), 1);
+    });
+}
+
+/// Issue 16: "No" to "Are you 18 or older?" ends the survey kindly before the rest of the form, and
+/// any submission that says "No" anyway (an edited form, the API) is refused with nothing stored.
+fn the_age_question_comes_first_and_no_ends_kindly_storing_nothing(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        // The first step: the age question alone, in a POST form; no token, no other question yet.
+        let (status, headers, html) = app.get("/s/15977e8c?lang=fr").await;
+        assert_eq!(status, 200);
+        assert!(headers.get("set-cookie").is_none());
+        assert!(html.contains("name=\"step\" value=\"screen\"") && html.contains("method=\"post\""), "{html}");
+        assert!(html.contains("Avez-vous 18 ans ou plus?"), "{html}");
+        assert!(!html.contains("name=\"token\""), "no token before the form");
+        assert!(!html.contains("id=\"q-age\""), "the other questions wait");
+        // "No": the kind end page, and no form.
+        let end = "Ce sondage est seulement pour les personnes de 18 ans ou plus";
+        let (status, _, html) = app.post_form("/s/15977e8c", "step=screen&lang=fr&q.adult=no").await;
+        assert_eq!(status, 200);
+        assert!(html.contains(end), "{html}");
+        assert!(!html.contains("name=\"token\"") && !html.contains("id=\"q-age\""));
+        // "Yes": the form, which carries the answer in a hidden field and shows its parts.
+        let (status, _, form) = app.post_form("/s/15977e8c", "step=screen&lang=fr&q.adult=yes").await;
+        assert_eq!(status, 200);
+        let (token, prefix) = (hidden(&form, "token"), field_prefix(&form));
+        assert!(form.contains(&format!("name=\"{prefix}.adult\" value=\"yes\"")), "{form}");
+        assert!(!form.contains("id=\"q-adult\""), "not asked twice");
+        assert!(form.contains("Partie 1 sur 4") && form.contains("Partie 4 sur 4"), "progress by part");
+        // No answer at all goes on too: every question can be skipped.
+        let (_, _, skipped) = app.post_form("/s/15977e8c", "step=screen&lang=fr").await;
+        assert!(skipped.contains("name=\"token\"") && !skipped.contains(".adult\""), "{skipped}");
+        // A form sent with "No" anyway: refused kindly, no receipt, and its token is not spent.
+        let body = format!("token={token}&lang=fr&{prefix}.adult=no&{prefix}.age=18_24");
+        let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
+        assert_eq!(status, 200);
+        assert!(html.contains(end) && !html.contains("class=\"code\""), "{html}");
+        let api = "/api/v1/surveys/15977e8c/responses";
+        let (status, reply) = app.post_json(api, r#"{"answers":{"adult":"no","age":"18_24"}}"#).await;
+        assert_eq!(status, 422, "{reply}");
+        assert_eq!(reply["question"], "adult");
+        let (status, reply) = app.post_json(api, r#"{"answers":{"adult":["yes","no"],"age":"18_24"}}"#).await;
+        assert_eq!(status, 422, "a \"No\" among others ends it too: {reply}");
+        assert_eq!(app.count("harms"), 0, "nothing was stored");
+        let body = format!("token={token}&lang=fr&{prefix}.adult=yes&{prefix}.age=18_24");
+        let (status, _, html) = app.post_form("/s/15977e8c", &body).await;
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains("class=\"code\""), "the same form, sent with Yes, is taken");
         assert_eq!(app.count("harms"), 1);
     });
 }

@@ -16,11 +16,17 @@ tests! {
     once: [retention_from_the_console],
 }
 
-async fn answers_with_canary(app: &TestApp, n: usize) -> String {
+/// `n` answers to `slug`; for the `notes` survey (free text) each carries the returned canary.
+async fn answers_with_canary(app: &TestApp, slug: &str, n: usize) -> String {
     let canary = format!("canary-{}", chorus::seal::random_id());
     for _ in 0..n {
-        let body = format!(r#"{{"answers":{{"age":"25_34","anything_else":"{canary}"}}}}"#);
-        assert_eq!(app.post_json("/api/v1/surveys/15977e8c/responses", &body).await.0, 201);
+        let body = if slug == "notes" {
+            format!(r#"{{"answers":{{"age":"25_34","notes":"{canary}"}}}}"#)
+        } else {
+            r#"{"answers":{"age":"25_34"}}"#.to_owned()
+        };
+        let path = app.state.public_path(slug);
+        assert_eq!(app.post_json(&format!("/api/v1/surveys/{path}/responses"), &body).await.0, 201);
     }
     canary
 }
@@ -47,7 +53,7 @@ fn answers_are_destroyed_on_schedule_and_releases_stay(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        answers_with_canary(&app, 120).await;
+        answers_with_canary(&app, "harms", 120).await;
         let sealed = sealed_bytes(&app);
         assert_eq!(sealed.len(), 120);
         let accounts = &app.state.accounts;
@@ -107,11 +113,12 @@ fn an_admin_destroys_early(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let canary = answers_with_canary(&app, 5).await;
+        app.open_notes_survey();
+        let canary = answers_with_canary(&app, "notes", 5).await;
         let sealed = sealed_bytes(&app);
         let mut conn = app.conn();
         assert!(retention::destroy(&mut conn, &app.state.accounts, "admin", "nope", "test").is_err());
-        assert_eq!(retention::destroy(&mut conn, &app.state.accounts, "admin", "harms", "early").unwrap(), 5);
+        assert_eq!(retention::destroy(&mut conn, &app.state.accounts, "admin", "notes", "early").unwrap(), 5);
         drop(conn);
         let bytes = database_files(&app);
         assert!(!contains(&bytes, canary.as_bytes()));
@@ -119,8 +126,8 @@ fn an_admin_destroys_early(backend: Backend) {
             assert!(!contains(&bytes, &s[24..72]), "a sealed answer survives its destruction");
         }
         // New answers still arrive (the survey is open) and open with the passphrase.
-        answers_with_canary(&app, 1).await;
-        assert_eq!(app.count("harms"), 1);
+        answers_with_canary(&app, "notes", 1).await;
+        assert_eq!(app.count("notes"), 1);
     });
 }
 

@@ -26,10 +26,14 @@ tests! {
 }
 
 fn open_all(app: &TestApp, passphrase: &str) -> Result<Vec<(i32, Vec<u8>)>, KeyringError> {
+    open_all_of(app, "harms", passphrase)
+}
+
+fn open_all_of(app: &TestApp, slug: &str, passphrase: &str) -> Result<Vec<(i32, Vec<u8>)>, KeyringError> {
     let mut conn = app.conn();
     let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(passphrase))?;
     let mut out = Vec::new();
-    let streamed = unsealed.for_each_answer(&mut conn, "harms", Month::now(), &[], |a| {
+    let streamed = unsealed.for_each_answer(&mut conn, slug, Month::now(), &[], |a| {
         out.push((a.survey_version, a.plaintext.payload().to_vec()));
         Ok(())
     })?;
@@ -55,7 +59,7 @@ fn answers_seal_without_the_passphrase_and_open_with_it(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let ages = ["18_24", "25_34", "35_44", "45_54", "55_plus"];
+        let ages = ["18_24", "25_34", "35_44", "45_plus", "pns"];
         for age in ages {
             let (status, body) = app
                 .post_json("/api/v1/surveys/15977e8c/responses", &format!(r#"{{"answers":{{"age":"{age}"}}}}"#))
@@ -109,11 +113,11 @@ fn a_row_moved_to_another_survey_fails_to_open(backend: Backend) {
         app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await;
         assert_eq!(open_all(&app, PASSPHRASE).unwrap().len(), 1);
         // An insider moves the row to another survey (or swaps its version): it must no longer open.
-        app.with_conn(|c| diesel::sql_query("UPDATE responses SET survey_version = 2").execute(c).unwrap());
+        app.with_conn(|c| diesel::sql_query("UPDATE responses SET survey_version = 3").execute(c).unwrap());
         let err = open_all(&app, PASSPHRASE).expect_err("a moved row must not open");
         assert!(matches!(err, KeyringError::Seal(SealError::Tampered)), "{err}");
         app.with_conn(|c| {
-            diesel::sql_query("UPDATE responses SET survey_version = 1, survey_slug = 'other'").execute(c).unwrap()
+            diesel::sql_query("UPDATE responses SET survey_version = 2, survey_slug = 'other'").execute(c).unwrap()
         });
         assert_eq!(failed_to_open(&app, "other"), 1, "a moved row is counted as failing to open");
     });
@@ -162,12 +166,13 @@ fn canary_answer_and_private_key_are_nowhere_in_plaintext(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
         let canary = format!("zebracanary{}", &chorus::seal::random_id()[..10]);
+        app.open_notes_survey();
         for i in 0..20 {
             let text = if i == 7 { canary.clone() } else { format!("ordinary words {i}") };
             let (status, _) = app
                 .post_json(
-                    "/api/v1/surveys/15977e8c/responses",
-                    &format!(r#"{{"answers":{{"age":"25_34","anything_else":"{text}"}}}}"#),
+                    "/api/v1/surveys/1e05d277/responses",
+                    &format!(r#"{{"answers":{{"age":"25_34","notes":"{text}"}}}}"#),
                 )
                 .await;
             assert_eq!(status, 201);
@@ -176,7 +181,7 @@ fn canary_answer_and_private_key_are_nowhere_in_plaintext(backend: Backend) {
         assert!(!contains(&bytes, canary.as_bytes()), "the canary answer is readable in the database");
         assert!(!logs().contains(&canary), "the canary answer reached the logs");
         // The canary is really in there, sealed: the steward can open it.
-        let opened = open_all(&app, PASSPHRASE).unwrap();
+        let opened = open_all_of(&app, "notes", PASSPHRASE).unwrap();
         assert!(opened.iter().any(|(_, p)| contains(p, canary.as_bytes())));
         // And the private key never appears unwrapped.
         let mut conn = app.conn();

@@ -13,6 +13,7 @@ tests! {
         upload_a_draft_preview_it_and_open_it,
         a_changed_definition_waits_for_confirmation,
         hostile_and_invalid_uploads_store_nothing,
+        answers_under_version_1_count_in_version_2_tables,
         an_xlsform_edit_is_shown_confirmed_audited_and_older_answers_still_count,
         skip_logic_with_and_and_or_on_the_form_and_in_answers,
     ],
@@ -161,11 +162,11 @@ fn a_changed_definition_waits_for_confirmation(backend: Backend) {
         let (status, page) = upload(&app, &admin.cookie, &admin.csrf, changed.as_bytes()).await;
         assert_eq!(status, 200);
         assert!(
-            page.contains("relabelled") && page.contains("Reworded first question") && page.contains("1 → 2"),
+            page.contains("relabelled") && page.contains("Reworded first question") && page.contains("2 → 3"),
             "{page}"
         );
         let current = app.with_conn(|c| chorus::store::surveys::get(c, "harms").unwrap().unwrap().current_version);
-        assert_eq!(current, 1, "nothing stored before confirmation");
+        assert_eq!(current, 2, "nothing stored before confirmation");
         let pending = hidden(&page, "pending");
         let (status, _) = post_as(
             &app,
@@ -177,7 +178,7 @@ fn a_changed_definition_waits_for_confirmation(backend: Backend) {
         .await;
         assert_eq!(status, 303);
         let row = app.with_conn(|c| chorus::store::surveys::get(c, "harms").unwrap().unwrap());
-        assert_eq!((row.current_version, row.status.as_str()), (2, "open"), "an open survey stays open");
+        assert_eq!((row.current_version, row.status.as_str()), (3, "open"), "an open survey stays open");
         // A confirmation is used once.
         let (status, page) = post_as(
             &app,
@@ -191,12 +192,12 @@ fn a_changed_definition_waits_for_confirmation(backend: Backend) {
 
         // With answers stored, a question may not change type.
         app.init_keys();
-        let (_, _, form) = app.get("/s/15977e8c").await;
+        let (_, _, form) = app.form_page("/s/15977e8c").await;
         let token = hidden(&form, "token");
         let (status, _, _) =
             app.post_form("/s/15977e8c", &format!("token={token}&q.{}={}", first.id, first.options[0].id)).await;
         assert_eq!(status, 200);
-        let retyped = changed.replacen("type = \"single\"", "type = \"multiple\"", 1);
+        let retyped = changed.replacen("id = \"age\"\ntype = \"single\"", "id = \"age\"\ntype = \"multiple\"", 1);
         let (status, page) = upload(&app, &admin.cookie, &admin.csrf, retyped.as_bytes()).await;
         assert_eq!(status, 400);
         assert!(page.contains("cannot change from single to multiple"), "{page}");
@@ -236,6 +237,87 @@ fn hostile_and_invalid_uploads_store_nothing(backend: Backend) {
     });
 }
 
+/// Issue 16: the bundled version 2 groups version 1's options (languages, provinces, years, ages) and
+/// splits one list in two; answers stored under version 1 count in version 2's tables through the
+/// mapping the definition declares, and a minor's answers stored under version 1 count nowhere.
+fn answers_under_version_1_count_in_version_2_tables(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        // A deployment still on version 1 (stored in place of the bundled version 2).
+        let v1 = include_str!("../data/harms-v1.toml");
+        app.with_conn(|c| {
+            use chorus::store::schema::{survey_versions as v, surveys};
+            use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+            diesel::delete(v::table.filter(v::slug.eq("harms"))).execute(c).unwrap();
+            diesel::update(surveys::table.find("harms")).set(surveys::current_version.eq(1)).execute(c).unwrap();
+            diesel::insert_into(v::table)
+                .values((v::slug.eq("harms"), v::version.eq(1), v::definition.eq(v1)))
+                .execute(c)
+                .unwrap();
+        });
+        app.state.intake.surveys.forget();
+        let api = "/api/v1/surveys/15977e8c/responses";
+        let old = r#"{"answers":{"adult":"yes","age":"55_plus","language":"yue","region":"sk",
+            "years_in_canada":"under_2","status":"refugee","officials":["bylaw"],
+            "what_happened":["entry_raid","arrested"],"anything_else":"old words"}}"#;
+        for _ in 0..60 {
+            let (status, reply) = app.post_json(api, old).await;
+            assert_eq!(status, 201, "version 1 takes it: {reply}");
+        }
+        // Version 1 stored what a minor sent; those answers must not count any more.
+        let minor = r#"{"answers":{"adult":"no","age":"18_24","language":"en","region":"on"}}"#;
+        for _ in 0..5 {
+            assert_eq!(app.post_json(api, minor).await.0, 201);
+        }
+        // The server starts again with version 2 bundled: it becomes current (the diff allows it).
+        let app = app.restart().await;
+        let row = app.with_conn(|c| chorus::store::surveys::get(c, "harms").unwrap().unwrap());
+        assert_eq!(row.current_version, 2);
+        assert_eq!(app.count("harms"), 65, "the old answers are all still there");
+
+        // A release with so much of the budget that the noise is well under one.
+        app.with_conn(|c| chorus::report::set_budget(c, "harms", 1000.0).unwrap());
+        let tables = [
+            "age",
+            "language",
+            "region",
+            "years_in_canada",
+            "status",
+            "what_happened.entry_raid",
+            "what_happened_to_you.arrested",
+        ];
+        let snapshot = chorus::report::run_snapshot(
+            &mut app.conn(),
+            &app.state.intake.surveys,
+            &secrecy::SecretString::from(PASSPHRASE),
+            &chorus::report::SnapshotSpec {
+                rho: 900.0,
+                tables: tables.iter().map(|t| (*t).to_owned()).collect(),
+                ..chorus::report::SnapshotSpec::new("harms", chorus::month::Month::now().to_string())
+            },
+            "test",
+            app.state.clock.now(),
+        )
+        .unwrap();
+        let cell = |table: &str, row: &str| -> i64 {
+            let t = snapshot.tables.iter().find(|t| t.id == table).unwrap_or_else(|| panic!("no table {table}"));
+            let r = t.rows.iter().position(|x| x == row).unwrap_or_else(|| panic!("{table}: no row {row}"));
+            t.cells[r] as i64
+        };
+        let near =
+            |got: i64, want: i64, what: &str| assert!((got - want).abs() <= 2, "{what}: {got}, not about {want}");
+        near(snapshot.row.n, 60, "the minors' five answer sets count nowhere");
+        near(cell("age", "45_plus"), 60, "55 or older counts as 45 or older");
+        near(cell("language", "chinese"), 60, "Cantonese counts as Chinese");
+        near(cell("region", "prairies"), 60, "Saskatchewan counts as the prairie provinces");
+        near(cell("years_in_canada", "up_to_5"), 60, "under 2 years counts as 5 years or less");
+        near(cell("status", "skipped"), 60, "claimant or protected person maps to neither");
+        near(cell("what_happened.entry_raid", "chosen"), 60, "the first half of the split list");
+        near(cell("what_happened_to_you.arrested", "chosen"), 60, "the second half takes its share");
+    });
+}
+
 /// A zip of one part, `xl/worksheets/sheet1.xml`, that inflates to `real` bytes while its local
 /// header and central directory declare `declared`.
 fn lying_zip(real: usize, declared: u32) -> Vec<u8> {
@@ -272,7 +354,8 @@ fn versions(app: &TestApp, slug: &str) -> Vec<i32> {
     })
 }
 
-/// The bundled survey, changed (its first question relabelled) and written as an XLSForm.
+/// The bundled survey, changed (its first question relabelled; with `retype`, `age` made a multiple
+/// choice) and written as an XLSForm.
 fn relabelled_xlsform(retype: bool) -> Vec<u8> {
     let harms = chorus::survey::Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap();
     let label = harms.own_text("en", &format!("q.{}", harms.questions[0].id)).unwrap();
@@ -282,14 +365,15 @@ fn relabelled_xlsform(retype: bool) -> Vec<u8> {
         1,
     );
     if retype {
-        text = text.replacen("type = \"single\"", "type = \"multiple\"", 1);
+        text = text.replacen("id = \"age\"\ntype = \"single\"", "id = \"age\"\ntype = \"multiple\"", 1);
     }
     chorus::survey::xlsform::export(&chorus::survey::Survey::parse(&text).unwrap()).unwrap()
 }
 
-/// The upload path of a versioned edit, end to end: an XLSForm of the changed survey is shown as a
-/// diff, stored as version 2 only once confirmed, audited; a change of meaning is refused and stores
-/// nothing; and answers given under version 1 still count in a release made under version 2.
+/// The upload path of a versioned edit, end to end: an XLSForm of the changed survey (the bundled
+/// version 2) is shown as a diff, stored as version 3 only once confirmed, audited; a change of meaning
+/// is refused and stores nothing; and answers given under version 2 still count in a release made
+/// under version 3.
 fn an_xlsform_edit_is_shown_confirmed_audited_and_older_answers_still_count(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
@@ -301,26 +385,26 @@ fn an_xlsform_edit_is_shown_confirmed_audited_and_older_answers_still_count(back
         let (status, page) = upload(&app, &admin.cookie, &admin.csrf, &relabelled_xlsform(false)).await;
         assert_eq!(status, 200);
         assert!(
-            page.contains("relabelled") && page.contains("Reworded first question") && page.contains("1 → 2"),
+            page.contains("relabelled") && page.contains("Reworded first question") && page.contains("2 → 3"),
             "{page}"
         );
-        assert_eq!(versions(&app, "harms"), [1], "nothing stored before confirmation");
+        assert_eq!(versions(&app, "harms"), [2], "nothing stored before confirmation");
         let pending = hidden(&page, "pending");
         let body = format!("csrf={}&pending={pending}", admin.csrf);
         let (status, _) = post_as(&app, "/staff/surveys/confirm", &admin.cookie, &body, None).await;
         assert_eq!(status, 303);
-        assert_eq!(versions(&app, "harms"), [1, 2]);
+        assert_eq!(versions(&app, "harms"), [2, 3]);
         let (_, _, audit) = get_as(&app, "/staff/audit", &admin.cookie).await;
-        assert!(audit.contains("survey_import") && audit.contains("harms v2"), "{audit}");
+        assert!(audit.contains("survey_import") && audit.contains("harms v3"), "{audit}");
 
         // Answers exist: a question may not change type, whatever the file's format. Nothing stored.
         let (status, page) = upload(&app, &admin.cookie, &admin.csrf, &relabelled_xlsform(true)).await;
         assert_eq!(status, 400);
         assert!(page.contains("cannot change from single to multiple") && page.contains("new id"), "{page}");
-        assert_eq!(versions(&app, "harms"), [1, 2]);
+        assert_eq!(versions(&app, "harms"), [2, 3]);
 
-        // 60 answers under version 1, 60 under version 2: a release under version 2 counts all 120,
-        // in the total and in a question's table (version 1's answers read by id).
+        // 60 answers under version 2, 60 under version 3: a release under version 3 counts all 120,
+        // in the total and in a question's table (version 2's answers read by id).
         app.state.intake.surveys.forget();
         crate::reports::submit(&app, 60).await;
         let (status, page, location) =
@@ -331,7 +415,7 @@ fn an_xlsform_edit_is_shown_confirmed_audited_and_older_answers_still_count(back
         let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
         let n = doc["snapshot"]["n"].as_u64().unwrap();
         assert!(n.abs_diff(120) < 30, "n = {n}");
-        // Every one of the 120 answered age: had version 1's answers been lost on the way to version 2,
+        // Every one of the 120 answered age: had version 2's answers been lost on the way to version 3,
         // about 60 would show as skipped (noise sd about 8 at this rho; the line is near 4 sd from both).
         let age = doc["tables"].as_array().unwrap().iter().find(|t| t["id"] == "age").unwrap().clone();
         let skipped = age["cells"].as_array().unwrap().iter().find(|c| c["row"] == "skipped").unwrap();

@@ -30,9 +30,19 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let mut head: Vec<String> = vec!["type".into(), "name".into()];
     head.extend(langs.iter().map(|l| heading("label", l)));
     head.extend(langs.iter().map(|l| heading("hint", l)));
+    head.extend(langs.iter().map(|l| heading("end_text", l)));
+    head.extend(langs.iter().map(|l| heading("read_by", l)));
     head.extend(
-        ["relevant", "constraint", "chorus::type", "chorus::breakdown", "chorus::merge", "chorus::support_after"]
-            .map(String::from),
+        [
+            "relevant",
+            "constraint",
+            "chorus::type",
+            "chorus::breakdown",
+            "chorus::merge",
+            "chorus::support_after",
+            "chorus::was",
+        ]
+        .map(String::from),
     );
     rows.push(head);
     let mut choice_rows: Vec<Vec<String>> = Vec::new();
@@ -60,6 +70,8 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             let mut r = vec![ty, q.id.clone()];
             r.extend(langs.iter().map(|l| own(l, &format!("q.{}", q.id))));
             r.extend(langs.iter().map(|l| own(l, &format!("q.{}.help", q.id))));
+            r.extend(langs.iter().map(|l| own(l, &format!("q.{}.end", q.id))));
+            r.extend(langs.iter().map(|l| own(l, &format!("q.{}.read_by", q.id))));
             r.push(q.show_if.as_ref().map_or(String::new(), |rule| {
                 let conditions = rule
                     .conditions
@@ -83,7 +95,7 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             r.push(if q.breakdown { "yes".into() } else { String::new() });
             let mut merge = Vec::new();
             if q.kind == Kind::Region && builtin {
-                for m in ["atlantic", "territories"] {
+                for m in ["prairies", "atlantic", "territories"] {
                     if q.option_index(m).is_some() {
                         merge.push(m);
                     }
@@ -91,12 +103,15 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             }
             r.push(merge.join(" "));
             r.push(if q.support_after { "yes".into() } else { String::new() });
+            r.push(q.was.clone().unwrap_or_default());
             rows.push(r);
             if q.kind.is_closed() && !builtin {
                 for o in q.options.iter().filter(|o| o.id != crate::survey::PNS) {
                     let mut c = vec![list.clone(), o.id.clone()];
                     c.extend(langs.iter().map(|l| own(l, &format!("q.{}.o.{}", q.id, o.id))));
                     c.push(if o.exclusive { "yes".into() } else { String::new() });
+                    c.push(if o.ends { "yes".into() } else { String::new() });
+                    c.push(o.was.join(" "));
                     choice_rows.push(c);
                 }
             }
@@ -106,7 +121,7 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     write_sheet(&mut book, "survey", &rows)?;
     let mut chead = vec!["list_name".to_owned(), "name".to_owned()];
     chead.extend(langs.iter().map(|l| heading("label", l)));
-    chead.push("chorus::exclusive".into());
+    chead.extend(["chorus::exclusive", "chorus::ends", "chorus::was"].map(String::from));
     choice_rows.insert(0, chead);
     write_sheet(&mut book, "choices", &choice_rows)?;
 

@@ -17,6 +17,9 @@ pub(super) fn language_of(suffix: &str) -> Option<String> {
     (close > open + 1).then(|| suffix[open + 1..close].trim().to_owned())
 }
 
+/// Column bases that take a language (`label::French (fr)`); `end_text` and `read_by` are Chorus's.
+const TRANSLATED: [&str; 8] = ["label", "hint", "form_title", "intro", "consent", "thanks", "end_text", "read_by"];
+
 /// Translatable columns of a sheet: (column, base name, language code).
 fn translated_columns(sheet: &Sheet, errors: &mut Vec<String>) -> Vec<(usize, String, String)> {
     let mut out = Vec::new();
@@ -24,12 +27,12 @@ fn translated_columns(sheet: &Sheet, errors: &mut Vec<String>) -> Vec<(usize, St
         let h = h.trim();
         let lower = h.to_ascii_lowercase();
         let Some((base, _)) = lower.split_once("::") else {
-            if ["label", "hint", "form_title", "intro", "consent", "thanks"].contains(&lower.as_str()) {
+            if TRANSLATED.contains(&lower.as_str()) {
                 out.push((c, lower.clone(), "en".to_owned()));
             }
             continue;
         };
-        if !["label", "hint", "form_title", "intro", "consent", "thanks"].contains(&base) {
+        if !TRANSLATED.contains(&base) {
             continue;
         }
         match language_of(&h[base.len() + 2..]) {
@@ -163,6 +166,9 @@ fn integer_bounds(cons: &str) -> Option<(i64, i64)> {
 /// A string in each language that gives it: language code → text.
 type Texts = BTreeMap<String, String>;
 
+/// A row of the choices sheet: option id, labels, `chorus::exclusive`, `chorus::ends`, `chorus::was`.
+type Choice = (String, Texts, bool, bool, Vec<String>);
+
 struct RawQ {
     id: String,
     kind: &'static str,
@@ -170,6 +176,10 @@ struct RawQ {
     builtin: bool,
     labels: BTreeMap<String, String>,
     hints: BTreeMap<String, String>,
+    end_text: BTreeMap<String, String>,
+    read_by: BTreeMap<String, String>,
+    /// `chorus::was`: the earlier version's question id this one takes answers from.
+    was: String,
     max_length: Option<i64>,
     max_selected: Option<i64>,
     show_if: Option<Relevant>,
@@ -243,12 +253,14 @@ pub(super) fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
         }
     }
 
-    // Choices: list → [(id, labels)] in order.
-    let mut lists: HashMap<String, Vec<(String, Texts, bool)>> = HashMap::new();
+    // Choices: list → [(id, labels, exclusive, ends, was)] in order.
+    let mut lists: HashMap<String, Vec<Choice>> = HashMap::new();
     let list_col = choices.column("list_name").or_else(|| choices.column("list name"));
     let cname = choices.column("name");
     // Chorus's own column: an option chosen only on its own ("None of these").
     let cexclusive = choices.column("chorus::exclusive");
+    // And: an option that ends the survey (the screening question's "No"); earlier option ids it stands for.
+    let (cends, cwas) = (choices.column("chorus::ends"), choices.column("chorus::was"));
     for r in 1..choices.rows.len() {
         let list = choices.cell(r, list_col).trim();
         let id = choices.cell(r, cname).trim();
@@ -270,9 +282,10 @@ pub(super) fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
                 (!v.is_empty()).then(|| (lang.clone(), v.to_owned()))
             })
             .collect();
-        let exclusive =
-            matches!(choices.cell(r, cexclusive).trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1");
-        lists.entry(list.to_owned()).or_default().push((id.to_owned(), labels, exclusive));
+        let yes = |c| matches!(choices.cell(r, c).trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1");
+        let (exclusive, ends) = (yes(cexclusive), yes(cends));
+        let was = choices.cell(r, cwas).split_whitespace().map(str::to_owned).collect();
+        lists.entry(list.to_owned()).or_default().push((id.to_owned(), labels, exclusive, ends, was));
     }
 
     // Survey rows.
@@ -281,6 +294,7 @@ pub(super) fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
         (col("type"), col("name"), col("relevant"), col("required"), col("constraint"), col("parameters"));
     let (cbreak, cmerge, ckind) = (col("chorus::breakdown"), col("chorus::merge"), col("chorus::type"));
     let csupport = col("chorus::support_after");
+    let cwas = col("chorus::was");
     if ctype.is_none() || cname.is_none() {
         errors.push("sheet survey, row 1: the type and name columns are required".into());
         return Err(XlsFormError(errors));
@@ -430,6 +444,9 @@ pub(super) fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
             builtin,
             labels: texts_of(r, "label"),
             hints: texts_of(r, "hint"),
+            end_text: texts_of(r, "end_text"),
+            read_by: texts_of(r, "read_by"),
+            was: survey.cell(r, cwas).trim().to_owned(),
             max_length: None,
             max_selected: None,
             show_if: None,
@@ -621,14 +638,29 @@ pub(super) fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
                 qt.insert("help".into(), s(&en(&q.hints)));
             }
             put(&format!("q.{}.help", q.id), &q.hints);
+            for (field, key, m) in [("end_text", "end", &q.end_text), ("read_by", "read_by", &q.read_by)] {
+                if m.contains_key("en") {
+                    qt.insert(field.into(), s(&en(m)));
+                }
+                put(&format!("q.{}.{key}", q.id), m);
+            }
+            if !q.was.is_empty() {
+                qt.insert("was".into(), s(&q.was));
+            }
             let mut options = Vec::new();
             if let Some(list) = &q.list {
-                for (id, labels, exclusive) in lists.get(list).into_iter().flatten() {
+                for (id, labels, exclusive, ends, was) in lists.get(list).into_iter().flatten() {
                     let mut o = Table::new();
                     o.insert("id".into(), s(id));
                     o.insert("label".into(), s(&en(labels)));
                     if *exclusive {
                         o.insert("exclusive".into(), Value::Boolean(true));
+                    }
+                    if *ends {
+                        o.insert("ends".into(), Value::Boolean(true));
+                    }
+                    if !was.is_empty() {
+                        o.insert("was".into(), Value::Array(was.iter().map(|w| s(w)).collect()));
                     }
                     put(&format!("q.{}.o.{id}", q.id), labels);
                     options.push(Value::Table(o));

@@ -418,11 +418,8 @@ fn sheet_problems_are_reported_together() {
 
 #[test]
 fn stated_length_and_support_after_survive_the_round_trip() {
-    let text = crate::survey::DEFAULT_SURVEY.replacen("k = 10\n", "k = 10\nminutes = 9\n", 1).replacen(
-        "id = \"violence\"\n",
-        "id = \"violence\"\nsupport_after = true\n",
-        1,
-    );
+    // The bundled survey states 10 minutes and marks `violence`; another length shows it is read back.
+    let text = crate::survey::DEFAULT_SURVEY.replacen("minutes = 10\n", "minutes = 9\n", 1);
     let harms = Survey::parse(&text).unwrap();
     assert_eq!(harms.minutes, Some(9));
     assert!(harms.question("violence").unwrap().1.support_after);

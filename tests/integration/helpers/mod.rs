@@ -20,6 +20,29 @@ use chorus::{
 use diesel::{Connection, RunQueryDsl};
 use secrecy::SecretString;
 
+/// A survey with a free-text question (the default survey has none): slug `notes` (public path
+/// `/s/1e05d277`, derived from the slug), questions `age` (18_24, 25_34) and `notes` (text).
+pub const NOTES_SURVEY: &str = r#"
+format = 1
+slug = "notes"
+version = 1
+languages = ["en"]
+title = "Notes"
+[[sections]]
+id = "a"
+title = "A"
+[[sections.questions]]
+id = "age"
+type = "single"
+label = "How old are you?"
+options = [{ id = "18_24", label = "18 to 24" }, { id = "25_34", label = "25 to 34" }]
+[[sections.questions]]
+id = "notes"
+type = "text"
+label = "Is there anything else you want to tell us?"
+read_by = "Only the two researchers of this study read what you write here."
+"#;
+
 /// Seven random words, as `chorus keys generate-passphrase` makes them (well over the 80-bit rule).
 pub const PASSPHRASE: &str = "gravy quarrel unclaimed bunkbed tamper ferocious spotless";
 
@@ -196,6 +219,31 @@ impl TestApp {
 
     pub fn init_keys(&self) {
         self.state.intake.keyring.init(&mut self.conn(), &SecretString::from(PASSPHRASE)).expect("keys init");
+    }
+
+    /// A survey's form as a respondent reaches it: after its screening step (answered with its first
+    /// option) when it has one. The language goes along as the page's own field does.
+    pub async fn form_page(&self, path: &str) -> (u16, Headers, String) {
+        let (status, headers, html) = self.get(path).await;
+        if !html.contains("name=\"step\" value=\"screen\"") {
+            return (status, headers, html);
+        }
+        let at = html.find("name=\"q.").expect("the screening question") + "name=\"".len();
+        let name = html[at..].split('"').next().unwrap();
+        let at = at + html[at..].find("value=\"").unwrap() + "value=\"".len();
+        let value = html[at..].split('"').next().unwrap();
+        let lang = path.split("lang=").nth(1).unwrap_or("en");
+        let action = path.split('?').next().unwrap();
+        self.post_form(action, &format!("step=screen&lang={lang}&{name}={value}")).await
+    }
+
+    /// Open a small survey with a text question (`notes`), for tests that need typed words stored.
+    pub fn open_notes_survey(&self) {
+        let s = chorus::survey::Survey::parse(NOTES_SURVEY).expect("the notes survey is valid");
+        self.with_conn(|c| {
+            chorus::store::surveys::import(c, &s.slug, s.version, &s.source).expect("notes survey imported")
+        });
+        self.state.intake.surveys.forget();
     }
 
     pub fn count(&self, slug: &str) -> i64 {
