@@ -229,8 +229,9 @@ impl Survey {
                 answers[i] = None;
             }
         }
-        // An empty answer set would only inflate the count of people who answered.
-        if submission && answers.iter().all(Option::is_none) {
+        // An empty answer set would only inflate the count of people who answered; the screening
+        // answer alone ("yes, I am an adult") says nothing either.
+        if submission && answers.iter().enumerate().all(|(i, a)| a.is_none() || self.screen == Some(i)) {
             return Err(vec![AnswerError::new("", AnswerErrorKind::Empty)]);
         }
         Ok(ValidAnswers { answers })
@@ -341,7 +342,8 @@ read_by = "Only the study's two researchers."
         assert!(s.validate(&raw(&[("officials", "none"), ("officials", "city_police")])).is_ok());
         assert!(s.validate(&raw(&[])).is_ok());
         // Nothing, only blanks, or only answers to questions whose condition is not met: refused.
-        for empty in [raw(&[]), raw(&[("age", " "), ("status", "  ")])] {
+        // The screening answer alone ("yes, an adult") is nothing answered either.
+        for empty in [raw(&[]), raw(&[("age", " "), ("status", "  ")]), raw(&[("adult", "yes")])] {
             assert_eq!(s.validate_submission(&empty).unwrap_err()[0].kind, AnswerErrorKind::Empty);
         }
         let (_, wq) = s.question("what_happened").unwrap();
