@@ -150,7 +150,7 @@ fn a_changed_definition_waits_for_confirmation(backend: Backend) {
 
         // The same definition again: nothing to do.
         let (status, page) = upload(&app, &admin.cookie, &admin.csrf, chorus::survey::DEFAULT_SURVEY.as_bytes()).await;
-        assert_eq!(status, 200);
+        assert_eq!(status, 200, "{page}");
         assert!(page.contains("unchanged"), "{page}");
 
         // A relabelled question and a new option: shown, nothing stored until confirmed.
@@ -160,7 +160,7 @@ fn a_changed_definition_waits_for_confirmation(backend: Backend) {
             1,
         );
         let (status, page) = upload(&app, &admin.cookie, &admin.csrf, changed.as_bytes()).await;
-        assert_eq!(status, 200);
+        assert_eq!(status, 200, "{page}");
         assert!(
             page.contains("relabelled") && page.contains("Reworded first question") && page.contains("2 → 3"),
             "{page}"
@@ -194,8 +194,11 @@ fn a_changed_definition_waits_for_confirmation(backend: Backend) {
         app.init_keys();
         let (_, _, form) = app.form_page("/s/15977e8c").await;
         let token = hidden(&form, "token");
-        let (status, _, _) =
-            app.post_form("/s/15977e8c", &format!("token={token}&q.{}={}", first.id, first.options[0].id)).await;
+        // The screening answer alone is nothing answered: the next question is answered too.
+        let second = &harms.questions[1];
+        let body =
+            format!("token={token}&q.{}={}&q.{}={}", first.id, first.options[0].id, second.id, second.options[0].id);
+        let (status, _, _) = app.post_form("/s/15977e8c", &body).await;
         assert_eq!(status, 200);
         let retyped = changed.replacen("id = \"age\"\ntype = \"single\"", "id = \"age\"\ntype = \"multiple\"", 1);
         let (status, page) = upload(&app, &admin.cookie, &admin.csrf, retyped.as_bytes()).await;
