@@ -23,13 +23,26 @@ struct Fetched {
 /// A plain HTTP/1.1 GET on its own connection (closed after), so the bytes counted are exactly the
 /// server's.
 fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> Fetched {
+    fetch(base, path, headers, None)
+}
+
+/// GET, or POST of a urlencoded body, on its own connection.
+fn fetch(base: &str, path: &str, headers: &[(&str, &str)], form: Option<&str>) -> Fetched {
     let host = base.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).expect("connect to chorus");
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let method = if form.is_some() { "POST" } else { "GET" };
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
-    req.push_str("\r\n");
+    if let Some(body) = form {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    } else {
+        req.push_str("\r\n");
+    }
     s.write_all(req.as_bytes()).expect("send");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
@@ -79,19 +92,31 @@ fn subresources(html: &str) -> Vec<String> {
 
 pub fn run() {
     let server = start_chorus(None);
-    println!("Respondent form (GET /s/15977e8c with Accept-Language), HTML + same-origin CSS + JS:\n");
+    // The default survey opens on its screening step (GET); the form itself is the answer to it (POST).
+    for (what, form) in
+        [("screening step, GET", None), ("form, POST after \"yes\" on the screening step", Some(SCREENED))]
+    {
+        weigh(&server.base, what, form);
+    }
+}
+
+/// The screening step answered "yes": what a respondent's phone loads next, the whole questionnaire.
+const SCREENED: &str = "step=screen&q.adult=yes";
+
+fn weigh(base: &str, what: &str, form: Option<&str>) {
+    println!("\nRespondent page /s/15977e8c ({what}, with Accept-Language), HTML + same-origin CSS + JS:\n");
     println!("| language | HTML bytes | CSS+JS bytes | total bytes | total gzip (as sent) | requests | within 50 KB |");
     println!("|---|---:|---:|---:|---:|---:|---|");
     for lang in LANGUAGES {
-        let plain = get(&server.base, "/s/15977e8c", &[("Accept-Language", lang)]);
-        assert_eq!(plain.status, 200, "GET /s/15977e8c in {lang}");
-        let zipped = get(&server.base, "/s/15977e8c", &[("Accept-Language", lang), ("Accept-Encoding", "gzip")]);
+        let plain = fetch(base, "/s/15977e8c", &[("Accept-Language", lang)], form);
+        assert_eq!(plain.status, 200, "/s/15977e8c in {lang}");
+        let zipped = fetch(base, "/s/15977e8c", &[("Accept-Language", lang), ("Accept-Encoding", "gzip")], form);
         assert!(zipped.headers.contains("content-encoding: gzip"), "the form is compressed when gzip is accepted");
         let html = String::from_utf8_lossy(&plain.body).into_owned();
         let (mut sub, mut sub_gz, mut requests) = (0, 0, 1);
         for path in subresources(&html) {
-            let r = get(&server.base, &path, &[]);
-            let z = get(&server.base, &path, &[("Accept-Encoding", "gzip")]);
+            let r = get(base, &path, &[]);
+            let z = get(base, &path, &[("Accept-Encoding", "gzip")]);
             sub += r.body.len();
             sub_gz += z.body.len();
             requests += 1;
