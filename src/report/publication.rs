@@ -56,6 +56,7 @@ pub fn change_status(
         return Err(PublicationError::NoReason);
     }
     conn.transaction(|conn| {
+        snapshots::lock_for_write(conn)?;
         let row = snapshots::get(conn, id)?.ok_or(PublicationError::NotFound)?;
         let replaced_by = notes.replaced_by.as_deref().map(str::trim).filter(|r| !r.is_empty());
         if let Some(next) = replaced_by {

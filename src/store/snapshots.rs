@@ -49,6 +49,14 @@ pub fn insert(conn: &mut DbConn, row: &SnapshotRow) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Inside a transaction that reads and then writes: take SQLite's write lock first (a statement that
+/// writes nothing still takes it, waiting up to busy_timeout). Otherwise a commit elsewhere between
+/// the read and the write fails the upgrade at once with "database is locked". A no-op on PostgreSQL.
+pub fn lock_for_write(conn: &mut DbConn) -> Result<(), StoreError> {
+    diesel::sql_query("UPDATE snapshots SET status = status WHERE 1 = 0").execute(conn)?;
+    Ok(())
+}
+
 pub fn get(conn: &mut DbConn, id: &str) -> Result<Option<SnapshotRow>, StoreError> {
     Ok(snapshots::table.find(id).select(SnapshotRow::as_select()).first(conn).optional()?)
 }
