@@ -338,12 +338,12 @@ fn open_row(row: &keys::ReportKeyRow, passphrase: &SecretString) -> Result<Repor
 }
 
 /// One opened answer set, handed to the report pass. Its plaintext is zeroized on drop.
-pub struct OpenedAnswer {
+pub struct OpenedAnswer<'a> {
     /// The row's random id: a release uses it only hashed, with all the others it covers, into the
     /// fingerprint that serves the same request the stored release again.
-    pub id: String,
+    pub id: &'a str,
     pub survey_version: i32,
-    pub month: String,
+    pub month: &'a str,
     pub synthetic: bool,
     pub verified: bool,
     pub plaintext: Padded,

@@ -6,6 +6,7 @@
 
 use std::{
     collections::HashMap,
+    ops::Range,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -32,12 +33,56 @@ pub struct RowHead<'a> {
     pub synthetic: bool,
 }
 
-/// One page as it travels from the reading thread to an opening thread: the rows, and for each the
-/// index of its epoch key in `keys` (`None`: the row names no epoch this run can open).
+/// One page as it travels from the reading thread to an opening thread: every row's text fields
+/// side by side in one string and every ciphertext in one buffer, so a page is a handful of
+/// allocations made and freed by one thread each, not several per row freed by another thread
+/// (which made the allocator's arenas contend). `keys` holds the epoch keys the rows name.
+#[derive(Default)]
 struct SealedPage {
-    rows: Vec<responses::SealedRow>,
-    key_of: Vec<Option<usize>>,
+    text: String,
+    sealed: Vec<u8>,
+    rows: Vec<PageRow>,
     keys: Vec<Arc<EpochKey>>,
+}
+
+/// Where one row's fields lie in its page, and what else the row says.
+struct PageRow {
+    id: Range<usize>,
+    month: Range<usize>,
+    epoch: Range<usize>,
+    sealed: Range<usize>,
+    survey_version: i32,
+    verified: bool,
+    synthetic: bool,
+    /// Index of its epoch key in `keys` (`None`: the row names no epoch this run can open).
+    key: Option<usize>,
+}
+
+impl SealedPage {
+    fn push(&mut self, row: responses::SealedRow) {
+        let mut text = |s: &str| {
+            let at = self.text.len();
+            self.text.push_str(s);
+            at..self.text.len()
+        };
+        let (id, month, epoch) = (text(&row.id), text(&row.month), text(&row.epoch_id));
+        let at = self.sealed.len();
+        self.sealed.extend_from_slice(&row.sealed);
+        self.rows.push(PageRow {
+            id,
+            month,
+            epoch,
+            sealed: at..self.sealed.len(),
+            survey_version: row.survey_version,
+            verified: row.verified,
+            synthetic: row.synthetic,
+            key: None,
+        });
+    }
+
+    fn head(&self, row: &PageRow) -> RowHead<'_> {
+        RowHead { id: &self.text[row.id.clone()], verified: row.verified, synthetic: row.synthetic }
+    }
 }
 
 /// How one row went: opened (perhaps only under the version 1 associated data), or not.
@@ -47,20 +92,21 @@ enum Opened {
     Failed,
 }
 
-fn open_row(key: Option<&EpochKey>, slug: &str, row: &responses::SealedRow) -> Opened {
+fn open_row(key: Option<&EpochKey>, slug: &str, page: &SealedPage, row: &PageRow) -> Opened {
     let Some(key) = key else { return Opened::Failed };
     let aad = AnswerAad {
-        response_id: &row.id,
+        response_id: &page.text[row.id.clone()],
         survey_slug: slug,
         survey_version: row.survey_version,
-        epoch_id: &row.epoch_id,
-        month: &row.month,
+        epoch_id: &page.text[row.epoch.clone()],
+        month: &page.text[row.month.clone()],
         verified: row.verified,
         synthetic: row.synthetic,
     };
-    match seal::open_answer(key, &aad, &row.sealed) {
+    let sealed = &page.sealed[row.sealed.clone()];
+    match seal::open_answer(key, &aad, sealed) {
         Ok(p) => Opened::Current(p),
-        Err(_) => match seal::open_legacy_answer(key, &aad, &row.sealed) {
+        Err(_) => match seal::open_legacy_answer(key, &aad, sealed) {
             Ok(p) => Opened::Legacy(p),
             Err(_) => Opened::Failed,
         },
@@ -69,9 +115,9 @@ fn open_row(key: Option<&EpochKey>, slug: &str, row: &responses::SealedRow) -> O
 
 impl SealedPage {
     /// Open every row, counting into `n`, and hand each opened answer to `each`.
-    fn open(self, slug: &str, n: &mut Streamed, mut each: impl FnMut(OpenedAnswer)) {
-        for (row, key) in self.rows.into_iter().zip(self.key_of) {
-            let plaintext = match open_row(key.map(|k| &*self.keys[k]), slug, &row) {
+    fn open(&self, slug: &str, n: &mut Streamed, mut each: impl FnMut(OpenedAnswer<'_>)) {
+        for row in &self.rows {
+            let plaintext = match open_row(row.key.map(|k| &*self.keys[k]), slug, self, row) {
                 Opened::Current(p) => p,
                 Opened::Legacy(p) => {
                     n.legacy += 1;
@@ -84,9 +130,9 @@ impl SealedPage {
             };
             n.opened += 1;
             each(OpenedAnswer {
-                id: row.id,
+                id: &self.text[row.id.clone()],
                 survey_version: row.survey_version,
-                month: row.month,
+                month: &self.text[row.month.clone()],
                 synthetic: row.synthetic,
                 verified: row.verified,
                 plaintext,
@@ -119,28 +165,28 @@ impl Unsealed {
         excluded_months: &[String],
         after: &mut String,
     ) -> Result<Option<SealedPage>, KeyringError> {
-        let rows = responses::page(conn, slug, through, excluded_months, after, PAGE)?;
-        let Some(last) = rows.last() else { return Ok(None) };
-        after.clone_from(&last.id);
-        let mut keys: Vec<Arc<EpochKey>> = Vec::new();
-        let mut index: HashMap<&str, Option<usize>> = HashMap::new();
-        let mut key_of = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let k = match index.get(row.epoch_id.as_str()) {
+        let mut page = SealedPage::default();
+        responses::page(conn, slug, through, excluded_months, after, PAGE, |row| page.push(row))?;
+        let Some(last) = page.rows.last() else { return Ok(None) };
+        after.clear();
+        after.push_str(&page.text[last.id.clone()]);
+        let mut index: HashMap<String, Option<usize>> = HashMap::new();
+        for r in 0..page.rows.len() {
+            let epoch = &page.text[page.rows[r].epoch.clone()];
+            let k = match index.get(epoch) {
                 Some(k) => *k,
                 None => {
-                    let k = self.epoch_key(conn, &row.epoch_id)?.map(|key| {
-                        keys.push(key);
-                        keys.len() - 1
+                    let k = self.epoch_key(conn, epoch)?.map(|key| {
+                        page.keys.push(key);
+                        page.keys.len() - 1
                     });
-                    index.insert(&row.epoch_id, k);
+                    index.insert(epoch.to_owned(), k);
                     k
                 }
             };
-            key_of.push(k);
+            page.rows[r].key = k;
         }
-        drop(index);
-        Ok(Some(SealedPage { rows, key_of, keys }))
+        Ok(Some(page))
     }
 
     /// Open every answer of `slug` received through `through` (inclusive), a page at a time, calling
@@ -153,7 +199,7 @@ impl Unsealed {
         slug: &str,
         through: Month,
         excluded_months: &[String],
-        mut each: impl FnMut(OpenedAnswer) -> Result<(), KeyringError>,
+        mut each: impl FnMut(OpenedAnswer<'_>) -> Result<(), KeyringError>,
     ) -> Result<Streamed, KeyringError> {
         let through = through.to_string();
         let mut after = String::new();
@@ -189,7 +235,7 @@ impl Unsealed {
         threads: usize,
         mut head: impl FnMut(RowHead<'_>),
         make: impl Fn() -> S + Sync,
-        each: impl Fn(&mut S, OpenedAnswer) + Sync,
+        each: impl Fn(&mut S, OpenedAnswer<'_>) + Sync,
         opened: Option<&AtomicU64>,
     ) -> Result<(Streamed, Vec<S>), KeyringError> {
         let threads = threads.max(1);
@@ -230,7 +276,7 @@ impl Unsealed {
                 while !stop.load(Ordering::Relaxed) {
                     let Some(page) = self.next_page(conn, slug, &through, excluded_months, &mut after)? else { break };
                     for row in &page.rows {
-                        head(RowHead { id: &row.id, verified: row.verified, synthetic: row.synthetic });
+                        head(page.head(row));
                     }
                     if tx.send(page).is_err() {
                         break;

@@ -295,6 +295,32 @@ impl Fingerprint {
     }
 }
 
+/// Wall time of a run's phases, logged at debug level when the run ends (for the benchmark's
+/// per-phase figures; `CHORUS_LOG=chorus::report=debug`). Tenths of a second only.
+struct Phases {
+    last: std::time::Instant,
+    took: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Self { last: std::time::Instant::now(), took: Vec::new() }
+    }
+    fn mark(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        self.took.push((phase, now - self.last));
+        self.last = now;
+    }
+}
+
+impl Drop for Phases {
+    fn drop(&mut self) {
+        self.mark("store");
+        let took: Vec<String> = self.took.iter().map(|(p, d)| format!("{p} {:.1} s", d.as_secs_f64())).collect();
+        tracing::debug!(phases = %took.join(", "), "release run");
+    }
+}
+
 /// One opening thread's part of a release run.
 struct Share {
     tally: Tally,
@@ -362,6 +388,7 @@ pub fn run_snapshot_by(
     now: i64,
     opened: Option<&AtomicU64>,
 ) -> Result<Snapshot, ReportError> {
+    let mut phases = Phases::start();
     let (through, survey, rho) = check_request(conn, surveys, spec)?;
     let mut spec = spec.clone();
     spec.excluded_months = crate::store::defences::quarantined(conn, &spec.survey)?;
@@ -391,7 +418,9 @@ pub fn run_snapshot_by(
     spec.left_out = catalogue.tables.iter().map(|t| t.id.clone()).filter(|id| !chosen_ids.contains(id)).collect();
     let mut fingerprint = Fingerprint::new(&spec, &chosen_ids);
 
+    phases.mark("plan");
     let mut unsealed = Keyring::unseal_by(conn, unlock)?;
+    phases.mark("unseal");
     let mut versions: HashMap<i32, Arc<Survey>> = HashMap::from([(survey.version, survey.clone())]);
     for v in 1..survey.version {
         if let Some(s) = surveys.version(conn, &spec.survey, v)? {
@@ -409,7 +438,7 @@ pub fn run_snapshot_by(
         synthetic |= r.synthetic;
     };
     let make = || Share { tally: Tally::new(&catalogue, &chosen), categories: Vec::new(), decode_error: None };
-    let each = |share: &mut Share, a: OpenedAnswer| {
+    let each = |share: &mut Share, a: OpenedAnswer<'_>| {
         if spec.verified_only && !a.verified {
             return;
         }
@@ -430,7 +459,7 @@ pub fn run_snapshot_by(
             if version.version == survey.version { Some(answers) } else { to_current(version, &answers, &survey) };
         // An answer set the screening question ends (a minor's, stored before v2) counts nowhere.
         let Some(answers) = answers else { return };
-        catalogue.categorise(&survey, &answers, &a.month, a.verified, &mut share.categories);
+        catalogue.categorise(&survey, &answers, a.month, a.verified, &mut share.categories);
         share.tally.add(&share.categories);
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -445,6 +474,7 @@ pub fn run_snapshot_by(
         each,
         opened,
     )?;
+    phases.mark("open and tally");
     let mut tally = Tally::new(&catalogue, &chosen);
     let mut decode_error = None;
     for share in shares {
@@ -469,7 +499,9 @@ pub fn run_snapshot_by(
         return Ok(Snapshot::from_row(row)?);
     }
 
+    phases.mark("merge and sign");
     let released = release::release(&catalogue, tally, rho)?;
+    phases.mark("noise and fit");
     let tables_n = released.tables.len().max(1) as f64;
     let cost = micro(released.spent);
     if released.n < MIN_RELEASE_N {

@@ -2,19 +2,35 @@ use zeroize::Zeroizing;
 
 use super::{EpochKey, SealError, bind, xopen, xseal};
 
-/// Every answer set is padded to this many bytes before sealing, so a ciphertext's length says nothing
-/// about which options were chosen or how long the free text was. Survey validation guarantees fit.
+/// The largest padded size, and the one every survey version uses unless its definition names a
+/// smaller one (`sealed_size`).
 pub const PLAINTEXT_LEN: usize = 1024;
+
+/// The sizes an answer set may be padded to before sealing. A survey version pads every one of its
+/// answer sets to the same size, fixed in its definition, so within a survey version a ciphertext's
+/// length says nothing about which options were chosen or how long the free text was. A smaller size
+/// costs less to store, write and open (a survey of closed questions fits in 256 bytes); the size is
+/// part of the definition, never chosen per answer. Survey validation guarantees fit.
+pub const PADDED_SIZES: [usize; 5] = [64, 128, 256, 512, PLAINTEXT_LEN];
 
 /// A padded plaintext: 2-byte big-endian length, the payload, zeros. Zeroized on drop.
 pub struct Padded(Zeroizing<Vec<u8>>);
 
 impl Padded {
+    /// Pad to `PLAINTEXT_LEN`.
     pub fn new(payload: &[u8]) -> Result<Self, SealError> {
-        if payload.len() > PLAINTEXT_LEN - 2 {
+        Self::sized(payload, PLAINTEXT_LEN)
+    }
+
+    /// Pad to `size`, one of `PADDED_SIZES`.
+    pub fn sized(payload: &[u8], size: usize) -> Result<Self, SealError> {
+        if !PADDED_SIZES.contains(&size) {
+            return Err(SealError::Format("padded size"));
+        }
+        if payload.len() > size - 2 {
             return Err(SealError::TooLarge(payload.len()));
         }
-        let mut buf = Zeroizing::new(vec![0u8; PLAINTEXT_LEN]);
+        let mut buf = Zeroizing::new(vec![0u8; size]);
         buf[..2].copy_from_slice(&(payload.len() as u16).to_be_bytes());
         buf[2..2 + payload.len()].copy_from_slice(payload);
         Ok(Self(buf))
@@ -25,12 +41,17 @@ impl Padded {
         &self.0[2..2 + len]
     }
 
+    /// The size this plaintext was padded to.
+    pub fn size(&self) -> usize {
+        self.0.len()
+    }
+
     fn from_plain(plain: Zeroizing<Vec<u8>>) -> Result<Self, SealError> {
-        if plain.len() != PLAINTEXT_LEN {
+        if !PADDED_SIZES.contains(&plain.len()) {
             return Err(SealError::Format("padded length"));
         }
         let len = u16::from_be_bytes([plain[0], plain[1]]) as usize;
-        if len > PLAINTEXT_LEN - 2 || plain[2 + len..].iter().any(|b| *b != 0) {
+        if len > plain.len() - 2 || plain[2 + len..].iter().any(|b| *b != 0) {
             return Err(SealError::Format("padding"));
         }
         Ok(Self(plain))
@@ -201,5 +222,24 @@ mod tests {
         let large = seal_answer(&epoch, &aad("r1", "harms"), &Padded::new(&[7u8; 900]).unwrap());
         assert_eq!(small.as_bytes().len(), large.as_bytes().len());
         assert!(Padded::new(&[0u8; PLAINTEXT_LEN]).is_err());
+    }
+
+    #[test]
+    fn every_padded_size_seals_to_one_length_and_opens() {
+        let epoch = EpochKey::generate();
+        for size in PADDED_SIZES {
+            let lengths: Vec<usize> = [&b""[..], b"a", &vec![7u8; size - 2]]
+                .iter()
+                .map(|payload| {
+                    let sealed = seal_answer(&epoch, &aad("r1", "harms"), &Padded::sized(payload, size).unwrap());
+                    let opened = open_answer(&epoch, &aad("r1", "harms"), sealed.as_bytes()).unwrap();
+                    assert_eq!((opened.payload(), opened.size()), (*payload, size));
+                    sealed.as_bytes().len()
+                })
+                .collect();
+            assert!(lengths.iter().all(|l| *l == lengths[0]), "size {size}: {lengths:?}");
+            assert!(Padded::sized(&vec![0u8; size - 1], size).is_err(), "size {size} took one byte too many");
+        }
+        assert!(Padded::sized(b"a", 300).is_err(), "only the listed sizes");
     }
 }

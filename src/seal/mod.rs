@@ -9,7 +9,9 @@ mod kdf;
 mod report_key;
 mod signing;
 
-pub use answer::{AnswerAad, PLAINTEXT_LEN, Padded, Sealed, open_answer, open_legacy_answer, seal_answer};
+pub use answer::{
+    AnswerAad, PADDED_SIZES, PLAINTEXT_LEN, Padded, Sealed, open_answer, open_legacy_answer, seal_answer,
+};
 pub use custody::{MAX_STEWARDS, SealedStewardKey, Share, StewardKeypair, UnsealKey, wrap_share};
 pub use epoch::EpochKey;
 pub use kdf::{

@@ -58,6 +58,7 @@ macro_rules! text_enum {
 }
 
 pub mod budgets;
+pub mod checkpoint;
 pub mod defences;
 pub mod form_tokens;
 pub mod keys;
@@ -121,6 +122,16 @@ impl DbConn {
             Self::Postgres(c) => c.is_broken(),
         }
     }
+}
+
+/// The writer's own connection (SQLite): statement journals in memory, never in a temporary file
+/// (they hold copies of pages about to change, and a seized disk should not get them), and a page
+/// cache large enough that the B-tree pages an insert lands on are usually already in memory.
+pub fn tune_for_writing(conn: &mut DbConn) -> Result<(), StoreError> {
+    if let DbConn::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;").map_err(StoreError::Setup)?;
+    }
+    Ok(())
 }
 
 pub struct Manager {

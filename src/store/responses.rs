@@ -82,8 +82,9 @@ pub struct SealedRow {
     pub synthetic: bool,
 }
 
-/// One page of a survey's rows through a month, in id order after `after`: a keyset scan, so a report
-/// run never holds more than a few pages of ciphertext in memory.
+/// One page of a survey's rows through a month, in id order after `after`, handed to `each` one at
+/// a time as the database gives them (no page of owned rows): a keyset scan, so a report run never
+/// holds more than a few pages of ciphertext in memory. Answers how many rows it gave.
 pub fn page(
     conn: &mut DbConn,
     slug: &str,
@@ -91,8 +92,9 @@ pub fn page(
     excluded: &[String],
     after: &str,
     limit: i64,
-) -> Result<Vec<SealedRow>, StoreError> {
-    Ok(responses::table
+    mut each: impl FnMut(SealedRow),
+) -> Result<usize, StoreError> {
+    let rows = responses::table
         .filter(responses::survey_slug.eq(slug))
         .filter(responses::month.le(through))
         .filter(responses::month.ne_all(excluded))
@@ -108,7 +110,13 @@ pub fn page(
             responses::verified,
             responses::synthetic,
         ))
-        .load(conn)?)
+        .load_iter::<SealedRow, diesel::connection::DefaultLoadingMode>(conn)?;
+    let mut n = 0;
+    for row in rows {
+        each(row?);
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// The months of receipt of a survey's responses through a month, oldest first.

@@ -237,9 +237,9 @@ impl Survey {
         Ok(ValidAnswers { answers })
     }
 
-    /// Encode for sealing: compact, versioned, padded to the one fixed size.
+    /// Encode for sealing: compact, versioned, padded to this version's one size (`sealed_size`).
     pub fn encode(&self, answers: &ValidAnswers) -> Result<Padded, SealError> {
-        Padded::new(&codec::encode(answers))
+        Padded::sized(&codec::encode(answers), self.sealed_size)
     }
 
     /// Decode an opened plaintext of this survey version.

@@ -3,7 +3,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Deserialize;
 
 use super::Answer;
-use crate::{i18n::LANGUAGES, seal::PLAINTEXT_LEN};
+use crate::{
+    i18n::LANGUAGES,
+    seal::{PADDED_SIZES, PLAINTEXT_LEN},
+};
 
 /// The option id Chorus adds to every closed question.
 pub const PNS: &str = "pns";
@@ -177,6 +180,10 @@ pub struct Survey {
     pub needs_review: Vec<String>,
     /// About how many minutes the survey takes on a phone, as the landing page states it.
     pub minutes: Option<u32>,
+    /// The size every answer set of this version is padded to before sealing (`seal::PADDED_SIZES`):
+    /// `sealed_size` in the definition, else `PLAINTEXT_LEN`, so versions stored before the field
+    /// existed keep the size their stored answers have.
+    pub sealed_size: usize,
     texts: HashMap<String, HashMap<String, String>>,
     index: HashMap<String, usize>,
     /// The definition as imported, kept verbatim for export.
@@ -203,6 +210,8 @@ struct RawSurvey {
     consent: Option<String>,
     thanks: Option<String>,
     minutes: Option<u32>,
+    /// Bytes every answer set is padded to before sealing: 64, 128, 256, 512 or 1024 (the default).
+    sealed_size: Option<usize>,
     sections: Vec<RawSection>,
     #[serde(default)]
     translations: BTreeMap<String, BTreeMap<String, toml::Value>>,
@@ -648,10 +657,14 @@ impl Survey {
                 _ => 3,
             })
             .sum::<usize>();
-        if worst > PLAINTEXT_LEN - 2 {
+        let sealed_size = raw.sealed_size.unwrap_or(PLAINTEXT_LEN);
+        if !PADDED_SIZES.contains(&sealed_size) {
+            err(format!("sealed_size: must be one of {PADDED_SIZES:?}"));
+        } else if worst > sealed_size - 2 {
             err(format!(
-                "sections: the longest possible answer set takes {worst} bytes, over the sealed size of {}; shorten max_length of text questions",
-                PLAINTEXT_LEN - 2
+                "sections: the longest possible answer set takes {worst} bytes, over the {} a sealed size of {sealed_size} holds; {}",
+                sealed_size - 2,
+                if sealed_size < PLAINTEXT_LEN { "raise sealed_size" } else { "shorten max_length of text questions" }
             ));
         }
 
@@ -698,6 +711,7 @@ impl Survey {
             questions,
             needs_review,
             minutes: raw.minutes,
+            sealed_size,
             texts,
             index,
             source: source.to_owned(),
@@ -773,6 +787,7 @@ impl Survey {
             ("questions", self.questions == other.questions),
             ("needs_review", self.needs_review == other.needs_review),
             ("minutes", self.minutes == other.minutes),
+            ("sealed_size", self.sealed_size == other.sealed_size),
             ("texts", self.texts == other.texts),
         ];
         if let Some((name, _)) = pairs.iter().find(|(_, same)| !same) {
@@ -929,6 +944,32 @@ show_if = { question = "q9", any_of = ["x"] }
         assert!(!s.questions[0].support_after, "off unless asked for");
         let e = Survey::parse(&base("minutes = 0", "")).unwrap_err().to_string();
         assert!(e.contains("minutes"), "{e}");
+    }
+
+    #[test]
+    fn sealed_size_defaults_to_the_largest_and_must_hold_the_longest_answer_set() {
+        let survey = |extra: &str, options: usize| {
+            let options: Vec<String> = (0..options).map(|i| format!("{{ id = \"o{i}\", label = \"O\" }}")).collect();
+            format!(
+                "format = 1\nslug = \"x1\"\nversion = 1\nlanguages = [\"en\"]\ntitle = \"T\"\n{extra}\n\
+                 [[sections]]\nid = \"s\"\ntitle = \"S\"\n[[sections.questions]]\nid = \"q1\"\ntype = \"multiple\"\n\
+                 label = \"L\"\noptions = [{}]\n",
+                options.join(", ")
+            )
+        };
+        assert_eq!(Survey::parse(&survey("", 3)).unwrap().sealed_size, PLAINTEXT_LEN, "absent: the old size");
+        let small = Survey::parse(&survey("sealed_size = 64", 3)).unwrap();
+        assert_eq!(small.sealed_size, 64);
+        let answers = small.validate(&crate::survey::RawAnswers::default()).unwrap();
+        assert_eq!(small.encode(&answers).unwrap().size(), 64);
+        // 1 + 3 + 59 options = 63 bytes at most: over the 62 that 64 holds.
+        let e = Survey::parse(&survey("sealed_size = 64", 59)).unwrap_err().to_string();
+        assert!(e.contains("raise sealed_size"), "{e}");
+        assert!(Survey::parse(&survey("sealed_size = 64", 58)).is_ok());
+        let e = Survey::parse(&survey("sealed_size = 100", 3)).unwrap_err().to_string();
+        assert!(e.contains("sealed_size: must be one of"), "{e}");
+        // The default survey is all closed questions: 256 bytes hold its longest answer set (130).
+        assert_eq!(Survey::parse(crate::survey::DEFAULT_SURVEY).unwrap().sealed_size, 256);
     }
 
     const HEAD: &str = r#"

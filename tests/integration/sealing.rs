@@ -290,7 +290,7 @@ fn opening_on_several_threads_sees_what_one_thread_sees(backend: Backend) {
         let mut one = Vec::new();
         let alone = unsealed
             .for_each_answer(&mut conn, "harms", Month::now(), &[], |a| {
-                one.push((a.id, a.plaintext.payload().to_vec()));
+                one.push((a.id.to_owned(), a.plaintext.payload().to_vec()));
                 Ok(())
             })
             .unwrap();
@@ -304,7 +304,7 @@ fn opening_on_several_threads_sees_what_one_thread_sees(backend: Backend) {
                 3,
                 |h| heads.push(h.id.to_owned()),
                 Vec::new,
-                |mine: &mut Vec<(String, Vec<u8>)>, a| mine.push((a.id, a.plaintext.payload().to_vec())),
+                |mine: &mut Vec<(String, Vec<u8>)>, a| mine.push((a.id.to_owned(), a.plaintext.payload().to_vec())),
                 None,
             )
             .unwrap();

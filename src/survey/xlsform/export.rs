@@ -136,11 +136,14 @@ pub fn export(survey: &Survey) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             }
         }
     }
-    shead.extend(["chorus::codes", "chorus::k", "chorus::review", "chorus::minutes"].map(String::from));
+    shead.extend(
+        ["chorus::codes", "chorus::k", "chorus::review", "chorus::minutes", "chorus::sealed_size"].map(String::from),
+    );
     svals.push(survey.codes.as_str().to_owned());
     svals.push(survey.k.to_string());
     svals.push(survey.needs_review.join(" "));
     svals.push(survey.minutes.map_or(String::new(), |m| m.to_string()));
+    svals.push(survey.sealed_size.to_string());
     write_sheet(&mut book, "settings", &[shead, svals])?;
     book.save_to_buffer()
 }

@@ -577,6 +577,7 @@ pub(super) fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     let codes = set("chorus::codes");
     let k = set("chorus::k");
     let minutes = set("chorus::minutes");
+    let sealed_size = set("chorus::sealed_size");
     let review: Vec<String> = set("chorus::review").split_whitespace().map(str::to_owned).collect();
 
     if !errors.is_empty() {
@@ -600,6 +601,9 @@ pub(super) fn to_toml(sheets: &[Sheet]) -> Result<String, XlsFormError> {
     }
     if let Ok(m) = minutes.trim().parse::<i64>() {
         doc.insert("minutes".into(), Value::Integer(m));
+    }
+    if let Ok(n) = sealed_size.trim().parse::<i64>() {
+        doc.insert("sealed_size".into(), Value::Integer(n));
     }
     doc.insert("title".into(), s(&en(&title)));
     let mut tr: BTreeMap<String, Table> = languages.iter().skip(1).map(|l| (l.clone(), Table::new())).collect();
