@@ -155,7 +155,10 @@ impl AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/static/style.css", web::get().to(|| async { asset(assets::STYLE, "text/css; charset=utf-8") }))
-        .route("/static/chorus.js", web::get().to(|| async { asset(assets::SCRIPT, "text/javascript; charset=utf-8") }))
+        .route(
+            "/static/chorus.js",
+            web::get().to(|| async { asset(assets::SCRIPT.as_str(), "text/javascript; charset=utf-8") }),
+        )
         .route(
             "/favicon.ico",
             web::get().to(|| async { HttpResponse::Ok().content_type("image/x-icon").body(assets::FAVICON) }),

@@ -18,6 +18,17 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
+// Options carry no id and no `for` (over a hundred of them on the questionnaire: page weight, issue
+// 19): a test names one 'in-<question>-<option>' and finds it inside its question (#q-<question>).
+function optionInput(id) {
+  const [, q, o] = /^in-([^-]+)-(.+)$/.exec(id);
+  return `#q-${q} input[value="${o}"]`;
+}
+function optionLabel(id) {
+  const [, q, o] = /^in-([^-]+)-(.+)$/.exec(id);
+  return `#q-${q} label:has(> input[value="${o}"])`;
+}
+
 const BASE = (process.env.CHORUS_URL || '').replace(/\/$/, '');
 // The bundled survey's public address: eight hex digits derived from its slug (config `survey_paths`
 // unset). The slug itself is no address (/s/harms is a 404), so nothing here names it.
@@ -178,7 +189,7 @@ async function audit(page, rec, what) {
 // hidden field). Does nothing on a page that is already the form.
 async function passScreening(page) {
   if (!(await page.locator('input[name="step"][value="screen"]').count())) return;
-  await page.locator('label[for="in-adult-yes"]').click();
+  await page.locator(optionLabel('in-adult-yes')).click();
   await Promise.all([page.waitForEvent('load'), page.locator('form button.submit').click()]);
 }
 
@@ -214,8 +225,8 @@ async function respondent(browser, javaScriptEnabled) {
   if (javaScriptEnabled) assert(hidden > 0, 'respondent JS: chorus.js did not hide the conditional groups');
   else assert(hidden === 0, `respondent no-JS: ${hidden} conditional group(s) hidden although no page script ran`);
   await audit(page, rec, 'form /s/15977e8c?lang=en');
-  await page.locator('label[for="in-age-25_34"]').click();
-  await page.locator('label[for="in-officials-bylaw"]').click();
+  await page.locator(optionLabel('in-age-25_34')).click();
+  await page.locator(optionLabel('in-officials-bylaw')).click();
   assert((await page.locator('input[name="website"]').inputValue()) === '', 'the honeypot field "website" is not empty');
   await fillWait(loaded);
   await page.locator('button.submit').click();

@@ -13,6 +13,17 @@ import { chromium } from 'playwright-core';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
+// Options carry no id and no `for` (over a hundred of them on the questionnaire: page weight, issue
+// 19): a test names one 'in-<question>-<option>' and finds it inside its question (#q-<question>).
+function optionInput(id) {
+  const [, q, o] = /^in-([^-]+)-(.+)$/.exec(id);
+  return `#q-${q} input[value="${o}"]`;
+}
+function optionLabel(id) {
+  const [, q, o] = /^in-([^-]+)-(.+)$/.exec(id);
+  return `#q-${q} label:has(> input[value="${o}"])`;
+}
+
 const BASE = (process.env.CHORUS_URL || '').replace(/\/$/, '');
 // The bundled survey's public address: eight hex digits derived from its slug (config `survey_paths`
 // unset). The slug itself is no address (/s/harms is a 404), so nothing here names it.
@@ -123,7 +134,7 @@ const ANSWERS = ['in-age-25_34', 'in-gender-woman', 'in-officials-bylaw', 'in-wh
 // hidden field). Does nothing on a page that is already the form. With `tick` false she skips it.
 async function passScreening(page, tick = true) {
   if (!(await page.locator('input[name="step"][value="screen"]').count())) return;
-  if (tick) await page.locator('label[for="in-adult-yes"]').click();
+  if (tick) await page.locator(optionLabel('in-adult-yes')).click();
   await Promise.all([page.waitForEvent('load'), page.locator('form button.submit').click()]);
 }
 
@@ -136,8 +147,8 @@ async function openForm(page, tick = true) {
 
 async function fill(page) {
   for (const id of ANSWERS) {
-    await page.locator(`label[for="${id}"]`).click();
-    assert(await page.locator(`#${id}`).isChecked(), `could not tick #${id}`);
+    await page.locator(optionLabel(id)).click();
+    assert(await page.locator(optionInput(id)).isChecked(), `could not tick #${id}`);
   }
 }
 
@@ -242,8 +253,8 @@ for (const js of [true, false]) {
     const ids = ['in-officials-none', 'in-officials-city_police', 'in-status-citizen',
       'in-changes_after-none', 'in-changes_after-moved'];
     for (const id of ids) {
-      if (js) await page.evaluate((i) => { document.getElementById(i).checked = true; }, id);
-      else await page.locator(`label[for="${id}"]`).click();
+      if (js) await page.evaluate((sel) => { document.querySelector(sel).checked = true; }, optionInput(id));
+      else await page.locator(optionLabel(id)).click();
     }
     await send(page, since);
     await shot(page, `${tag}-error-summary`);
@@ -292,11 +303,11 @@ check('JS on: exclusive options untick the others', async (browser) => {
   const context = await newContext(browser, true);
   const page = await context.newPage();
   await openForm(page);
-  await page.locator('label[for="in-officials-city_police"]').click();
-  await page.locator('label[for="in-officials-none"]').click();
-  assert(!(await page.locator('#in-officials-city_police').isChecked()), 'ticking "None of these" left "City police" ticked');
-  await page.locator('label[for="in-officials-bylaw"]').click();
-  assert(!(await page.locator('#in-officials-none').isChecked()), 'ticking "Bylaw" left "None of these" ticked');
+  await page.locator(optionLabel('in-officials-city_police')).click();
+  await page.locator(optionLabel('in-officials-none')).click();
+  assert(!(await page.locator(optionInput('in-officials-city_police')).isChecked()), 'ticking "None of these" left "City police" ticked');
+  await page.locator(optionLabel('in-officials-bylaw')).click();
+  assert(!(await page.locator(optionInput('in-officials-none')).isChecked()), 'ticking "Bylaw" left "None of these" ticked');
   await context.close();
 });
 
@@ -307,11 +318,11 @@ check('tap targets are at least 44×44 CSS px at 360 px', async (browser) => {
     await page.goto(`${BASE}/s/15977e8c?lang=${lang}`);
     await passScreening(page);
     // With JS on, reveal the conditional groups so their options are measured too.
-    if (js) await page.locator('label[for="in-officials-bylaw"]').click();
+    if (js) await page.locator(optionLabel('in-officials-bylaw')).click();
     const small = await page.evaluate((min) => {
       const out = [];
       const targets = [
-        ...[...document.querySelectorAll('.option input')].map((i) => [document.querySelector(`label[for="${i.id}"]`), `option ${i.id}`]),
+        ...[...document.querySelectorAll('.o input')].map((i) => [i.closest('label'), `option ${i.value}`]),
         ...[...document.querySelectorAll('main input[type=text], main textarea')].map((i) => [i, `input ${i.id}`]),
         ...[...document.querySelectorAll('.languages a, .languages button')].map((a) => [a, `language link ${a.textContent.trim()}`]),
         [document.querySelector('button.submit'), 'send button'],
@@ -337,7 +348,7 @@ check('the receipt survives its language links and a reload, and never wraps mid
   const context = await newContext(browser, false);
   const page = await context.newPage();
   const since = await openForm(page);
-  await page.locator('label[for="in-age-25_34"]').click();
+  await page.locator(optionLabel('in-age-25_34')).click();
   await send(page, since);
   const code = await receiptCode(page);
   assert(code.length >= 26, 'no receipt');

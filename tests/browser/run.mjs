@@ -5,6 +5,17 @@ import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
+// Options carry no id and no `for` (over a hundred of them on the questionnaire: page weight, issue
+// 19): a test names one 'in-<question>-<option>' and finds it inside its question (#q-<question>).
+function optionInput(id) {
+  const [, q, o] = /^in-([^-]+)-(.+)$/.exec(id);
+  return `#q-${q} input[value="${o}"]`;
+}
+function optionLabel(id) {
+  const [, q, o] = /^in-([^-]+)-(.+)$/.exec(id);
+  return `#q-${q} label:has(> input[value="${o}"])`;
+}
+
 const BASE = (process.env.CHORUS_URL || '').replace(/\/$/, '');
 // The bundled survey's public address: eight hex digits derived from its slug (config `survey_paths`
 // unset). The slug itself is no address (/s/harms is a 404), so nothing here names it.
@@ -125,19 +136,19 @@ async function htmlLang(page) {
   return page.evaluate(() => document.documentElement.getAttribute('lang'));
 }
 
-const clickLabel = (page, inputId) => page.locator(`label[for="${inputId}"]`).click();
+const clickLabel = (page, inputId) => page.locator(optionLabel(inputId)).click();
 
 // Version 2 of the default survey asks its screening question ("Are you 18 or older?") alone first,
 // on a page of its own: tick Yes and press Continue to reach the form (the answer rides along in a
 // hidden field). Does nothing on a page that is already the form.
 async function passScreening(page) {
   if (!(await page.locator('input[name="step"][value="screen"]').count())) return;
-  await page.locator('label[for="in-adult-yes"]').click();
+  await page.locator(optionLabel('in-adult-yes')).click();
   await Promise.all([page.waitForEvent('load'), page.locator('form button.submit').click()]);
 }
 
 async function checked(page, inputId) {
-  return page.locator(`#${inputId}`).isChecked();
+  return page.locator(optionInput(inputId)).isChecked();
 }
 
 async function activeInfo(page) {
@@ -148,6 +159,8 @@ async function activeInfo(page) {
     return {
       tag: a.tagName.toLowerCase(),
       id: a.id,
+      question: (a.closest('.question') || {}).id,
+      value: a.value,
       type: a.getAttribute('type'),
       cls: a.className,
       checked: !!a.checked,
@@ -232,7 +245,7 @@ async function javaScriptOn(browser) {
     assert(await allConditional.nth(i).isHidden(), `JS: conditional group ${i + 1} is visible before any answer`);
   }
   ok(`JS: all conditional groups start hidden (${nDep} depend on "officials")`);
-  assert(await page.locator('#in-what_happened-id_check').isDisabled(), 'JS: inputs in a hidden group are not disabled');
+  assert(await page.locator(optionInput('in-what_happened-id_check')).isDisabled(), 'JS: inputs in a hidden group are not disabled');
 
   await clickLabel(page, 'in-officials-none');
   assert(await dependent.first().isHidden(), 'JS: choosing "None of these" showed the dependent group');
@@ -291,11 +304,11 @@ async function keyboardOnly(browser) {
     a = await activeInfo(page);
   }
   assert(a.tag === 'input' && a.type === 'radio', 'keyboard: no radio button reached within 40 Tabs');
-  const radioId = a.id;
+  const radioId = `${a.question}=${a.value}`;
   await page.keyboard.press('Space');
-  assert(await checked(page, radioId), `keyboard: Space did not select #${radioId}`);
-  assert((await activeInfo(page)).outline, `keyboard: the focused radio #${radioId} shows no focus outline`);
-  ok(`keyboard: Tab reached radio #${radioId} after ${tabs} presses and Space selected it`);
+  assert((await activeInfo(page)).checked, `keyboard: Space did not select ${radioId}`);
+  assert((await activeInfo(page)).outline, `keyboard: the focused radio ${radioId} shows no focus outline`);
+  ok(`keyboard: Tab reached radio ${radioId} after ${tabs} presses and Space selected it`);
 
   while (!(a.tag === 'button' && String(a.cls).includes('submit')) && tabs < 400) {
     await page.keyboard.press('Tab');

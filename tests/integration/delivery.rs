@@ -7,14 +7,21 @@ use crate::helpers::{
     staff::{self, ADMIN_PW},
 };
 
-/// The stylesheet as the repository holds it: what the pages must carry or link.
-const STYLE: &str = include_str!("../../static/style.css");
+/// The whole stylesheet as the repository holds it (respondent rules, then staff and report rules):
+/// what staff pages link and public report pages carry.
+const STYLE: &str = concat!(include_str!("../../static/respondent.css"), include_str!("../../static/style.css"));
 
-/// The CSP source that allows exactly that stylesheet inline.
-fn style_source() -> String {
+/// The CSP source that allows exactly this stylesheet inline.
+fn style_source(css: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
-    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE.as_bytes())))
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(css.as_bytes())))
+}
+
+/// The text of a page's one inline stylesheet.
+fn inline_style(body: &str) -> &str {
+    let start = body.find("<style>").expect("an inline stylesheet") + "<style>".len();
+    &body[start..start + body[start..].find("</style>").expect("closed")]
 }
 
 tests! {
@@ -111,11 +118,23 @@ fn respondent_pages_carry_their_stylesheet_inline_and_cache_nothing(backend: Bac
         for path in ["/", "/s/15977e8c", "/withdraw", "/safety", "/reports", "/nothing-here"] {
             let (_, headers, body) = app.get(path).await;
             assert!(!body.contains("/static/style."), "{path} links no cacheable stylesheet");
-            assert!(body.contains(&format!("<style>{}</style>", STYLE)), "{path}: inline stylesheet");
+            let css = inline_style(&body);
+            if path == "/reports" {
+                assert_eq!(css, STYLE, "{path}: the whole stylesheet inline (report tables)");
+            } else {
+                // The respondent rules only, without comments or line breaks: a few KB, not the whole.
+                assert!(
+                    css.contains(".quick-exit{") && css.contains(".o{") && !css.contains("table{"),
+                    "{path}: {css}"
+                );
+                assert!(!css.contains("/*") && !css.contains('\n') && css.len() * 2 < STYLE.len(), "{path}");
+            }
             assert!(body.contains("<link rel=\"icon\" href=\"data:,\">"), "{path}: asks for no favicon");
             assert_eq!(headers.get("cache-control").unwrap(), "no-store", "{path}");
             let csp = headers.get("content-security-policy").unwrap().to_str().unwrap();
-            assert!(csp.contains(&format!("style-src 'self' {}", style_source())), "{csp}");
+            let style_src = csp.split(';').map(str::trim).find(|d| d.starts_with("style-src")).unwrap();
+            assert!(style_src.split_whitespace().any(|s| s == style_source(css)), "{path}: {csp}");
+            assert_eq!(style_src.split_whitespace().count(), 4, "'self' and the two stylesheets only: {csp}");
             assert!(csp.contains("script-src 'self';") && !csp.contains("unsafe-inline"), "{csp}");
             assert!(headers.get("set-cookie").is_none(), "{path}");
         }
