@@ -661,6 +661,21 @@ fn timed(dir: &Path, url: &str, args: &[&str]) -> (f64, f64) {
     (seconds, peak_kib / 1024.0)
 }
 
+/// [`timed`] for `chorus report`, with the run's own per-phase wall times (its debug log line).
+fn timed_phases(dir: &Path, url: &str, args: &[&str]) -> (f64, f64, String) {
+    let begun = Instant::now();
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    chorus_env(&mut cmd, dir, url);
+    cmd.env("CHORUS_LOG", "warn,chorus::report=debug");
+    let out = cmd.arg("--rusage").args(args).stderr(Stdio::piped()).output().expect("chorus runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chorus {args:?} failed: {log}");
+    let seconds = begun.elapsed().as_secs_f64();
+    let peak_kib: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0);
+    let phases = log.lines().find_map(|l| l.split_once("phases=")).map_or(String::new(), |(_, p)| p.trim().to_owned());
+    (seconds, peak_kib / 1024.0, phases)
+}
+
 /// `--rusage ARGS…`: run chorus with ARGS, then print its peak resident memory in KiB.
 fn rusage_child(args: &[String]) -> ! {
     let status = Command::new(chorus_binary()).args(args).stdout(Stdio::null()).status().expect("chorus runs");

@@ -2,7 +2,7 @@
 //! mechanism included, as `chorus report` runs it) over 10,000 and N synthetic responses, on SQLite
 //! and, when a server answers, PostgreSQL: wall time and the command's own peak resident memory.
 
-use super::{PASSPHRASE, PgDb, timed};
+use super::{PASSPHRASE, PgDb, timed, timed_phases};
 
 /// Every breakdown of the default survey (month included): crossed with every question, they ask for
 /// the whole catalogue.
@@ -22,8 +22,8 @@ pub fn run(rows: u64, postgres: Option<&str>) {
     println!("Whole catalogue: {tables} tables (--by {by}).");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("Release of every table, {cores} cores (load average at start: {})\n", load());
-    println!("| backend | responses | decrypt-only s | release s (KDF included) | release peak MiB |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| backend | responses | decrypt-only s | release s (KDF included) | release peak MiB | phases (wall) |");
+    println!("|---|---:|---:|---:|---:|---|");
     for backend in ["SQLite", "PostgreSQL"] {
         let mut peaks = Vec::new();
         for n in [10_000u64, rows] {
@@ -48,17 +48,17 @@ pub fn run(rows: u64, postgres: Option<&str>) {
             timed(dir.path(), &url, &["survey", "testing", "harms"]);
             timed(dir.path(), &url, &["dev", "seed", "harms", "--count", &n.to_string()]);
             let (open_s, _) = timed(dir.path(), &url, &["dev", "open-all", "harms", "--passphrase-file", "pass"]);
-            let (release_s, peak) = timed(
+            let (release_s, peak, phases) = timed_phases(
                 dir.path(),
                 &url,
                 &["report", "harms", "--through", &month, "--by", &by, "--passphrase-file", "pass", "--out", "r.json"],
             );
             peaks.push(peak);
-            println!("| {backend} | {n} | {open_s:.2} | {release_s:.2} | {peak:.1} |");
+            println!("| {backend} | {n} | {open_s:.2} | {release_s:.2} | {peak:.1} | {phases} |");
             drop(db);
         }
         if let [small, large] = peaks[..] {
-            println!("| {backend} | peak memory difference | | | {:+.1} (target: at most +100) |", large - small);
+            println!("| {backend} | peak memory difference | | | {:+.1} (target: at most +100) | |", large - small);
         }
     }
     println!("\nLoad average at the end: {}", load());

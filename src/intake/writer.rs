@@ -30,9 +30,7 @@ use tokio::sync::oneshot;
 use super::SubmitError;
 use crate::metrics::Metrics;
 use crate::store::{
-    DbConn, Store, StoreError,
-    checkpoint::Checkpointer,
-    defences, form_tokens,
+    DbConn, Store, StoreError, defences, form_tokens,
     responses::{self, ResponseRow},
     scrub::{self, Scope, ScrubReport},
 };
@@ -105,11 +103,10 @@ impl Writer {
         scrub::wait_for_locks(&mut conn)?;
         let (queue, jobs) = mpsc::channel();
         let pending = PendingCodes::default();
-        let checkpoint = Checkpointer::start(store)?;
         let (store, shared) = (store.clone(), pending.clone());
         thread::Builder::new()
             .name("chorus-writer".into())
-            .spawn(move || run(conn, Ctx { store, metrics, checkpoint }, jobs, shared))
+            .spawn(move || run(conn, Ctx { store, metrics }, jobs, shared))
             .map_err(StoreError::Thread)?;
         Ok(Self { queue, pending })
     }
@@ -218,8 +215,6 @@ fn spend_codes(conn: &mut DbConn, pending: &PendingCodes, all: bool) -> Result<u
 struct Ctx {
     store: Store,
     metrics: Arc<Metrics>,
-    /// SQLite: copies committed pages back into the database file on its own thread.
-    checkpoint: Option<Checkpointer>,
 }
 
 fn run(mut conn: DbConn, ctx: Ctx, jobs: Receiver<Job>, pending: PendingCodes) {
@@ -381,9 +376,6 @@ fn commit_batch(conn: &mut DbConn, ctx: &Ctx, mut batch: Vec<Submission>, pendin
     results.resize_with(rows.len(), || Err(SubmitError::Store(StoreError::WriterStopped)));
     match committed {
         Ok(()) => {
-            if let Some(c) = &ctx.checkpoint {
-                c.nudge();
-            }
             for (job, result) in jobs.into_iter().zip(results) {
                 // A waiter that has gone (its client disconnected) needs no answer; the row is stored.
                 drop(job.reply.send(result));

@@ -58,7 +58,6 @@ macro_rules! text_enum {
 }
 
 pub mod budgets;
-pub mod checkpoint;
 pub mod defences;
 pub mod form_tokens;
 pub mod keys;
@@ -124,12 +123,12 @@ impl DbConn {
     }
 }
 
-/// The writer's own connection (SQLite): statement journals in memory, never in a temporary file
-/// (they hold copies of pages about to change, and a seized disk should not get them), and a page
-/// cache large enough that the B-tree pages an insert lands on are usually already in memory.
+/// The writer's own connection (SQLite): statement journals and temporary tables in memory, never
+/// in a temporary file (they hold copies of pages about to change, and a seized disk should not get
+/// them). A larger page cache was measured and made the writer slower (docs/benchmarks.md).
 pub fn tune_for_writing(conn: &mut DbConn) -> Result<(), StoreError> {
     if let DbConn::Sqlite(c) = conn {
-        c.batch_execute("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;").map_err(StoreError::Setup)?;
+        c.batch_execute("PRAGMA temp_store = MEMORY;").map_err(StoreError::Setup)?;
     }
     Ok(())
 }
