@@ -333,11 +333,6 @@ fn store_batch(
     Ok(())
 }
 
-/// No answer of the batch carries a token or a code, and its rows go in one statement.
-fn nothing_to_claim(rows: &[ResponseRow], jobs: &[Waiter]) -> bool {
-    rows.len() <= responses::ROWS_PER_STATEMENT && jobs.iter().all(|j| j.token.is_none() && j.code.is_none())
-}
-
 fn commit_batch(conn: &mut DbConn, ctx: &Ctx, mut batch: Vec<Submission>, pending: &PendingCodes) {
     if batch.is_empty() {
         return;
@@ -347,23 +342,10 @@ fn commit_batch(conn: &mut DbConn, ctx: &Ctx, mut batch: Vec<Submission>, pendin
     let (rows, jobs): (Vec<ResponseRow>, Vec<Waiter>) =
         batch.into_iter().map(|Submission { row, token, code, reply }| (row, Waiter { token, code, reply })).unzip();
     let mut results: Vec<Result<(), SubmitError>> = Vec::with_capacity(rows.len());
-    let mut committed = if nothing_to_claim(&rows, &jobs) {
-        // Nothing to spend (the API's answers): the one INSERT is the transaction. An explicit one
-        // would make SQLite copy every page the statement touches into a statement journal first,
-        // in case the statement alone had to be undone.
-        match responses::insert_many(conn, &rows) {
-            Ok(()) => {
-                results.resize_with(rows.len(), || Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, rows = rows.len(), "a batch's multi-row insert failed; storing it row by row");
-                Err(diesel::result::Error::RollbackTransaction)
-            }
-        }
-    } else {
-        conn.transaction(|conn| store_batch(conn, &rows, &jobs, pending, &mut results))
-    };
+    // Always one explicit transaction, even when nothing is claimed: a lone INSERT in autocommit
+    // would keep the rows before a row refused with FAIL semantics (a trigger's RAISE(FAIL)), stored
+    // without a receipt (durability::a_row_the_database_refuses_costs_that_answer_alone).
+    let mut committed = conn.transaction(|conn| store_batch(conn, &rows, &jobs, pending, &mut results));
     if matches!(committed, Err(diesel::result::Error::RollbackTransaction)) {
         results.clear();
         committed = conn.transaction(|conn| {
