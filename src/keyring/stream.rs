@@ -202,6 +202,7 @@ impl Unsealed {
         mut each: impl FnMut(OpenedAnswer<'_>) -> Result<(), KeyringError>,
     ) -> Result<Streamed, KeyringError> {
         let through = through.to_string();
+        responses::refresh_statistics(conn)?;
         let mut after = String::new();
         let mut n = Streamed::default();
         let mut failed = None;
@@ -240,6 +241,7 @@ impl Unsealed {
     ) -> Result<(Streamed, Vec<S>), KeyringError> {
         let threads = threads.max(1);
         let through = through.to_string();
+        responses::refresh_statistics(conn)?;
         let (tx, rx) = mpsc::sync_channel::<SealedPage>(2 * threads);
         // Held by the opening threads only: when the last one ends (even by a panic) the channel
         // closes, and the reading thread's next send fails instead of waiting for ever.

@@ -119,6 +119,19 @@ pub fn page(
     Ok(n)
 }
 
+/// Before a report reads every row (PostgreSQL): fresh planner statistics. Until autovacuum has
+/// analysed a table that grew fast (an import, a flood, a benchmark's seeding), PostgreSQL believes it
+/// small and answers each page of `page` with a bitmap scan and a sort of every remaining row
+/// (quadratic in the rows: 9.4 s to open 1,000,000 answers, docs/benchmarks.md) instead of walking
+/// the (survey, id) index. ANALYZE samples a fixed number of rows. SQLite needs nothing.
+pub fn refresh_statistics(conn: &mut DbConn) -> Result<(), StoreError> {
+    if let DbConn::Postgres(c) = conn {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("ANALYZE responses;")?;
+    }
+    Ok(())
+}
+
 /// The months of receipt of a survey's responses through a month, oldest first.
 pub fn months(conn: &mut DbConn, slug: &str, through: &str, excluded: &[String]) -> Result<Vec<String>, StoreError> {
     Ok(responses::table
