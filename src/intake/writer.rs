@@ -333,6 +333,17 @@ fn store_batch(
     Ok(())
 }
 
+/// Whether the batch may go as one INSERT with no transaction around it: nothing to claim (no token,
+/// no code: the API's answers), one statement, and PostgreSQL, where a statement is all or nothing.
+/// Not SQLite: there a row refused with FAIL semantics (a trigger's `RAISE(FAIL)`) leaves the rows
+/// the statement inserted before it, which autocommit would keep without receipts
+/// (durability::a_row_the_database_refuses_costs_that_answer_alone).
+fn alone_is_atomic(conn: &DbConn, rows: &[ResponseRow], jobs: &[Waiter]) -> bool {
+    matches!(conn, DbConn::Postgres(_))
+        && rows.len() <= responses::ROWS_PER_STATEMENT
+        && jobs.iter().all(|j| j.token.is_none() && j.code.is_none())
+}
+
 fn commit_batch(conn: &mut DbConn, ctx: &Ctx, mut batch: Vec<Submission>, pending: &PendingCodes) {
     if batch.is_empty() {
         return;
@@ -342,10 +353,21 @@ fn commit_batch(conn: &mut DbConn, ctx: &Ctx, mut batch: Vec<Submission>, pendin
     let (rows, jobs): (Vec<ResponseRow>, Vec<Waiter>) =
         batch.into_iter().map(|Submission { row, token, code, reply }| (row, Waiter { token, code, reply })).unzip();
     let mut results: Vec<Result<(), SubmitError>> = Vec::with_capacity(rows.len());
-    // Always one explicit transaction, even when nothing is claimed: a lone INSERT in autocommit
-    // would keep the rows before a row refused with FAIL semantics (a trigger's RAISE(FAIL)), stored
-    // without a receipt (durability::a_row_the_database_refuses_costs_that_answer_alone).
-    let mut committed = conn.transaction(|conn| store_batch(conn, &rows, &jobs, pending, &mut results));
+    let mut committed = if alone_is_atomic(conn, &rows, &jobs) {
+        // The one INSERT is the transaction: no BEGIN and COMMIT round trips.
+        match responses::insert_many(conn, &rows) {
+            Ok(()) => {
+                results.resize_with(rows.len(), || Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rows = rows.len(), "a batch's multi-row insert failed; storing it row by row");
+                Err(diesel::result::Error::RollbackTransaction)
+            }
+        }
+    } else {
+        conn.transaction(|conn| store_batch(conn, &rows, &jobs, pending, &mut results))
+    };
     if matches!(committed, Err(diesel::result::Error::RollbackTransaction)) {
         results.clear();
         committed = conn.transaction(|conn| {
