@@ -10,6 +10,7 @@ use crate::helpers::{Backend, TestApp, run};
 tests! {
     both: [
         matched_and_unmatched_withdrawals_take_the_same_time,
+        no_ciphertext_or_receipt_hash_is_copied_into_planner_statistics,
     ],
 }
 
@@ -55,5 +56,41 @@ fn matched_and_unmatched_withdrawals_take_the_same_time(backend: Backend) {
             "medians differ by more than 10%: matched {m:.2} ms, unmatched {u:.2} ms"
         );
         assert!(m >= chorus::intake::writer::WITHDRAW_MIN.as_secs_f64() * 1000.0, "the minimum delay holds");
+    });
+}
+
+/// The attack: answers are sampled into the database's planner statistics (PostgreSQL's ANALYZE,
+/// which autovacuum and every report run do, keeps about a hundred whole values of a bytea column as
+/// histogram bounds), then one is withdrawn: its ciphertext and receipt hash would survive in
+/// pg_statistic, where no delete reaches. No statistics of either column may be kept at all.
+fn no_ciphertext_or_receipt_hash_is_copied_into_planner_statistics(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let mut receipts = Vec::new();
+        for _ in 0..150 {
+            let (status, body) =
+                app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+            assert_eq!(status, 201);
+            receipts.push(body["receipt"].as_str().unwrap().to_owned());
+        }
+        app.with_conn(|c| chorus::store::responses::refresh_statistics(c).unwrap());
+        let (status, _) = app.post_json("/api/v1/withdraw", &format!(r#"{{"receipt":"{}"}}"#, receipts[0])).await;
+        assert!(status < 400, "withdrawal: {status}");
+        app.with_conn(|c| chorus::store::responses::refresh_statistics(c).unwrap());
+        if backend == Backend::Postgres {
+            use diesel::RunQueryDsl;
+            let kept: i64 = app.with_conn(|c| {
+                diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "SELECT count(*) FROM pg_stats WHERE tablename = 'responses' \
+                     AND attname IN ('sealed', 'receipt_hash') \
+                     AND (histogram_bounds IS NOT NULL OR most_common_vals IS NOT NULL)",
+                )
+                .get_result(c)
+                .unwrap()
+            });
+            assert_eq!(kept, 0, "pg_statistic holds sampled ciphertexts or receipt hashes");
+        }
+        assert_eq!(app.count("harms"), 149);
     });
 }
