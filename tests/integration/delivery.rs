@@ -30,6 +30,7 @@ tests! {
         staff_pages_are_never_compressed,
         staff_pages_link_a_hashed_stylesheet_cached_for_a_year,
         respondent_pages_carry_their_stylesheet_inline_and_cache_nothing,
+        the_questionnaire_weighs_at_most_50_kb_in_every_language,
     ],
 }
 
@@ -141,5 +142,27 @@ fn respondent_pages_carry_their_stylesheet_inline_and_cache_nothing(backend: Bac
         // The one script stays a file, served no-store like every page.
         let (_, headers, _) = app.get("/static/chorus.js").await;
         assert_eq!(headers.get("cache-control").unwrap(), "no-store");
+    });
+}
+
+/// Issue 19's page-weight bound as a guard (bytes, not time): the questionnaire after the screening
+/// step, with the script and every stylesheet it loads, uncompressed, in each launch language.
+/// `chorus-bench --weight` prints the figures; this only keeps them from growing past the bound.
+fn the_questionnaire_weighs_at_most_50_kb_in_every_language(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let extra: usize = {
+            let (_, _, script) = app.get("/static/chorus.js").await;
+            let (_, _, forget) = app.get("/forget.css").await;
+            script.len() + forget.len()
+        };
+        for lang in chorus::i18n::LANGUAGES {
+            let (status, _, html) = app.form_page(&format!("/s/15977e8c?lang={lang}")).await;
+            assert_eq!(status, 200, "{lang}");
+            assert!(html.contains("button") && html.contains("class=\"o\""), "{lang}: not the questionnaire");
+            let total = html.len() + extra;
+            assert!(total <= 50_000, "{lang}: the questionnaire weighs {total} bytes");
+        }
     });
 }
