@@ -17,17 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-
-// Options carry no id and no `for` (over a hundred of them on the questionnaire: page weight, issue
-// 19): a test names one 'in-<question>-<option>' and finds it inside its question (#q-<question>).
-function optionInput(id) {
-  const [, q, o] = /^in-([^-]+)-(.+)$/.exec(id);
-  return `#q-${q} input[value="${o}"]`;
-}
-function optionLabel(id) {
-  const [, q, o] = /^in-([^-]+)-(.+)$/.exec(id);
-  return `#q-${q} label:has(> input[value="${o}"])`;
-}
+import { optionInput, optionLabel } from './options.mjs';
 
 const BASE = (process.env.CHORUS_URL || '').replace(/\/$/, '');
 // The bundled survey's public address: eight hex digits derived from its slug (config `survey_paths`
