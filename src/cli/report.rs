@@ -14,6 +14,7 @@ use super::{Console, ReportRun, steward_passphrases};
 use crate::{
     assets,
     i18n::{I18n, LANGUAGES, Ui},
+    keyring::Unlock,
     report::{
         self, Snapshot, SnapshotSpec,
         page::{self, Publisher, ReportFile},
@@ -53,8 +54,15 @@ pub(super) fn run(console: &Console, run: ReportRun) -> anyhow::Result<()> {
         if std::io::stderr().is_terminal() {
             scope.spawn(|| progress(&opened, &done));
         }
-        let run =
-            report::run_and_audit_watched(&mut conn, &surveys, &console.accounts, &passes, &spec, "cli", Some(&opened));
+        let run = report::run_and_audit_by(
+            &mut conn,
+            &surveys,
+            &console.accounts,
+            Unlock::Passphrases(&passes),
+            &spec,
+            "cli",
+            Some(&opened),
+        );
         done.store(true, Ordering::Relaxed);
         run
     })?;

@@ -178,14 +178,7 @@ impl Keyring {
                 })
                 .collect();
         }
-        let r = recover(conn, passphrases)?;
-        rows.into_iter()
-            .map(|row| {
-                let private =
-                    r.unseal.open_report_key(&r.generation, &row.id, &public_of(&row)?, &row.sealed_private_key)?;
-                Ok((row, private))
-            })
-            .collect()
+        open_with(rows, &recover(conn, passphrases)?)
     }
 
     /// [`Self::open_all_keys`] with passphrases or with shares opened earlier.
@@ -201,14 +194,7 @@ impl Keyring {
         if rows.is_empty() {
             return Err(KeyringError::NoKey);
         }
-        let r = recover_from_shares(conn, shares)?;
-        rows.into_iter()
-            .map(|row| {
-                let private =
-                    r.unseal.open_report_key(&r.generation, &row.id, &public_of(&row)?, &row.sealed_private_key)?;
-                Ok((row, private))
-            })
-            .collect()
+        open_with(rows, &recover_from_shares(conn, shares)?)
     }
 
     /// Open one steward's share with their passphrase: the steward named, or else the first of
@@ -408,6 +394,20 @@ fn open_steward(row: &keys::StewardRow, passphrase: &SecretString) -> Result<Ste
 
 /// Open k shares with the given passphrases (each tried against the stewards not yet matched) and
 /// combine them. Every passphrase must open some steward.
+/// Every report key of `rows`, opened with the unseal key the stewards recovered.
+fn open_with(
+    rows: Vec<keys::ReportKeyRow>,
+    r: &Recovered,
+) -> Result<Vec<(keys::ReportKeyRow, ReportPrivateKey)>, KeyringError> {
+    rows.into_iter()
+        .map(|row| {
+            let private =
+                r.unseal.open_report_key(&r.generation, &row.id, &public_of(&row)?, &row.sealed_private_key)?;
+            Ok((row, private))
+        })
+        .collect()
+}
+
 fn recover(conn: &mut DbConn, passphrases: &[SecretString]) -> Result<Recovered, KeyringError> {
     let rows = keys::stewards(conn)?;
     let first = rows.first().ok_or(KeyringError::NoKey)?;

@@ -231,20 +231,6 @@ pub fn run_and_audit_with(
     run_and_audit_by(conn, surveys, accounts, Unlock::Passphrases(passphrases), spec, actor, None)
 }
 
-/// [`run_and_audit_with`], counting the rows gone through into `opened` as it goes (`chorus
-/// report`'s progress bar).
-pub fn run_and_audit_watched(
-    conn: &mut DbConn,
-    surveys: &Surveys,
-    accounts: &Accounts,
-    passphrases: &[SecretString],
-    spec: &SnapshotSpec,
-    actor: &str,
-    opened: Option<&AtomicU64>,
-) -> Result<Snapshot, ReportError> {
-    run_and_audit_by(conn, surveys, accounts, Unlock::Passphrases(passphrases), spec, actor, opened)
-}
-
 /// [`run_and_audit`] with passphrases or with stewards' shares gathered by a pending run; `opened`,
 /// when given, counts the rows gone through.
 pub fn run_and_audit_by(
