@@ -236,17 +236,18 @@ impl Keyring {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// Seal one answer set under the current epoch, starting a new epoch when the month changes, the
-    /// epoch is full or none exists yet. Needs no passphrase: only the public key is used.
+    /// Seal one answer set as the response `response_id` (bound as associated data) under the current
+    /// epoch, starting a new epoch when the month changes, the epoch is full or none exists yet. Needs
+    /// no passphrase: only the public key is used.
     pub fn seal(
         &self,
         conn: &mut DbConn,
-        slug: &str,
-        version: i32,
+        response_id: String,
+        at: (&str, i32),
         flags: RowFlags,
         plaintext: &Padded,
     ) -> Result<SealedAnswer, KeyringError> {
-        let sealed = self.seal_with(Some(conn), slug, version, flags, plaintext)?;
+        let sealed = self.seal_with(Some(conn), response_id, at, flags, plaintext)?;
         Ok(sealed.expect("with a connection a new epoch can always be started"))
     }
 
@@ -254,19 +255,20 @@ impl Keyring {
     /// caller seals with a connection, off the async worker). Nothing is counted in that case.
     pub fn seal_in_memory(
         &self,
-        slug: &str,
-        version: i32,
+        response_id: String,
+        at: (&str, i32),
         flags: RowFlags,
         plaintext: &Padded,
     ) -> Result<Option<SealedAnswer>, KeyringError> {
-        self.seal_with(None, slug, version, flags, plaintext)
+        self.seal_with(None, response_id, at, flags, plaintext)
     }
 
+    /// `at`: the survey's slug and version.
     fn seal_with(
         &self,
         conn: Option<&mut DbConn>,
-        slug: &str,
-        version: i32,
+        response_id: String,
+        (slug, version): (&str, i32),
         flags: RowFlags,
         plaintext: &Padded,
     ) -> Result<Option<SealedAnswer>, KeyringError> {
@@ -280,7 +282,6 @@ impl Keyring {
         }
         let epoch = guard.as_mut().expect("an epoch was just ensured");
         epoch.sealed += 1;
-        let response_id = random_id();
         let month = month.to_string();
         let aad = AnswerAad {
             response_id: &response_id,

@@ -301,13 +301,14 @@ impl Intake {
     pub fn seal(&self, conn: Option<&mut DbConn>, checked: &Checked) -> Result<Option<Prepared>, SubmitError> {
         let Checked { survey, plaintext, token, code } = checked;
         let flags = crate::keyring::RowFlags { verified: code.is_some(), synthetic: false };
+        let receipt = Receipt::generate();
+        let (id, at) = (receipt.response_id(), (survey.slug.as_str(), survey.version));
         let sealed = match conn {
-            Some(c) => Some(self.keyring.seal(c, &survey.slug, survey.version, flags, plaintext)?),
-            None => self.keyring.seal_in_memory(&survey.slug, survey.version, flags, plaintext)?,
+            Some(c) => Some(self.keyring.seal(c, id, at, flags, plaintext)?),
+            None => self.keyring.seal_in_memory(id, at, flags, plaintext)?,
         };
         let Some(sealed) = sealed else { return Ok(None) };
-        let receipt = Receipt::generate();
-        let row = row_of(survey, sealed, Some(receipt.hash()), flags);
+        let row = row_of(survey, sealed, flags);
         Ok(Some(Prepared { row, token: token.clone(), code: code.clone(), receipt, survey: survey.clone() }))
     }
 
@@ -327,12 +328,12 @@ impl Intake {
 
     /// Delete the response a receipt belongs to, as one job of the writer, and answer no sooner than
     /// `WITHDRAW_MIN` after the call: matched, unmatched and malformed receipts do the same work (an
-    /// unparseable one deletes by a random hash) and take the same time, so neither the reply nor its
+    /// unparseable one looks up a fresh random receipt) and take the same time, so neither the reply nor its
     /// timing says whether a receipt was real.
     pub async fn withdraw(&self, receipt: &str) -> Result<(), StoreError> {
         let started = tokio::time::Instant::now();
-        let hash = Receipt::parse(receipt).map_or_else(|| crate::seal::random::<32>().to_vec(), |r| r.hash());
-        let done = self.writer.withdraw(hash).await;
+        let key = Receipt::parse(receipt).unwrap_or_else(Receipt::generate).key();
+        let done = self.writer.withdraw(key).await;
         tokio::time::sleep_until(started + writer::WITHDRAW_MIN).await;
         done
     }
@@ -347,7 +348,6 @@ pub fn scrub_scope(full: bool) -> scrub::Scope {
 fn row_of(
     survey: &Survey,
     sealed: crate::keyring::SealedAnswer,
-    receipt_hash: Option<Vec<u8>>,
     flags: crate::keyring::RowFlags,
 ) -> responses::ResponseRow {
     responses::ResponseRow {
@@ -357,7 +357,8 @@ fn row_of(
         month: sealed.month,
         epoch_id: sealed.epoch_id,
         sealed: sealed.sealed.into_bytes(),
-        receipt_hash,
+        // Only rows stored before ids came from receipts have one (`Receipt::response_id`).
+        receipt_hash: None,
         synthetic: flags.synthetic,
         verified: flags.verified,
     }
@@ -376,8 +377,9 @@ pub fn store_synthetic(
         .iter()
         .map(|answers| {
             let plaintext = survey.encode(answers).map_err(SubmitError::Encode)?;
-            let sealed = keyring.seal(conn, &survey.slug, survey.version, flags, &plaintext)?;
-            Ok(row_of(survey, sealed, None, flags))
+            let at = (survey.slug.as_str(), survey.version);
+            let sealed = keyring.seal(conn, crate::seal::random_id(), at, flags, &plaintext)?;
+            Ok(row_of(survey, sealed, flags))
         })
         .collect::<Result<Vec<_>, SubmitError>>()?;
     conn.transaction(|conn| responses::insert_many(conn, &rows))?;

@@ -1,5 +1,7 @@
-//! Receipts: 128 random bits shown as grouped Crockford base32 with a check symbol. Only a SHA-256 of
-//! the bits is stored, so a receipt can find (and withdraw) its response but can never read it.
+//! Receipts: 128 random bits shown as grouped Crockford base32 with a check symbol. The receipt itself
+//! is never stored: its response's id is derived from a SHA-256 of it (rows stored before that change
+//! keep a SHA-256 of the receipt beside a random id), so a receipt can find (and withdraw) its response
+//! but can never read it.
 //!
 //! The check symbol (Luhn mod 32 over the 26 data symbols) lets the withdrawal page say "this code is
 //! mistyped" from the typed text alone, before and without any lookup, so it reveals nothing about
@@ -8,6 +10,8 @@
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
+
+use crate::store::responses::ReceiptKey;
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -18,8 +22,26 @@ impl Receipt {
         Self(Zeroizing::new(crate::seal::random()))
     }
 
+    /// What rows stored before ids were derived from receipts keep in `receipt_hash`.
     pub fn hash(&self) -> Vec<u8> {
         Sha256::digest(&self.0[..]).to_vec()
+    }
+
+    /// What a withdrawal deletes by: the derived id, and the hash a row stored before it would carry.
+    pub fn key(&self) -> ReceiptKey {
+        ReceiptKey { id: self.response_id(), legacy_hash: self.hash() }
+    }
+
+    /// The id of the response this receipt was given for: 16 bytes of a SHA-256 of the receipt, in
+    /// the same 32 hex digits as a random id. Keying the row by it lets a withdrawal find the row by
+    /// primary key, so no second index has to take every answer at a random place (docs/benchmarks.md).
+    /// Without the receipt the id is as random as any other; a different hash input than `hash` keeps
+    /// the two from ever matching.
+    pub fn response_id(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"chorus response id v1\0");
+        h.update(&self.0[..]);
+        hex::encode(&h.finalize()[..16])
     }
 
     /// 26 data symbols and a check symbol in groups of four: `XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXX`.

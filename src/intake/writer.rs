@@ -31,7 +31,7 @@ use super::SubmitError;
 use crate::metrics::Metrics;
 use crate::store::{
     DbConn, Store, StoreError, defences, form_tokens,
-    responses::{self, ResponseRow},
+    responses::{self, ReceiptKey, ResponseRow},
     scrub::{self, Scope, ScrubReport},
 };
 
@@ -82,8 +82,8 @@ pub struct Submission {
 
 enum Job {
     Submit(Submission),
-    /// Delete the row whose receipt hashes to this (a random hash when the receipt did not parse).
-    Withdraw(Vec<u8>, oneshot::Sender<Result<(), StoreError>>),
+    /// Delete the row this receipt finds (a random receipt's when the typed one did not parse).
+    Withdraw(ReceiptKey, oneshot::Sender<Result<(), StoreError>>),
     /// Scope, and about how many answers each chunk's transaction rewrites.
     Scrub(Scope, i64, oneshot::Sender<Result<ScrubReport, StoreError>>),
 }
@@ -126,9 +126,9 @@ impl Writer {
     }
 
     /// Queue a withdrawal (a delete of zero or one row) and wait for its commit.
-    pub async fn withdraw(&self, receipt_hash: Vec<u8>) -> Result<(), StoreError> {
+    pub async fn withdraw(&self, key: ReceiptKey) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Job::Withdraw(receipt_hash, reply)).map_err(|_| StoreError::WriterStopped)?;
+        self.queue.send(Job::Withdraw(key, reply)).map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 

@@ -63,10 +63,22 @@ pub fn count_by_month(conn: &mut DbConn, slug: &str) -> Result<Vec<(String, i64)
         .load(conn)?)
 }
 
-/// Delete the response whose receipt hashes to `hash`; true when one was deleted.
-pub fn delete_by_receipt(conn: &mut DbConn, hash: &[u8]) -> Result<bool, StoreError> {
-    let n = diesel::delete(responses::table.filter(responses::receipt_hash.eq(hash))).execute(conn)?;
-    Ok(n > 0)
+/// How a receipt finds its response: by the id derived from it, or, for a row stored before ids were
+/// derived from receipts, by the receipt's hash.
+pub struct ReceiptKey {
+    pub id: String,
+    pub legacy_hash: Vec<u8>,
+}
+
+/// Delete the response a receipt belongs to; true when one was deleted. Both lookups always run, and
+/// the first looks in every survey's key range, so the work is the same whichever survey (if any)
+/// holds the answer.
+pub fn delete_by_receipt(conn: &mut DbConn, key: &ReceiptKey) -> Result<bool, StoreError> {
+    let every_survey = super::schema::surveys::table.select(super::schema::surveys::slug);
+    let n = diesel::delete(responses::table.filter(responses::survey_slug.eq_any(every_survey)).filter(responses::id.eq(&key.id)))
+        .execute(conn)?;
+    let legacy = diesel::delete(responses::table.filter(responses::receipt_hash.eq(&key.legacy_hash))).execute(conn)?;
+    Ok(n + legacy > 0)
 }
 
 /// What a report run reads of a row: no slug (the query names it) and no receipt hash, so a page of

@@ -39,7 +39,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    responses (id) {
+    responses (survey_slug, id) {
         id -> Text,
         survey_slug -> Text,
         survey_version -> Integer,

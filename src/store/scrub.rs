@@ -15,8 +15,9 @@
 //! spent tokens are always rewritten whole (they are few), first, in a transaction of their own: a
 //! code row never shares a transaction (`xmin`, commit) with an answer.
 //!
-//! Incremental: a big table is rewritten in chunks by id prefix (1, 16 or 256 chunks, about
-//! `chunk_rows` answers each), one transaction per chunk, and the caller's `between` runs after each
+//! Incremental: a big table is rewritten in chunks, each a survey's answers or a range of them by id
+//! prefix (1, 16 or 256 ranges per survey, about `chunk_rows` answers each: rows are keyed (survey,
+//! id), so a chunk is one key range), one transaction per chunk, and the caller's `between` runs after each
 //! (the writer commits the answers that queued meanwhile), so no submission waits for more than one
 //! chunk. A chunk is a range of random ids, so which transaction (`xmin`) or which rewrite step a row
 //! went through says nothing of when it arrived. With one chunk, PostgreSQL gets a fresh heap
@@ -78,8 +79,8 @@ fn month_filter(scope: &Scope) -> String {
     }
 }
 
-/// The id ranges to rewrite one at a time: 1, 16 or 256 hex prefixes, the fewest that keep a chunk
-/// near `chunk_rows` answers. Ids are 32 lowercase hex digits.
+/// The id ranges to rewrite one at a time within one survey's answers: 1, 16 or 256 hex prefixes,
+/// the fewest that keep a chunk near `chunk_rows` answers. Ids are 32 lowercase hex digits.
 fn chunks(total: i64, chunk_rows: i64, scope: &Scope) -> Vec<String> {
     let wanted = if *scope == Scope::Full { 1 } else { total / chunk_rows.max(1) };
     let digits = match wanted {
@@ -98,6 +99,37 @@ fn chunks(total: i64, chunk_rows: i64, scope: &Scope) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The surveys that hold answers (whether or not `surveys` still lists them), each found by one seek
+/// of the primary key: rows are keyed (survey, id), so a chunk must name its survey to be a key range.
+fn surveys_with_answers(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
+    Ok(diesel::dsl::sql::<diesel::sql_types::Text>(
+        "WITH RECURSIVE s (slug) AS (
+             SELECT MIN(survey_slug) FROM responses
+             UNION ALL
+             SELECT (SELECT MIN(survey_slug) FROM responses WHERE survey_slug > s.slug) FROM s WHERE s.slug IS NOT NULL
+         )
+         SELECT slug FROM s WHERE slug IS NOT NULL",
+    )
+    .load(conn)?)
+}
+
+/// The filters, one per transaction, that together cover the answers of `filter` once each: the
+/// whole of it when it fits one chunk (or for a full scrub), else id ranges within each survey.
+fn chunk_filters(conn: &mut DbConn, filter: &str, total: i64, chunk_rows: i64, scope: &Scope) -> Result<Vec<String>, StoreError> {
+    if chunks(total, chunk_rows, scope).len() == 1 {
+        return Ok(vec![filter.to_owned()]);
+    }
+    let mut filters = Vec::new();
+    for slug in surveys_with_answers(conn)? {
+        // Spliced into SQL as a standard string literal (slugs are checked on import; quoted anyway).
+        let survey = format!("{filter} AND survey_slug = '{}'", slug.replace('\'', "''"));
+        let n: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("SELECT COUNT(*) FROM responses{survey}"))
+            .get_result(conn)?;
+        filters.extend(chunks(n, chunk_rows, scope).into_iter().map(|range| format!("{survey}{range}")));
+    }
+    Ok(filters)
 }
 
 /// One transaction: the answers of `filter` (None: none), or with `side_tables` the codes and spent
@@ -175,15 +207,15 @@ pub fn scrub(
     }
     let total: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("SELECT COUNT(*) FROM responses{filter}"))
         .get_result(conn)?;
-    let ranges = chunks(total, chunk_rows, &scope);
+    let ranges = chunk_filters(conn, &filter, total, chunk_rows, &scope)?;
     // One chunk over the whole table: a fresh heap on PostgreSQL (a partial scope must delete).
-    let whole_table = ranges.len() == 1 && !matches!(scope, Scope::Since(_));
+    let whole_table = ranges == [filter.clone()] && !matches!(scope, Scope::Since(_));
     // Codes (with the waiting spends) and tokens first, in a transaction of their own.
     rewrite(conn, None, true, true, before)?;
     between(conn);
     let mut rewritten = 0;
     for range in &ranges {
-        rewritten += rewrite(conn, Some(&format!("{filter}{range}")), false, whole_table, before)?;
+        rewritten += rewrite(conn, Some(range), false, whole_table, before)?;
         between(conn);
     }
     let mut wal_emptied = true;

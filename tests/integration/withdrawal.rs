@@ -11,6 +11,7 @@ tests! {
     both: [
         matched_and_unmatched_withdrawals_take_the_same_time,
         no_ciphertext_or_receipt_hash_is_copied_into_planner_statistics,
+        a_receipt_from_before_derived_ids_still_withdraws_its_answer,
     ],
 }
 
@@ -62,7 +63,8 @@ fn matched_and_unmatched_withdrawals_take_the_same_time(backend: Backend) {
 /// The attack: answers are sampled into the database's planner statistics (PostgreSQL's ANALYZE,
 /// which autovacuum and every report run do, keeps about a hundred whole values of a bytea column as
 /// histogram bounds), then one is withdrawn: its ciphertext and receipt hash would survive in
-/// pg_statistic, where no delete reaches. No statistics of either column may be kept at all.
+/// pg_statistic, where no delete reaches; so would its id, which is derived from the receipt. No
+/// statistics of these columns may be kept at all.
 fn no_ciphertext_or_receipt_hash_is_copied_into_planner_statistics(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
@@ -83,14 +85,49 @@ fn no_ciphertext_or_receipt_hash_is_copied_into_planner_statistics(backend: Back
             let kept: i64 = app.with_conn(|c| {
                 diesel::dsl::sql::<diesel::sql_types::BigInt>(
                     "SELECT count(*) FROM pg_stats WHERE tablename = 'responses' \
-                     AND attname IN ('sealed', 'receipt_hash') \
+                     AND attname IN ('sealed', 'receipt_hash', 'id') \
                      AND (histogram_bounds IS NOT NULL OR most_common_vals IS NOT NULL)",
                 )
                 .get_result(c)
                 .unwrap()
             });
-            assert_eq!(kept, 0, "pg_statistic holds sampled ciphertexts or receipt hashes");
+            assert_eq!(kept, 0, "pg_statistic holds sampled ciphertexts, receipt hashes or receipt-derived ids");
         }
         assert_eq!(app.count("harms"), 149);
+    });
+}
+
+/// Rows stored before ids were derived from receipts have a random id and keep the receipt's hash;
+/// their receipts must still work, beside new ones, and withdraw only their own answer.
+fn a_receipt_from_before_derived_ids_still_withdraws_its_answer(backend: Backend) {
+    use chorus::store::{responses, schema};
+    use diesel::{QueryDsl, RunQueryDsl, SelectableHelper};
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let (status, body) = app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        assert_eq!(status, 201);
+        let new_receipt = body["receipt"].as_str().unwrap().to_owned();
+        let old_receipt = chorus::intake::Receipt::generate();
+        app.with_conn(|c| {
+            let mut row: responses::ResponseRow =
+                schema::responses::table.select(responses::ResponseRow::as_select()).first(c).unwrap();
+            assert_eq!(row.receipt_hash, None, "a new row keeps no receipt hash");
+            assert_eq!(row.id, chorus::intake::Receipt::parse(&new_receipt).unwrap().response_id());
+            row.id = chorus::seal::random_id();
+            row.receipt_hash = Some(old_receipt.hash());
+            responses::insert(c, &row).unwrap();
+        });
+        assert_eq!(app.count("harms"), 2);
+        let withdraw = |receipt: String| {
+            let app = &app;
+            async move { app.post_json("/api/v1/withdraw", &format!(r#"{{"receipt":"{receipt}"}}"#)).await.0 }
+        };
+        assert!(withdraw(old_receipt.display()).await < 400);
+        assert_eq!(app.count("harms"), 1, "the old receipt withdrew its own answer only");
+        let left: Option<Vec<u8>> = app.with_conn(|c| schema::responses::table.select(schema::responses::receipt_hash).first(c).unwrap());
+        assert_eq!(left, None, "the answer left is the new one");
+        assert!(withdraw(new_receipt).await < 400);
+        assert_eq!(app.count("harms"), 0);
     });
 }
