@@ -75,8 +75,10 @@ pub struct ReceiptKey {
 /// holds the answer.
 pub fn delete_by_receipt(conn: &mut DbConn, key: &ReceiptKey) -> Result<bool, StoreError> {
     let every_survey = super::schema::surveys::table.select(super::schema::surveys::slug);
-    let n = diesel::delete(responses::table.filter(responses::survey_slug.eq_any(every_survey)).filter(responses::id.eq(&key.id)))
-        .execute(conn)?;
+    let n = diesel::delete(
+        responses::table.filter(responses::survey_slug.eq_any(every_survey)).filter(responses::id.eq(&key.id)),
+    )
+    .execute(conn)?;
     let legacy = diesel::delete(responses::table.filter(responses::receipt_hash.eq(&key.legacy_hash))).execute(conn)?;
     Ok(n + legacy > 0)
 }

@@ -117,7 +117,13 @@ fn surveys_with_answers(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
 
 /// The filters, one per transaction, that together cover the answers of `filter` once each: the
 /// whole of it when it fits one chunk (or for a full scrub), else id ranges within each survey.
-fn chunk_filters(conn: &mut DbConn, filter: &str, total: i64, chunk_rows: i64, scope: &Scope) -> Result<Vec<String>, StoreError> {
+fn chunk_filters(
+    conn: &mut DbConn,
+    filter: &str,
+    total: i64,
+    chunk_rows: i64,
+    scope: &Scope,
+) -> Result<Vec<String>, StoreError> {
     if chunks(total, chunk_rows, scope).len() == 1 {
         return Ok(vec![filter.to_owned()]);
     }

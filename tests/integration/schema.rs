@@ -9,7 +9,7 @@ use diesel::{QueryableByName, RunQueryDsl, sql_query, sql_types::Text};
 use crate::helpers::{Backend, TestApp, run};
 
 tests! {
-    both: [schema_rs_matches_the_migrated_database],
+    both: [schema_rs_matches_the_migrated_database, answers_stored_before_rows_were_keyed_by_survey_survive_the_migration],
 }
 
 const SCHEMA_RS: &str = include_str!("../../src/store/schema.rs");
@@ -100,5 +100,68 @@ fn schema_rs_matches_the_migrated_database(backend: Backend) {
             }
         }
         assert!(drift.is_empty(), "schema.rs and the {backend:?} migrations disagree:\n  {}", drift.join("\n  "));
+    });
+}
+
+/// The migration that keys rows by (survey, id) copies (SQLite) or re-indexes (PostgreSQL) every
+/// stored answer. Answers stored under the old shape must all still be there afterwards, still open
+/// (their ids are bound into their sealed data, so the migration must not change one), and a row that
+/// only its receipt hash finds (as every row stored before the migration) must still be withdrawable.
+fn answers_stored_before_rows_were_keyed_by_survey_survive_the_migration(backend: Backend) {
+    use chorus::{
+        intake::Receipt,
+        keyring::Keyring,
+        month::Month,
+        store::{DbConn, schema::responses},
+    };
+    use diesel::{ExpressionMethods, QueryDsl};
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let mut receipts = Vec::new();
+        for _ in 0..12 {
+            let (status, body) =
+                app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await;
+            assert_eq!(status, 201);
+            receipts.push(body["receipt"].as_str().unwrap().to_owned());
+        }
+        let folder = if backend == Backend::Sqlite { "sqlite" } else { "postgres" };
+        let migrations =
+            FileBasedMigrations::from_path(format!("{}/migrations/{folder}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        // Back to the shape an older Chorus left; one answer is then found only by its receipt hash.
+        let old_receipt = Receipt::generate();
+        let derived = Receipt::parse(&receipts[0]).unwrap().response_id();
+        app.with_conn(|c| {
+            let reverted = match c {
+                DbConn::Sqlite(c) => c.revert_last_migration(migrations.clone()).unwrap(),
+                DbConn::Postgres(c) => c.revert_last_migration(migrations.clone()).unwrap(),
+            };
+            assert!(reverted.to_string().contains("500001"), "reverted {reverted}, not the re-keying migration");
+            let marked = diesel::update(responses::table.filter(responses::id.eq(&derived)))
+                .set(responses::receipt_hash.eq(old_receipt.hash()))
+                .execute(c)
+                .unwrap();
+            assert_eq!(marked, 1);
+            let applied = match c {
+                DbConn::Sqlite(c) => c.run_pending_migrations(migrations).unwrap().len(),
+                DbConn::Postgres(c) => c.run_pending_migrations(migrations).unwrap().len(),
+            };
+            assert_eq!(applied, 1);
+        });
+        assert_eq!(app.count("harms"), 12, "an answer was lost by the migration");
+        let opened = app.with_conn(|c| {
+            let mut unsealed = Keyring::unseal(c, &secrecy::SecretString::from(crate::helpers::PASSPHRASE)).unwrap();
+            unsealed.for_each_answer(c, "harms", Month::now(), &[], |_| Ok(())).unwrap()
+        });
+        assert_eq!((opened.opened, opened.failed), (12, 0), "every answer opens after the migration");
+        let withdraw = |receipt: String| {
+            let app = &app;
+            async move { app.post_json("/api/v1/withdraw", &format!(r#"{{"receipt":"{receipt}"}}"#)).await.0 }
+        };
+        assert!(withdraw(old_receipt.display()).await < 400);
+        assert_eq!(app.count("harms"), 11, "the receipt hash still finds its answer");
+        assert!(withdraw(receipts[1].clone()).await < 400);
+        assert_eq!(app.count("harms"), 10, "a derived id still finds its answer");
     });
 }

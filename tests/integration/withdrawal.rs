@@ -105,7 +105,8 @@ fn a_receipt_from_before_derived_ids_still_withdraws_its_answer(backend: Backend
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let (status, body) = app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
+        let (status, body) =
+            app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
         assert_eq!(status, 201);
         let new_receipt = body["receipt"].as_str().unwrap().to_owned();
         let old_receipt = chorus::intake::Receipt::generate();
@@ -125,7 +126,8 @@ fn a_receipt_from_before_derived_ids_still_withdraws_its_answer(backend: Backend
         };
         assert!(withdraw(old_receipt.display()).await < 400);
         assert_eq!(app.count("harms"), 1, "the old receipt withdrew its own answer only");
-        let left: Option<Vec<u8>> = app.with_conn(|c| schema::responses::table.select(schema::responses::receipt_hash).first(c).unwrap());
+        let left: Option<Vec<u8>> =
+            app.with_conn(|c| schema::responses::table.select(schema::responses::receipt_hash).first(c).unwrap());
         assert_eq!(left, None, "the answer left is the new one");
         assert!(withdraw(new_receipt).await < 400);
         assert_eq!(app.count("harms"), 0);
