@@ -442,6 +442,11 @@ fn chorus_env(cmd: &mut Command, dir: &Path, database_url: &str) {
     if let Ok(sync) = std::env::var("CHORUS_BENCH_SQLITE_SYNCHRONOUS") {
         cmd.env("CHORUS_SQLITE_SYNCHRONOUS", sync);
     }
+    // `CHORUS_BENCH_METRICS_BIND=127.0.0.1:9464` lets the writer's batch sizes and commit times be
+    // scraped during a run (docs/benchmarks.md, the profile).
+    if let Ok(bind) = std::env::var("CHORUS_BENCH_METRICS_BIND") {
+        cmd.env("CHORUS_METRICS_BIND", bind);
+    }
 }
 
 fn start_chorus(database_url: Option<&str>) -> Server {

@@ -15,13 +15,14 @@
 //! spent tokens are always rewritten whole (they are few), first, in a transaction of their own: a
 //! code row never shares a transaction (`xmin`, commit) with an answer.
 //!
-//! Incremental: a big table is rewritten in chunks, each a survey's answers or a range of them by id
-//! prefix (1, 16 or 256 ranges per survey, about `chunk_rows` answers each: rows are keyed (survey,
-//! id), so a chunk is one key range), one transaction per chunk, and the caller's `between` runs after each
-//! (the writer commits the answers that queued meanwhile), so no submission waits for more than one
-//! chunk. A chunk is a range of random ids, so which transaction (`xmin`) or which rewrite step a row
-//! went through says nothing of when it arrived. With one chunk, PostgreSQL gets a fresh heap
-//! (`TRUNCATE`) and every row one `xmin`; with several, `DELETE` and re-insert (`VACUUM` follows).
+//! Incremental: a big table is rewritten in chunks, each a survey's answers or a range of them by
+//! id prefix (1, 16 or 256 ranges per survey, about `chunk_rows` answers each; rows are keyed
+//! (survey, id), so a chunk is one key range), one transaction per chunk, and the caller's `between`
+//! runs after each (the writer commits the answers that queued meanwhile), so no submission waits for
+//! more than one chunk. Ids are random to anyone without the receipts, so which transaction (`xmin`)
+//! or which rewrite step a row went through says nothing of when it arrived. With one chunk,
+//! PostgreSQL gets a fresh heap (`TRUNCATE`) and every row one `xmin`; with several, `DELETE` and
+//! re-insert (`VACUUM` follows).
 //! Nothing here knows HTTP or cryptography.
 
 use std::time::Duration;
