@@ -21,6 +21,7 @@ use crate::helpers::{Backend, TestApp, run};
 tests! {
     both: [
         a_seized_copy_shows_no_arrival_order_no_code_link_and_no_date,
+        a_scrub_in_chunks_rewrites_every_survey_once,
     ],
 }
 
@@ -306,5 +307,39 @@ fn a_seized_copy_shows_no_arrival_order_no_code_link_and_no_date(backend: Backen
             }
         }
         assert_eq!(app.count("harms"), ANSWERS as i64, "the scrub keeps every answer");
+    });
+}
+
+/// Rows are keyed (survey, id), so the scrub's chunks are id ranges within each survey: with two
+/// surveys holding answers, every answer of each must be rewritten once (none lost, none twice), and
+/// all must still open.
+fn a_scrub_in_chunks_rewrites_every_survey_once(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        app.open_notes_survey();
+        for i in 0..24 {
+            let (path, body) = if i % 3 == 0 {
+                ("/api/v1/surveys/1e05d277/responses", r#"{"answers":{"age":"25_34","notes":"scrubbed"}}"#)
+            } else {
+                ("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#)
+            };
+            assert_eq!(app.post_json(path, body).await.0, 201);
+        }
+        let report = app.state.intake.writer.scrub(chorus::intake::scrub_scope(false), 4).await.expect("scrub");
+        // 24 answers in chunks of about 4: split per survey, each survey into the 16 one-digit id
+        // prefixes (harms: 16 answers, notes: 8, both over one chunk's worth).
+        assert_eq!(report.chunks, 32, "{report:?}");
+        assert_eq!(report.answers_rewritten, 24);
+        assert_eq!((app.count("harms"), app.count("notes")), (16, 8));
+        let mut conn = app.conn();
+        let mut unsealed =
+            chorus::keyring::Keyring::unseal(&mut conn, &secrecy::SecretString::from(crate::helpers::PASSPHRASE))
+                .unwrap();
+        for (slug, n) in [("harms", 16), ("notes", 8)] {
+            let streamed =
+                unsealed.for_each_answer(&mut conn, slug, chorus::month::Month::now(), &[], |_| Ok(())).unwrap();
+            assert_eq!((streamed.opened, streamed.failed), (n, 0), "{slug}");
+        }
     });
 }
