@@ -119,13 +119,7 @@ fn answers_stored_before_rows_were_keyed_by_survey_survive_the_migration(backend
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let mut receipts = Vec::new();
-        for _ in 0..12 {
-            let (status, body) =
-                app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"25_34"}}"#).await;
-            assert_eq!(status, 201);
-            receipts.push(body["receipt"].as_str().unwrap().to_owned());
-        }
+        let receipts = app.answer_api(12, r#"{"age":"25_34"}"#).await;
         let folder = if backend == Backend::Sqlite { "sqlite" } else { "postgres" };
         let migrations =
             FileBasedMigrations::from_path(format!("{}/migrations/{folder}", env!("CARGO_MANIFEST_DIR"))).unwrap();

@@ -69,13 +69,7 @@ fn no_ciphertext_or_receipt_hash_is_copied_into_planner_statistics(backend: Back
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let mut receipts = Vec::new();
-        for _ in 0..150 {
-            let (status, body) =
-                app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
-            assert_eq!(status, 201);
-            receipts.push(body["receipt"].as_str().unwrap().to_owned());
-        }
+        let receipts = app.answer_api(150, r#"{"age":"18_24"}"#).await;
         app.with_conn(|c| chorus::store::responses::refresh_statistics(c).unwrap());
         let (status, _) = app.post_json("/api/v1/withdraw", &format!(r#"{{"receipt":"{}"}}"#, receipts[0])).await;
         assert!(status < 400, "withdrawal: {status}");

@@ -272,6 +272,18 @@ impl TestApp {
         (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }
 
+    /// Send `n` answers to the bundled survey through the JSON API, each accepted; their receipts.
+    pub async fn answer_api(&self, n: usize, answers: &str) -> Vec<String> {
+        let mut receipts = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (status, body) =
+                self.post_json("/api/v1/surveys/15977e8c/responses", &format!(r#"{{"answers":{answers}}}"#)).await;
+            assert_eq!(status, 201, "{body}");
+            receipts.push(body["receipt"].as_str().expect("a receipt").to_owned());
+        }
+        receipts
+    }
+
     /// Every byte the database keeps: the SQLite file with its WAL and shared memory, or a pg_dump.
     pub fn database_bytes(&self) -> Vec<u8> {
         match self.backend {
