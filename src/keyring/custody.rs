@@ -392,8 +392,6 @@ fn open_steward(row: &keys::StewardRow, passphrase: &SecretString) -> Result<Ste
     Ok(one_derivation_at_a_time(|| StewardKeypair::open(&row.id, &public, &sealed, passphrase))?)
 }
 
-/// Open k shares with the given passphrases (each tried against the stewards not yet matched) and
-/// combine them. Every passphrase must open some steward.
 /// Every report key of `rows`, opened with the unseal key the stewards recovered.
 fn open_with(
     rows: Vec<keys::ReportKeyRow>,
@@ -408,6 +406,8 @@ fn open_with(
         .collect()
 }
 
+/// Open k shares with the given passphrases (each tried against the stewards not yet matched) and
+/// combine them. Every passphrase must open some steward.
 fn recover(conn: &mut DbConn, passphrases: &[SecretString]) -> Result<Recovered, KeyringError> {
     let rows = keys::stewards(conn)?;
     let first = rows.first().ok_or(KeyringError::NoKey)?;

@@ -149,13 +149,9 @@ fn answers_stored_before_rows_were_keyed_by_survey_survive_the_migration(backend
             unsealed.for_each_answer(c, "harms", Month::now(), &[], |_| Ok(())).unwrap()
         });
         assert_eq!((opened.opened, opened.failed), (12, 0), "every answer opens after the migration");
-        let withdraw = |receipt: String| {
-            let app = &app;
-            async move { app.post_json("/api/v1/withdraw", &format!(r#"{{"receipt":"{receipt}"}}"#)).await.0 }
-        };
-        assert!(withdraw(old_receipt.display()).await < 400);
+        assert!(app.withdraw_api(&old_receipt.display()).await < 400);
         assert_eq!(app.count("harms"), 11, "the receipt hash still finds its answer");
-        assert!(withdraw(receipts[1].clone()).await < 400);
+        assert!(app.withdraw_api(&receipts[1]).await < 400);
         assert_eq!(app.count("harms"), 10, "a derived id still finds its answer");
     });
 }

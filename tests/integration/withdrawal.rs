@@ -71,7 +71,7 @@ fn no_ciphertext_or_receipt_hash_is_copied_into_planner_statistics(backend: Back
         app.init_keys();
         let receipts = app.answer_api(150, r#"{"age":"18_24"}"#).await;
         app.with_conn(|c| chorus::store::responses::refresh_statistics(c).unwrap());
-        let (status, _) = app.post_json("/api/v1/withdraw", &format!(r#"{{"receipt":"{}"}}"#, receipts[0])).await;
+        let status = app.withdraw_api(&receipts[0]).await;
         assert!(status < 400, "withdrawal: {status}");
         app.with_conn(|c| chorus::store::responses::refresh_statistics(c).unwrap());
         if backend == Backend::Postgres {
@@ -99,10 +99,7 @@ fn a_receipt_from_before_derived_ids_still_withdraws_its_answer(backend: Backend
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let (status, body) =
-            app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await;
-        assert_eq!(status, 201);
-        let new_receipt = body["receipt"].as_str().unwrap().to_owned();
+        let new_receipt = app.answer_api(1, r#"{"age":"18_24"}"#).await.remove(0);
         let old_receipt = chorus::intake::Receipt::generate();
         app.with_conn(|c| {
             let mut row: responses::ResponseRow =
@@ -114,16 +111,12 @@ fn a_receipt_from_before_derived_ids_still_withdraws_its_answer(backend: Backend
             responses::insert(c, &row).unwrap();
         });
         assert_eq!(app.count("harms"), 2);
-        let withdraw = |receipt: String| {
-            let app = &app;
-            async move { app.post_json("/api/v1/withdraw", &format!(r#"{{"receipt":"{receipt}"}}"#)).await.0 }
-        };
-        assert!(withdraw(old_receipt.display()).await < 400);
+        assert!(app.withdraw_api(&old_receipt.display()).await < 400);
         assert_eq!(app.count("harms"), 1, "the old receipt withdrew its own answer only");
         let left: Option<Vec<u8>> =
             app.with_conn(|c| schema::responses::table.select(schema::responses::receipt_hash).first(c).unwrap());
         assert_eq!(left, None, "the answer left is the new one");
-        assert!(withdraw(new_receipt).await < 400);
+        assert!(app.withdraw_api(&new_receipt).await < 400);
         assert_eq!(app.count("harms"), 0);
     });
 }

@@ -284,6 +284,11 @@ impl TestApp {
         receipts
     }
 
+    /// Withdraw through the JSON API; the status.
+    pub async fn withdraw_api(&self, receipt: &str) -> u16 {
+        self.post_json("/api/v1/withdraw", &format!(r#"{{"receipt":"{receipt}"}}"#)).await.0
+    }
+
     /// Every byte the database keeps: the SQLite file with its WAL and shared memory, or a pg_dump.
     pub fn database_bytes(&self) -> Vec<u8> {
         match self.backend {
