@@ -122,6 +122,9 @@ pub struct Keyring {
     kdf: KdfCost,
     max_per_epoch: u64,
     current: Mutex<Option<CurrentEpoch>>,
+    /// A report key has been seen. Report keys are never deleted and a rotation makes another one
+    /// active, so once seen this stays true.
+    set_up: std::sync::atomic::AtomicBool,
 }
 
 /// The row flags an answer is sealed with; bound as associated data, so changing them in the database
@@ -154,7 +157,20 @@ pub struct SealedAnswer {
 
 impl Keyring {
     pub fn new(kdf: KdfCost, max_per_epoch: u64) -> Self {
-        Self { kdf, max_per_epoch: max_per_epoch.max(1), current: Mutex::new(None) }
+        Self { kdf, max_per_epoch: max_per_epoch.max(1), current: Mutex::new(None), set_up: false.into() }
+    }
+
+    /// Whether answers can be sealed (a report key exists). The respondent form asks on every
+    /// rendering; after the first yes it costs no query (the query was 7% of the form's profile,
+    /// docs/benchmarks.md). A no is never remembered, so setup shows at once.
+    pub fn ready(&self, conn: &mut DbConn) -> Result<bool, StoreError> {
+        use std::sync::atomic::Ordering;
+        if self.set_up.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let ready = keys::active_report_key(conn)?.is_some();
+        self.set_up.fetch_or(ready, Ordering::Relaxed);
+        Ok(ready)
     }
 
     pub fn has_key(conn: &mut DbConn) -> Result<bool, KeyringError> {

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     intake::{CodeProblem, Receipt, SubmitError, Via, token::TokenProblem},
-    store::{StoreError, keys},
+    store::StoreError,
     survey::{AnswerError, AnswerErrorKind, RawAnswers, Survey},
 };
 
@@ -251,11 +251,6 @@ fn remember_echo(token: &str) {
     seen.insert(key, std::time::Instant::now());
 }
 
-/// Whether the survey can take answers: a report key exists (set up), checked before showing the form.
-fn ready(conn: &mut crate::store::DbConn) -> Result<bool, StoreError> {
-    Ok(keys::active_report_key(conn)?.is_some())
-}
-
 /// A survey, whether it is open, whether it can take answers (set up), and a new form token.
 type FormState = (Arc<Survey>, bool, bool, String);
 
@@ -277,7 +272,8 @@ async fn render(
         .store
         .run(move |conn| -> Result<Option<FormState>, StoreError> {
             let Some((survey, open)) = st.intake.surveys.current(conn, &slug_owned)? else { return Ok(None) };
-            let ready = open && ready(conn)?;
+            // Whether the survey can take answers (set up: a report key exists), checked before showing the form.
+            let ready = open && st.intake.keyring.ready(conn)?;
             // The screening step posts no answers, so it needs no token.
             let form = step == Step::Form || survey.screen.is_none();
             let token = if ready && form { st.intake.tokens.issue(conn, &slug_owned)? } else { String::new() };
