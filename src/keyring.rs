@@ -164,13 +164,17 @@ impl Keyring {
     /// rendering; after the first yes it costs no query (the query was 7% of the form's profile,
     /// docs/benchmarks.md). A no is never remembered, so setup shows at once.
     pub fn ready(&self, conn: &mut DbConn) -> Result<bool, StoreError> {
-        use std::sync::atomic::Ordering;
-        if self.set_up.load(Ordering::Relaxed) {
+        if self.known_ready() {
             return Ok(true);
         }
         let ready = keys::active_report_key(conn)?.is_some();
-        self.set_up.fetch_or(ready, Ordering::Relaxed);
+        self.set_up.fetch_or(ready, std::sync::atomic::Ordering::Relaxed);
         Ok(ready)
+    }
+
+    /// `ready` from memory alone: false means "ask with a connection", not "not set up".
+    pub fn known_ready(&self) -> bool {
+        self.set_up.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn has_key(conn: &mut DbConn) -> Result<bool, KeyringError> {

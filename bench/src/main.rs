@@ -374,6 +374,76 @@ fn baseline() -> (String, std::thread::JoinHandle<()>) {
     (format!("http://127.0.0.1:{port}"), handle)
 }
 
+/// The three pages of a form journey as Chorus served them: the screening step, the form, and the
+/// page after the answers.
+struct Journey {
+    screen: Bytes,
+    form: Bytes,
+    receipt: Bytes,
+}
+
+/// Walk one form journey against a running Chorus (one answer is stored) and keep its pages.
+fn capture_journey(base: &str, path: &str) -> Journey {
+    let addr = base.strip_prefix("http://").expect("an http:// address").to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async move {
+        let mut client = Client::new(&addr);
+        let form_type = Some("application/x-www-form-urlencoded");
+        let res = client.send(Method::GET, path, None, Bytes::new()).await.expect("the screening page");
+        let screen = client.body(res).await.expect("its body");
+        let res =
+            client.send(Method::POST, path, form_type, Bytes::from_static(b"step=screen")).await.expect("the form");
+        let form = client.body(res).await.expect("its body");
+        let page = String::from_utf8_lossy(&form).into_owned();
+        let at = page.find("name=\"token\" value=\"").expect("a token in the form") + 20;
+        let token = page[at..].split('"').next().expect("a token").to_owned();
+        let body = Bytes::from(format!("token={token}&{}", bodies().form[0]));
+        let res = client.send(Method::POST, path, form_type, body).await.expect("the answers' page");
+        assert_eq!(res.status().as_u16(), 200, "the captured journey's answers were accepted");
+        let receipt = client.body(res).await.expect("its body");
+        Journey { screen, form, receipt }
+    })
+}
+
+/// A second baseline: bare actix-web serving a captured journey's pages, unchanged, at `/journey` (GET:
+/// the screening page; POST `step=screen`: the form; any other POST: the page after the answers). The
+/// same generator drives it as it drives Chorus's form, so the ratio between the two is what Chorus
+/// costs beyond moving the same bytes.
+fn bare_journey(journey: Journey) -> (String, std::thread::JoinHandle<()>) {
+    let port = free_port();
+    let journey = Arc::new(journey);
+    let handle = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(move || {
+                let (get, post) = (journey.clone(), journey.clone());
+                let html = "text/html; charset=utf-8";
+                App::new().service(
+                    web::resource("/journey")
+                        .route(web::get().to(move || {
+                            let j = get.clone();
+                            async move { HttpResponse::Ok().content_type(html).body(j.screen.clone()) }
+                        }))
+                        .route(web::post().to(move |body: web::Bytes| {
+                            let j = post.clone();
+                            async move {
+                                let page = if body.as_ref() == b"step=screen" { &j.form } else { &j.receipt };
+                                HttpResponse::Ok().content_type(html).body(page.clone())
+                            }
+                        })),
+                )
+            })
+            .workers(2)
+            .bind(("127.0.0.1", port))
+            .expect("bind the bare journey")
+            .run()
+            .await
+            .expect("bare journey server");
+        })
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    (format!("http://127.0.0.1:{port}"), handle)
+}
+
 /// The `chorus` binary beside this one (same profile). This crate does not build it: see `warn_if_stale`.
 fn chorus_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
@@ -594,7 +664,19 @@ fn submissions(a: &Args) {
     row("chorus SQLite, JSON API", &o, b.per_second);
     let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
     row("chorus SQLite, HTML form", &o, b.per_second);
+    let journey = capture_journey(&server.base, "/s/15977e8c");
     drop(server);
+    let sizes = (journey.screen.len(), journey.form.len(), journey.receipt.len());
+    let (bare, _bare) = bare_journey(journey);
+    let j = drive(&bare, "/journey", Route::Form, a.connections, a.seconds, None);
+    row("bare actix, same form pages", &j, b.per_second);
+    println!(
+        "| (pages of {} + {} + {} bytes: Chorus's form above is {:.3} of this bare journey) |",
+        sizes.0,
+        sizes.1,
+        sizes.2,
+        o.per_second / j.per_second
+    );
     match a.postgres.as_deref().and_then(PgDb::create) {
         Some(db) => {
             let server = start_chorus(Some(&db.url));

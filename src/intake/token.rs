@@ -112,6 +112,18 @@ impl FormTokens {
     /// A new token for a form of `slug`: hex(generation ‖ nonce ‖ sealed(issued ‖ random)).
     pub fn issue(&self, conn: &mut DbConn, slug: &str) -> Result<String, StoreError> {
         let row = self.newest_key(conn)?;
+        self.issue_under(&row, slug)
+    }
+
+    /// As `issue`, from memory alone: None until the newest key has been read here once (then the
+    /// caller issues with a connection, off the async worker).
+    pub fn issue_from_memory(&self, slug: &str) -> Option<Result<String, StoreError>> {
+        let newest = (*self.newest.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let row = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&newest).cloned()?;
+        Some(self.issue_under(&row, slug))
+    }
+
+    fn issue_under(&self, row: &FormKeyRow, slug: &str) -> Result<String, StoreError> {
         let key = Self::key_bytes(&row).ok_or_else(|| StoreError::corrupt("form key", "wrong length"))?;
         let mut payload = self.unix_now().to_be_bytes().to_vec();
         payload.extend_from_slice(&seal::random::<16>());

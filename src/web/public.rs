@@ -175,6 +175,9 @@ async fn screen_answer(state: &web::Data<AppState>, slug: &str, lang: &'static s
 
 /// A survey's current version and whether it is open.
 async fn current(state: &web::Data<AppState>, slug: &str) -> Result<Option<(Arc<Survey>, bool)>, StoreError> {
+    if let Some(found) = state.intake.surveys.cached(slug) {
+        return Ok(Some(found));
+    }
     let st = state.clone().into_inner();
     let slug = slug.to_owned();
     state.store.run(move |conn| st.intake.surveys.current(conn, &slug)).await
@@ -254,6 +257,30 @@ fn remember_echo(token: &str) {
 /// A survey, whether it is open, whether it can take answers (set up), and a new form token.
 type FormState = (Arc<Survey>, bool, bool, String);
 
+/// The screening step posts no answers, so it needs no token.
+fn needs_token(survey: &Survey, step: Step) -> bool {
+    step == Step::Form || survey.screen.is_none()
+}
+
+/// `render`'s `FormState` without a database hop, once the survey, the setup and the form key are in
+/// memory (a page costs a thread hand-off less: docs/benchmarks.md); None sends the caller to the
+/// database. Only an open, set-up survey is answered here: every other page reads the database.
+fn form_state_from_memory(state: &AppState, slug: &str, step: Step) -> Option<Result<FormState, StoreError>> {
+    let (survey, open) = state.intake.surveys.cached(slug)?;
+    if !open || !state.intake.keyring.known_ready() {
+        return None;
+    }
+    let token = if needs_token(&survey, step) {
+        match state.intake.tokens.issue_from_memory(slug)? {
+            Ok(token) => token,
+            Err(e) => return Some(Err(e)),
+        }
+    } else {
+        String::new()
+    };
+    Some(Ok((survey, true, true, token)))
+}
+
 /// Render the screening step or the form (fresh, or again after a problem with the respondent's
 /// answers kept). Before setup (no report key) or while the survey is closed, a page says so instead
 /// of a form whose answers could not be taken.
@@ -266,20 +293,27 @@ async fn render(
     errors: &[AnswerError],
     notice: Option<&str>,
 ) -> HttpResponse {
-    let st = state.clone().into_inner();
-    let slug_owned = slug.to_owned();
-    let found = state
-        .store
-        .run(move |conn| -> Result<Option<FormState>, StoreError> {
-            let Some((survey, open)) = st.intake.surveys.current(conn, &slug_owned)? else { return Ok(None) };
-            // Whether the survey can take answers (set up: a report key exists), checked before showing the form.
-            let ready = open && st.intake.keyring.ready(conn)?;
-            // The screening step posts no answers, so it needs no token.
-            let form = step == Step::Form || survey.screen.is_none();
-            let token = if ready && form { st.intake.tokens.issue(conn, &slug_owned)? } else { String::new() };
-            Ok(Some((survey, open, ready, token)))
-        })
-        .await;
+    let found = match form_state_from_memory(state, slug, step) {
+        Some(found) => found.map(Some),
+        None => {
+            let st = state.clone().into_inner();
+            let slug_owned = slug.to_owned();
+            state
+                .store
+                .run(move |conn| -> Result<Option<FormState>, StoreError> {
+                    let Some((survey, open)) = st.intake.surveys.current(conn, &slug_owned)? else { return Ok(None) };
+                    // Whether the survey can take answers (set up: a report key exists), checked before showing the form.
+                    let ready = open && st.intake.keyring.ready(conn)?;
+                    let token = if ready && needs_token(&survey, step) {
+                        st.intake.tokens.issue(conn, &slug_owned)?
+                    } else {
+                        String::new()
+                    };
+                    Ok(Some((survey, open, ready, token)))
+                })
+                .await
+        }
+    };
     let (survey, open, ready, token) = match found {
         Ok(Some(found)) => found,
         Ok(None) => return message(state, lang, StatusCode::NOT_FOUND, "error_heading", "error_not_found"),

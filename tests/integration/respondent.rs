@@ -413,6 +413,12 @@ fn no_form_before_setup_or_while_closed(backend: Backend) {
         assert_eq!(status, 410);
         assert!(html.contains("This survey is closed"));
         assert!(!html.contains("<form method=\"post\" action=\"/s/15977e8c\""), "no form while closed");
+        // Again, with the closed status now remembered (pages of an open survey come from memory).
+        let (status, _, html) = app.get("/s/15977e8c").await;
+        assert_eq!(status, 410, "{html}");
+        let (status, _, html) = app.post_form("/s/15977e8c", "step=screen").await;
+        assert_eq!(status, 410, "{html}");
+        assert!(!html.contains("name=\"token\""), "no token while closed");
     });
 }
 
