@@ -124,7 +124,7 @@ impl FormTokens {
     }
 
     fn issue_under(&self, row: &FormKeyRow, slug: &str) -> Result<String, StoreError> {
-        let key = Self::key_bytes(&row).ok_or_else(|| StoreError::corrupt("form key", "wrong length"))?;
+        let key = Self::key_bytes(row).ok_or_else(|| StoreError::corrupt("form key", "wrong length"))?;
         let mut payload = self.unix_now().to_be_bytes().to_vec();
         payload.extend_from_slice(&seal::random::<16>());
         let sealed = xseal(&key, &payload, &bind("chorus/form-token/v1", &[slug.as_bytes()]));
