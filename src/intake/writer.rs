@@ -141,10 +141,11 @@ impl Writer {
     }
 }
 
-/// What one answer must spend before its row may be stored: its form token (spent in the batch
-/// transaction, under the answer's own savepoint, so a spent token refuses that answer alone) and its
-/// outreach code (checked, not spent: it joins the pending set at once, so a second answer with the
-/// same code, even in this batch, is refused). The caller removes the code again if the batch fails.
+/// What one answer must spend before its row may be stored, when a batch is stored answer by answer
+/// (`store_one`; a batch goes through `claim_batch`): its form token (spent under the answer's own
+/// savepoint, so a spent token refuses that answer alone) and its outreach code (checked, not spent:
+/// it joins the pending set at once, so a second answer with the same code is refused). The caller
+/// removes the code again if the batch fails.
 fn claim(conn: &mut DbConn, slug: &str, job: &Waiter, pending: &PendingCodes) -> Result<(), SubmitError> {
     if let Some(code) = &job.code
         && pending.contains(slug, code)
@@ -171,6 +172,70 @@ fn claim(conn: &mut DbConn, slug: &str, job: &Waiter, pending: &PendingCodes) ->
         pending.lock().insert((slug.to_owned(), code.clone()));
     }
     Ok(())
+}
+
+/// `claim` for a whole batch, without a savepoint per answer (each was a round trip or three on
+/// PostgreSQL): outreach codes first, in batch order, as `claim` checks them (a code joins the pending
+/// set at once, so a second answer with it, even in this batch, is refused); then the form tokens of
+/// the answers still standing, spent together (`form_tokens::spend_many`), so a token spent before or
+/// earlier in the batch refuses its answer, which gives its code back. Nothing here should fail; if
+/// a statement does, every code it took is given back and the batch is retried answer by answer.
+fn claim_batch(
+    conn: &mut DbConn,
+    rows: &[ResponseRow],
+    jobs: &[Waiter],
+    pending: &PendingCodes,
+) -> Result<Vec<Result<(), SubmitError>>, diesel::result::Error> {
+    let mut results = Vec::with_capacity(jobs.len());
+    for (row, job) in rows.iter().zip(jobs) {
+        let result = match &job.code {
+            Some(code) if pending.contains(&row.survey_slug, code) => {
+                Err(SubmitError::BadCode(super::CodeProblem::NotValid))
+            }
+            Some(code) => match defences::code_usable(conn, &row.survey_slug, code) {
+                Ok(true) => {
+                    pending.lock().insert((row.survey_slug.clone(), code.clone()));
+                    Ok(())
+                }
+                Ok(false) => Err(SubmitError::BadCode(super::CodeProblem::NotValid)),
+                Err(e) => Err(SubmitError::Store(e)),
+            },
+            None => Ok(()),
+        };
+        results.push(result);
+    }
+    let give_back = |results: &[Result<(), SubmitError>], which: &dyn Fn(usize) -> bool| {
+        for (i, ((row, job), _)) in rows.iter().zip(jobs).zip(results).enumerate().filter(|(_, (_, r))| r.is_ok()) {
+            if which(i) {
+                unclaim(pending, &row.survey_slug, job);
+            }
+        }
+    };
+    if results.iter().any(|r| matches!(r, Err(SubmitError::Store(_)))) {
+        give_back(&results, &|_| true);
+        return Err(diesel::result::Error::RollbackTransaction);
+    }
+    let wanted: Vec<(usize, (&[u8], &str))> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| results[*i].is_ok())
+        .filter_map(|(i, job)| job.token.as_ref().map(|(hash, key)| (i, (hash.as_slice(), key.as_str()))))
+        .collect();
+    let tokens: Vec<(&[u8], &str)> = wanted.iter().map(|(_, t)| *t).collect();
+    let spent = match form_tokens::spend_many(conn, &tokens) {
+        Ok(spent) => spent,
+        Err(e) => {
+            tracing::warn!(error = %e, "a batch's form tokens could not be spent together; storing it answer by answer");
+            give_back(&results, &|_| true);
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
+    };
+    let refused: Vec<usize> = wanted.iter().zip(&spent).filter(|(_, fresh)| !**fresh).map(|((i, _), _)| *i).collect();
+    give_back(&results, &|i| refused.contains(&i));
+    for i in refused {
+        results[i] = Err(SubmitError::AlreadyReceived);
+    }
+    Ok(results)
 }
 
 /// The slow way, used only when a batch's multi-row INSERT fails: one answer's claim and row under
@@ -304,7 +369,7 @@ struct Waiter {
     reply: oneshot::Sender<Result<(), SubmitError>>,
 }
 
-/// The batch in one transaction: every answer's claim under its own savepoint, then every accepted
+/// The batch in one transaction: every answer's claim (`claim_batch`), then every accepted
 /// row in one multi-row INSERT (`responses::insert_many`), in the shuffled order. When that INSERT
 /// fails it answers `RollbackTransaction`, and the caller goes row by row (`store_one`).
 fn store_batch(
@@ -314,7 +379,7 @@ fn store_batch(
     pending: &PendingCodes,
     results: &mut Vec<Result<(), SubmitError>>,
 ) -> Result<(), diesel::result::Error> {
-    *results = rows.iter().zip(jobs).map(|(row, job)| claim(conn, &row.survey_slug, job, pending)).collect();
+    *results = claim_batch(conn, rows, jobs, pending)?;
     let inserted = if results.iter().all(Result::is_ok) {
         responses::insert_many(conn, rows)
     } else {
@@ -327,7 +392,7 @@ fn store_batch(
         for ((row, job), _) in rows.iter().zip(jobs).zip(results.iter()).filter(|(_, r)| r.is_ok()) {
             unclaim(pending, &row.survey_slug, job);
         }
-        // Roll the whole transaction back: the claims' savepoints are undone with it.
+        // Roll the whole transaction back: the spent tokens are undone with it.
         return Err(diesel::result::Error::RollbackTransaction);
     }
     Ok(())

@@ -61,3 +61,35 @@ pub fn spend(conn: &mut DbConn, token_hash: &[u8], key_id: &str) -> Result<bool,
         Err(e) => Err(e.into()),
     }
 }
+
+/// Mark many tokens spent with one read and one multi-row insert (the writer's batches): returns, for
+/// each token in order, whether this call spent it. A token spent before, or earlier in `tokens`,
+/// gives false. Only the writer thread spends tokens, so nothing can spend one between the read and
+/// the insert here; another instance on the same PostgreSQL can, and then the insert fails on the
+/// unique key and the caller's transaction rolls back (the writer retries the batch answer by answer).
+pub fn spend_many(conn: &mut DbConn, tokens: &[(&[u8], &str)]) -> Result<Vec<bool>, StoreError> {
+    if tokens.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hashes: Vec<&[u8]> = tokens.iter().map(|(hash, _)| *hash).collect();
+    let mut seen: std::collections::HashSet<Vec<u8>> = used_form_tokens::table
+        .filter(used_form_tokens::token_hash.eq_any(&hashes))
+        .select(used_form_tokens::token_hash)
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let spent: Vec<bool> = hashes.iter().map(|hash| seen.insert(hash.to_vec())).collect();
+    let rows: Vec<_> = tokens
+        .iter()
+        .zip(&spent)
+        .filter(|(_, fresh)| **fresh)
+        .map(|((hash, key), _)| (used_form_tokens::token_hash.eq(*hash), used_form_tokens::form_key_id.eq(*key)))
+        .collect();
+    if !rows.is_empty() {
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(used_form_tokens::table).values(&rows).execute(c)?,
+            DbConn::Postgres(c) => diesel::insert_into(used_form_tokens::table).values(&rows).execute(c)?,
+        };
+    }
+    Ok(spent)
+}

@@ -11,6 +11,7 @@ tests! {
         concurrent_submissions_are_all_committed,
         a_row_the_database_refuses_costs_that_answer_alone,
         a_batch_larger_than_one_statement_is_stored_whole,
+        a_token_or_code_sent_many_times_at_once_is_spent_once,
     ],
     postgres_only: [
         a_failed_commit_is_answered_with_an_error_not_a_receipt,
@@ -170,5 +171,66 @@ fn a_batch_larger_than_one_statement_is_stored_whole(backend: Backend) {
             chorus::intake::store_synthetic(&intake.keyring, c, &survey, &batch).unwrap();
         });
         assert_eq!(app.count("harms"), n as i64);
+    });
+}
+
+/// A double tap, a replayed form or a shared outreach code, arriving together: the copies meet in one
+/// batch, whose claims are made together (one read and one insert for the tokens). One copy of each is
+/// stored; every other copy is refused, and every receipt stands for a stored row.
+fn a_token_or_code_sent_many_times_at_once_is_spent_once(backend: Backend) {
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let (_, _, form) = app.form_page("/s/15977e8c").await;
+        let token = hidden(&form, "token");
+        let code = chorus::intake::codes::generate();
+        let hash = chorus::intake::codes::hash("harms", &chorus::intake::codes::normalise(&code).unwrap());
+        chorus::store::defences::insert_codes(&mut app.conn(), "harms", "test", &[hash]).unwrap();
+        // Hold the write lock while the copies arrive, so they queue at the writer and meet in a batch.
+        let mut lock = app.store().dedicated().unwrap();
+        lock.batch_execute(match backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN; LOCK TABLE responses, used_form_tokens IN EXCLUSIVE MODE",
+        })
+        .unwrap();
+        let send = |path: &str, content_type: &str, body: String| {
+            let req = app.client.post(app.url(path)).header("content-type", content_type).body(body).send();
+            actix_web::rt::spawn(req)
+        };
+        let forms: Vec<_> = (0..6)
+            .map(|_| send("/s/15977e8c", "application/x-www-form-urlencoded", format!("token={token}&q.age=18_24")))
+            .collect();
+        let coded: Vec<_> = (0..4)
+            .map(|_| {
+                let body = format!(r#"{{"answers":{{"age":"25_34"}},"code":"{code}"}}"#);
+                send("/api/v1/surveys/15977e8c/responses", "application/json", body)
+            })
+            .collect();
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(1000)).await;
+        lock.batch_execute("COMMIT").unwrap();
+        let (mut stored, mut refused) = (0, 0);
+        for res in futures_util::future::join_all(forms).await {
+            let (status, _, page) = read_response(res.expect("request task").unwrap()).await;
+            assert_eq!(status, 200, "{page}");
+            if page.contains("already received") {
+                refused += 1;
+            } else {
+                assert!(!crate::helpers::page::receipt_in(&page).is_empty(), "{page}");
+                stored += 1;
+            }
+        }
+        assert_eq!((stored, refused), (1, 5), "one copy of the form is stored, five are told it already was");
+        let statuses: Vec<u16> = futures_util::future::join_all(coded)
+            .await
+            .into_iter()
+            .map(|res| res.expect("request task").unwrap().status().as_u16())
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "one answer with the code is stored: {statuses:?}"
+        );
+        assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 3, "the others are refused: {statuses:?}");
+        assert_eq!(app.count("harms"), 2, "every acknowledged answer is stored, and only those");
     });
 }
