@@ -161,8 +161,9 @@ impl Keyring {
     }
 
     /// Whether answers can be sealed (a report key exists). The respondent form asks on every
-    /// rendering; after the first yes it costs no query (the query was 7% of the form's profile,
-    /// docs/benchmarks.md). A no is never remembered, so setup shows at once.
+    /// rendering; after the first yes it costs no query (the query was 7% of the form's profile:
+    /// SQLite re-prepares a statement with a bound `LIMIT` at each execution, docs/benchmarks.md).
+    /// A no is never remembered, so setup shows at once.
     pub fn ready(&self, conn: &mut DbConn) -> Result<bool, StoreError> {
         if self.known_ready() {
             return Ok(true);
