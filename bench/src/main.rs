@@ -349,31 +349,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("port").port()
 }
 
-/// The baseline: a bare actix-web POST route that reads the body and answers 201 with a small JSON.
-fn baseline() -> (String, std::thread::JoinHandle<()>) {
-    let port = free_port();
-    let handle = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            HttpServer::new(|| {
-                App::new().route(
-                    "/echo",
-                    web::post().to(|body: web::Bytes| async move {
-                        HttpResponse::Created().json(serde_json::json!({ "receipt": body.len() }))
-                    }),
-                )
-            })
-            .workers(2)
-            .bind(("127.0.0.1", port))
-            .expect("bind baseline")
-            .run()
-            .await
-            .expect("baseline server");
-        })
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    (format!("http://127.0.0.1:{port}"), handle)
-}
-
 /// The three pages of a form journey as Chorus served them: the screening step, the form, and the
 /// page after the answers.
 struct Journey {
@@ -405,39 +380,55 @@ fn capture_journey(base: &str, path: &str) -> Journey {
     })
 }
 
-/// A second baseline: bare actix-web serving a captured journey's pages, unchanged, at `/journey` (GET:
-/// the screening page; POST `step=screen`: the form; any other POST: the page after the answers). The
-/// same generator drives it as it drives Chorus's form, so the ratio between the two is what Chorus
-/// costs beyond moving the same bytes.
+/// The baseline: a bare actix-web POST route at `/echo` that reads the body and answers 201 with a
+/// small JSON, on two workers like Chorus's.
+fn baseline() -> (String, std::thread::JoinHandle<()>) {
+    bare(None)
+}
+
+/// A second baseline: the same bare server, also serving a captured journey's pages, unchanged, at
+/// `/journey` (GET: the screening page; POST `step=screen`: the form; any other POST: the page after
+/// the answers). The same generator drives it as it drives Chorus's form, so the ratio between the
+/// two is what Chorus costs beyond moving the same bytes.
 fn bare_journey(journey: Journey) -> (String, std::thread::JoinHandle<()>) {
+    bare(Some(Arc::new(journey)))
+}
+
+fn bare(journey: Option<Arc<Journey>>) -> (String, std::thread::JoinHandle<()>) {
     let port = free_port();
-    let journey = Arc::new(journey);
     let handle = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             HttpServer::new(move || {
-                let (get, post) = (journey.clone(), journey.clone());
-                let html = "text/html; charset=utf-8";
-                App::new().service(
-                    web::resource("/journey")
-                        .route(web::get().to(move || {
-                            let j = get.clone();
-                            async move { HttpResponse::Ok().content_type(html).body(j.screen.clone()) }
-                        }))
-                        .route(web::post().to(move |body: web::Bytes| {
-                            let j = post.clone();
-                            async move {
-                                let page = if body.as_ref() == b"step=screen" { &j.form } else { &j.receipt };
-                                HttpResponse::Ok().content_type(html).body(page.clone())
-                            }
-                        })),
-                )
+                let echo = web::post().to(|body: web::Bytes| async move {
+                    HttpResponse::Created().json(serde_json::json!({ "receipt": body.len() }))
+                });
+                let journey = journey.clone();
+                App::new().route("/echo", echo).configure(move |cfg| {
+                    let Some(j) = journey else { return };
+                    let html = "text/html; charset=utf-8";
+                    let (get, post) = (j.clone(), j);
+                    cfg.service(
+                        web::resource("/journey")
+                            .route(web::get().to(move || {
+                                let j = get.clone();
+                                async move { HttpResponse::Ok().content_type(html).body(j.screen.clone()) }
+                            }))
+                            .route(web::post().to(move |body: web::Bytes| {
+                                let j = post.clone();
+                                async move {
+                                    let page = if body.as_ref() == b"step=screen" { &j.form } else { &j.receipt };
+                                    HttpResponse::Ok().content_type(html).body(page.clone())
+                                }
+                            })),
+                    );
+                })
             })
             .workers(2)
             .bind(("127.0.0.1", port))
-            .expect("bind the bare journey")
+            .expect("bind the bare server")
             .run()
             .await
-            .expect("bare journey server");
+            .expect("bare server");
         })
     });
     std::thread::sleep(Duration::from_millis(300));

@@ -141,30 +141,32 @@ impl Writer {
     }
 }
 
-/// What one answer must spend before its row may be stored, when a batch is stored answer by answer
-/// (`store_one`; a batch goes through `claim_batch`): its form token (spent under the answer's own
-/// savepoint, so a spent token refuses that answer alone) and its outreach code (checked, not spent:
-/// it joins the pending set at once, so a second answer with the same code is refused). The caller
-/// removes the code again if the batch fails.
-fn claim(conn: &mut DbConn, slug: &str, job: &Waiter, pending: &PendingCodes) -> Result<(), SubmitError> {
-    if let Some(code) = &job.code
-        && pending.contains(slug, code)
-    {
+/// Whether an answer's outreach code may be taken: not waiting in the pending set already (so a second
+/// answer with it, even in the same batch, is refused) and usable in the database. Checked, not spent:
+/// the caller puts it in the pending set.
+fn check_code(conn: &mut DbConn, slug: &str, code: &[u8], pending: &PendingCodes) -> Result<(), SubmitError> {
+    if pending.contains(slug, code) || !defences::code_usable(conn, slug, code)? {
         return Err(SubmitError::BadCode(super::CodeProblem::NotValid));
     }
+    Ok(())
+}
+
+/// What one answer must spend before its row may be stored, when a batch is stored answer by answer
+/// (`store_one`; a batch goes through `claim_batch`, which decides the same way): its outreach code
+/// (`check_code`) and its form token (spent under the answer's own savepoint, so a spent token refuses
+/// that answer alone). The caller removes the code again if the batch fails.
+fn claim(conn: &mut DbConn, slug: &str, job: &Waiter, pending: &PendingCodes) -> Result<(), SubmitError> {
     if job.token.is_none() && job.code.is_none() {
         return Ok(());
     }
     conn.transaction(|conn| {
+        if let Some(code) = &job.code {
+            check_code(conn, slug, code, pending)?;
+        }
         if let Some((hash, key)) = &job.token
             && !form_tokens::spend(conn, hash, key)?
         {
             return Err(SubmitError::AlreadyReceived);
-        }
-        if let Some(code) = &job.code
-            && !defences::code_usable(conn, slug, code)?
-        {
-            return Err(SubmitError::BadCode(super::CodeProblem::NotValid));
         }
         Ok(())
     })?;
@@ -175,11 +177,11 @@ fn claim(conn: &mut DbConn, slug: &str, job: &Waiter, pending: &PendingCodes) ->
 }
 
 /// `claim` for a whole batch, without a savepoint per answer (each was a round trip or three on
-/// PostgreSQL): outreach codes first, in batch order, as `claim` checks them (a code joins the pending
-/// set at once, so a second answer with it, even in this batch, is refused); then the form tokens of
-/// the answers still standing, spent together (`form_tokens::spend_many`), so a token spent before or
-/// earlier in the batch refuses its answer, which gives its code back. Nothing here should fail; if
-/// a statement does, every code it took is given back and the batch is retried answer by answer.
+/// PostgreSQL): outreach codes first, in batch order (`check_code`; each taken joins the pending set
+/// at once); then the form tokens of the answers still standing, spent together
+/// (`form_tokens::spend_many`), so a token spent before or earlier in the batch refuses its answer,
+/// which gives its code back. Nothing here should fail; if a statement does, every code taken is
+/// given back and the batch is retried answer by answer.
 fn claim_batch(
     conn: &mut DbConn,
     rows: &[ResponseRow],
@@ -188,52 +190,36 @@ fn claim_batch(
 ) -> Result<Vec<Result<(), SubmitError>>, diesel::result::Error> {
     let mut results = Vec::with_capacity(jobs.len());
     for (row, job) in rows.iter().zip(jobs) {
-        let result = match &job.code {
-            Some(code) if pending.contains(&row.survey_slug, code) => {
-                Err(SubmitError::BadCode(super::CodeProblem::NotValid))
-            }
-            Some(code) => match defences::code_usable(conn, &row.survey_slug, code) {
-                Ok(true) => {
-                    pending.lock().insert((row.survey_slug.clone(), code.clone()));
-                    Ok(())
-                }
-                Ok(false) => Err(SubmitError::BadCode(super::CodeProblem::NotValid)),
-                Err(e) => Err(SubmitError::Store(e)),
-            },
-            None => Ok(()),
-        };
+        let result = job.code.as_ref().map_or(Ok(()), |code| check_code(conn, &row.survey_slug, code, pending));
+        if let (Ok(()), Some(code)) = (&result, &job.code) {
+            pending.lock().insert((row.survey_slug.clone(), code.clone()));
+        }
         results.push(result);
     }
-    let give_back = |results: &[Result<(), SubmitError>], which: &dyn Fn(usize) -> bool| {
-        for (i, ((row, job), _)) in rows.iter().zip(jobs).zip(results).enumerate().filter(|(_, (_, r))| r.is_ok()) {
-            if which(i) {
-                unclaim(pending, &row.survey_slug, job);
-            }
-        }
-    };
+    let give_back = |i: usize| unclaim(pending, &rows[i].survey_slug, &jobs[i]);
+    let standing: Vec<usize> = (0..jobs.len()).filter(|i| results[*i].is_ok()).collect();
     if results.iter().any(|r| matches!(r, Err(SubmitError::Store(_)))) {
-        give_back(&results, &|_| true);
+        standing.into_iter().for_each(give_back);
         return Err(diesel::result::Error::RollbackTransaction);
     }
-    let wanted: Vec<(usize, (&[u8], &str))> = jobs
+    let wanted: Vec<(usize, (&[u8], &str))> = standing
         .iter()
-        .enumerate()
-        .filter(|(i, _)| results[*i].is_ok())
-        .filter_map(|(i, job)| job.token.as_ref().map(|(hash, key)| (i, (hash.as_slice(), key.as_str()))))
+        .filter_map(|&i| jobs[i].token.as_ref().map(|(hash, key)| (i, (hash.as_slice(), key.as_str()))))
         .collect();
     let tokens: Vec<(&[u8], &str)> = wanted.iter().map(|(_, t)| *t).collect();
     let spent = match form_tokens::spend_many(conn, &tokens) {
         Ok(spent) => spent,
         Err(e) => {
             tracing::warn!(error = %e, "a batch's form tokens could not be spent together; storing it answer by answer");
-            give_back(&results, &|_| true);
+            standing.into_iter().for_each(give_back);
             return Err(diesel::result::Error::RollbackTransaction);
         }
     };
-    let refused: Vec<usize> = wanted.iter().zip(&spent).filter(|(_, fresh)| !**fresh).map(|((i, _), _)| *i).collect();
-    give_back(&results, &|i| refused.contains(&i));
-    for i in refused {
-        results[i] = Err(SubmitError::AlreadyReceived);
+    for ((i, _), fresh) in wanted.iter().zip(spent) {
+        if !fresh {
+            give_back(*i);
+            results[*i] = Err(SubmitError::AlreadyReceived);
+        }
     }
     Ok(results)
 }
