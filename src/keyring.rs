@@ -233,7 +233,7 @@ impl Keyring {
             rewrapped.push((row.id.clone(), sealed));
         }
         // All or nothing: a half-changed passphrase would lock the steward out of some answers.
-        conn.transaction(|conn| {
+        conn.write_transaction(|conn| {
             for (id, sealed) in &rewrapped {
                 keys::update_sealed_private_key(conn, id, &sealed.blob, &sealed.kdf)?;
             }

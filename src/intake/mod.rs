@@ -382,7 +382,7 @@ pub fn store_synthetic(
             Ok(row_of(survey, sealed, flags))
         })
         .collect::<Result<Vec<_>, SubmitError>>()?;
-    conn.transaction(|conn| responses::insert_many(conn, &rows))?;
+    conn.write_transaction(|conn| responses::insert_many(conn, &rows))?;
     Ok(())
 }
 

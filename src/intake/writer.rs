@@ -159,7 +159,7 @@ fn claim(conn: &mut DbConn, slug: &str, job: &Waiter, pending: &PendingCodes) ->
     if job.token.is_none() && job.code.is_none() {
         return Ok(());
     }
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         if let Some(code) = &job.code {
             check_code(conn, slug, code, pending)?;
         }
@@ -227,7 +227,7 @@ fn claim_batch(
 /// The slow way, used only when a batch's multi-row INSERT fails: one answer's claim and row under
 /// one savepoint, so a row the database refuses costs that answer alone, never its neighbours.
 fn store_one(conn: &mut DbConn, row: &ResponseRow, job: &Waiter, pending: &PendingCodes) -> Result<(), SubmitError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         claim(conn, &row.survey_slug, job, pending)?;
         if let Err(e) = responses::insert(conn, row) {
             unclaim(pending, &row.survey_slug, job);
@@ -252,7 +252,7 @@ fn spend_codes(conn: &mut DbConn, pending: &PendingCodes, all: bool) -> Result<u
         return Ok(0);
     }
     codes.shuffle(&mut rand::rng());
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         codes.iter().try_for_each(|(slug, hash)| defences::spend_code(conn, slug, hash).map(drop))
     })?;
     let mut set = pending.lock();
@@ -288,7 +288,7 @@ fn work(conn: &mut DbConn, ctx: &Ctx, jobs: &Receiver<Job>, pending: &PendingCod
             // Withdrawals and scrubs keep their place in the queue: what came before is stored first.
             Job::Withdraw(hash, reply) => {
                 commit_batch(conn, ctx, std::mem::take(&mut batch), pending);
-                let done = conn.transaction(|conn| responses::delete_by_receipt(conn, &hash).map(drop));
+                let done = conn.write_transaction(|conn| responses::delete_by_receipt(conn, &hash).map(drop));
                 drop(reply.send(done));
             }
             Job::Scrub(scope, chunk_rows, reply) => {
@@ -303,7 +303,7 @@ fn work(conn: &mut DbConn, ctx: &Ctx, jobs: &Receiver<Job>, pending: &PendingCod
                             Job::Submit(s) => waiting.push(s),
                             Job::Withdraw(hash, reply) => {
                                 commit_batch(conn, ctx, std::mem::take(&mut waiting), pending);
-                                let done = conn.transaction(|c| responses::delete_by_receipt(c, &hash).map(drop));
+                                let done = conn.write_transaction(|c| responses::delete_by_receipt(c, &hash).map(drop));
                                 drop(reply.send(done));
                             }
                             scrub @ Job::Scrub(..) => later.push(scrub),
@@ -417,11 +417,11 @@ fn commit_batch(conn: &mut DbConn, ctx: &Ctx, mut batch: Vec<Submission>, pendin
             }
         }
     } else {
-        conn.transaction(|conn| store_batch(conn, &rows, &jobs, pending, &mut results))
+        conn.write_transaction(|conn| store_batch(conn, &rows, &jobs, pending, &mut results))
     };
     if matches!(committed, Err(diesel::result::Error::RollbackTransaction)) {
         results.clear();
-        committed = conn.transaction(|conn| {
+        committed = conn.write_transaction(|conn| {
             results = rows.iter().zip(&jobs).map(|(row, job)| store_one(conn, row, job, pending)).collect();
             Ok::<_, diesel::result::Error>(())
         });

@@ -129,7 +129,7 @@ impl Keyring {
             created_month: Month::now().to_string(),
             active: true,
         };
-        conn.transaction(|conn| {
+        conn.write_transaction(|conn| {
             keys::insert_report_key(conn, &row)?;
             keys::activate_only(conn, &id)?;
             keys::replace_sharing(conn, &rows, &[], UNSEAL_KEY_MARKER)?;
@@ -253,7 +253,7 @@ impl Keyring {
             created_month: Month::now().to_string(),
             active: true,
         };
-        conn.transaction(|conn| {
+        conn.write_transaction(|conn| {
             keys::insert_report_key(conn, &row)?;
             keys::activate_only(conn, &id)
         })?;
@@ -338,7 +338,7 @@ impl Keyring {
             })
             .collect::<Result<_, KeyringError>>()?;
         let rows = share_out(&unseal, &generation, threshold, kept)?;
-        conn.transaction(|conn| keys::replace_sharing(conn, &rows, &rewrapped, UNSEAL_KEY_MARKER))?;
+        conn.write_transaction(|conn| keys::replace_sharing(conn, &rows, &rewrapped, UNSEAL_KEY_MARKER))?;
         Ok(Custody { threshold, stewards: rows.into_iter().map(|r| r.name).collect(), legacy: false })
     }
 }

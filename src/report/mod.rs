@@ -498,7 +498,7 @@ pub fn run_snapshot_by(
         budgets::spend(conn, &spec.survey, share)?;
         return Err(ReportError::TooFew { spent: share as f64 / MICRO });
     }
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         if !budgets::spend(conn, &spec.survey, cost)? {
             let now = budget_now(conn, &spec.survey)?;
             return Err(ReportError::OverBudget {

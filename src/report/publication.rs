@@ -55,7 +55,7 @@ pub fn change_status(
     if to == SnapshotStatus::Retracted && reason.is_none_or(|r| r.chars().count() > 500) {
         return Err(PublicationError::NoReason);
     }
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         snapshots::lock_for_write(conn)?;
         let row = snapshots::get(conn, id)?.ok_or(PublicationError::NotFound)?;
         let replaced_by = notes.replaced_by.as_deref().map(str::trim).filter(|r| !r.is_empty());

@@ -88,7 +88,7 @@ pub fn create_first_admin_with_stewards(
             )));
         }
     }
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         if staff_store::any_admin(conn)? {
             return Err(SetupError::AdminExists);
         }

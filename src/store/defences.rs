@@ -8,7 +8,7 @@ use super::{
 };
 
 pub fn insert_codes(conn: &mut DbConn, slug: &str, batch: &str, hashes: &[Vec<u8>]) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         for h in hashes {
             diesel::insert_into(outreach_codes::table)
                 .values((
@@ -99,7 +99,7 @@ pub struct MonthlyRow {
 /// Add a month's counts to its stored totals.
 pub fn add_monthly(conn: &mut DbConn, slug: &str, month: &str, counts: &IntakeCounts) -> Result<(), StoreError> {
     let c = counts.as_i64();
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let existing: Option<(i64, i64, i64, i64, i64)> = monthly_intake::table
             .find((slug, month))
             .select((

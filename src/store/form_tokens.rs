@@ -38,7 +38,7 @@ pub fn insert(conn: &mut DbConn, row: &FormKeyRow) -> Result<bool, StoreError> {
 
 /// Retire keys older than `keep_from` together with their spent tokens.
 pub fn retire_before(conn: &mut DbConn, keep_from: i64) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let old = form_keys::table.filter(form_keys::generation.lt(keep_from)).select(form_keys::id);
         diesel::delete(used_form_tokens::table.filter(used_form_tokens::form_key_id.eq_any(old))).execute(conn)?;
         diesel::delete(form_keys::table.filter(form_keys::generation.lt(keep_from))).execute(conn)?;

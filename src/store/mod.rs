@@ -123,6 +123,35 @@ impl DbConn {
     }
 }
 
+impl DbConn {
+    /// A transaction that writes. On SQLite it takes the write lock at `BEGIN IMMEDIATE`, waiting for
+    /// it up to the busy timeout: a transaction that began as a reader cannot take the lock once
+    /// another connection (the writer, during a flood) has committed since its first read, and SQLite
+    /// then refuses its write at once ("database is locked") instead of waiting. PostgreSQL waits on
+    /// row locks by itself.
+    pub fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        let Self::Sqlite(c) = self else { return self.transaction(f) };
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+        let outcome = f(self);
+        let Self::Sqlite(c) = self else { unreachable!("the backend of a connection does not change") };
+        match outcome {
+            Ok(value) => {
+                AnsiTransactionManager::commit_transaction(c)?;
+                Ok(value)
+            }
+            Err(e) => {
+                AnsiTransactionManager::rollback_transaction(c)?;
+                Err(e)
+            }
+        }
+    }
+}
+
 /// The writer's own connection (SQLite): statement journals and temporary tables in memory, never
 /// in a temporary file (they hold copies of pages about to change, and a seized disk should not get
 /// them). A larger page cache was measured and made the writer slower (docs/benchmarks.md).

@@ -26,7 +26,7 @@ pub fn all(conn: &mut DbConn) -> Result<Vec<RetentionRow>, StoreError> {
 }
 
 pub fn upsert(conn: &mut DbConn, row: &RetentionRow) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let n = diesel::update(retention::table.find(&row.survey_slug))
             .set((
                 retention::days.eq(row.days),

@@ -150,7 +150,7 @@ fn rewrite(
 ) -> Result<i64, StoreError> {
     use diesel::Connection;
     let sqlite = matches!(conn, DbConn::Sqlite(_));
-    conn.transaction(|conn| -> Result<i64, StoreError> {
+    conn.write_transaction(|conn| -> Result<i64, StoreError> {
         if sqlite {
             // A write first, so the transaction holds the write lock from its start (no stale snapshot).
             conn.batch_execute("UPDATE outreach_codes SET used = used WHERE 1 = 0;")?;

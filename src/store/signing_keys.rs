@@ -31,7 +31,7 @@ pub fn all(conn: &mut DbConn) -> Result<Vec<SigningKeyRow>, StoreError> {
 
 /// Store a new key as the active one, retiring the previous one as of `today`.
 pub fn replace_active(conn: &mut DbConn, row: &SigningKeyRow, today: &str) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         diesel::update(signing_keys::table.filter(signing_keys::active.eq(true)))
             .set((signing_keys::active.eq(false), signing_keys::valid_until.eq(today)))
             .execute(conn)?;

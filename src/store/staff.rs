@@ -94,7 +94,7 @@ pub fn set_password(conn: &mut DbConn, id: &str, hash: &str) -> Result<(), Store
 /// read is in the same transaction, behind the row's write lock, so parallel attempts each see their
 /// own count (no read-then-write race). An unknown name updates nothing and reads nothing.
 pub fn count_attempt(conn: &mut DbConn, name: &str) -> Result<Option<UserRow>, StoreError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         diesel::update(staff_users::table.filter(staff_users::name.eq(name)))
             .set(staff_users::failed_logins.eq(staff_users::failed_logins + 1))
             .execute(conn)?;

@@ -61,7 +61,7 @@ pub fn definition(conn: &mut DbConn, slug: &str, version: i32) -> Result<Option<
 /// Change a survey's status. A draft that opens loses its synthetic and test answers in the same
 /// transaction, so nothing written while it was being tried out is ever counted.
 pub fn set_status(conn: &mut DbConn, slug: &str, status: SurveyStatus) -> Result<bool, StoreError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let Some(row) = get(conn, slug)? else { return Ok(false) };
         if row.status == SurveyStatus::Draft && status == SurveyStatus::Open {
             purge_synthetic(conn, slug)?;
@@ -98,7 +98,7 @@ pub fn import_as(
     definition: &str,
     status_if_new: SurveyStatus,
 ) -> Result<Imported, ImportError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let existing = get(conn, slug)?;
         if let Some(old) = definition_of(conn, slug, version)? {
             return if old == definition { Ok(Imported::Unchanged) } else { Err(ImportError::Conflict(version)) };

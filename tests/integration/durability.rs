@@ -12,6 +12,7 @@ tests! {
         a_row_the_database_refuses_costs_that_answer_alone,
         a_batch_larger_than_one_statement_is_stored_whole,
         a_token_or_code_sent_many_times_at_once_is_spent_once,
+        staff_changes_commit_while_answers_pour_in,
     ],
     postgres_only: [
         a_failed_commit_is_answered_with_an_error_not_a_receipt,
@@ -232,5 +233,55 @@ fn a_token_or_code_sent_many_times_at_once_is_spent_once(backend: Backend) {
         );
         assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 3, "the others are refused: {statuses:?}");
         assert_eq!(app.count("harms"), 2, "every acknowledged answer is stored, and only those");
+    });
+}
+
+/// A flood is exactly when staff close a survey, so a staff change must not fail because answers are
+/// being committed meanwhile. A transaction that reads before it writes (closing reads the survey's
+/// row first) used to start as a reader on SQLite; when the writer committed between its read and its
+/// write, SQLite refused the write at once ("database is locked"), without waiting.
+fn staff_changes_commit_while_answers_pour_in(backend: Backend) {
+    use chorus::store::surveys::SurveyStatus;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let flood = (0..8).map(|_| {
+            let (client, url, done) = (app.client.clone(), app.url("/api/v1/surveys/15977e8c/responses"), done.clone());
+            async move {
+                let mut sent = 0;
+                while !done.load(Ordering::Relaxed) {
+                    let res = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(r#"{"answers":{"age":"25_34"}}"#)
+                        .send()
+                        .await
+                        .expect("POST");
+                    assert_eq!(res.status().as_u16(), 201, "an answer during the staff changes");
+                    sent += 1;
+                }
+                sent
+            }
+        });
+        let store = app.store().clone();
+        let staff_done = done.clone();
+        let staff = std::thread::spawn(move || {
+            let mut conn = store.conn().expect("connection");
+            // Wait until answers are being committed, then change the survey again and again.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let failures: Vec<String> = (0..300)
+                .filter_map(|_| chorus::store::surveys::set_status(&mut conn, "harms", SurveyStatus::Open).err())
+                .map(|e| e.to_string())
+                .collect();
+            staff_done.store(true, Ordering::Relaxed);
+            failures
+        });
+        let sent: usize = futures_util::future::join_all(flood).await.into_iter().sum();
+        let failures = staff.join().expect("staff thread");
+        assert!(failures.is_empty(), "{} of 300 staff changes failed: {:?}", failures.len(), failures.first());
+        assert!(sent > 0, "answers were sent meanwhile");
+        assert_eq!(app.count("harms"), sent as i64, "every answer acknowledged meanwhile is stored");
     });
 }
