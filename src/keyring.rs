@@ -7,7 +7,6 @@ mod stream;
 
 use std::{collections::HashMap, sync::Mutex};
 
-use diesel::Connection;
 use secrecy::SecretString;
 
 use crate::{

@@ -12,8 +12,6 @@ pub mod writer;
 
 use std::sync::Arc;
 
-use diesel::Connection;
-
 use crate::{
     keyring::{Keyring, KeyringError},
     metrics::{Metrics, Refusal},

@@ -23,7 +23,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use diesel::Connection;
 use rand::seq::SliceRandom;
 use tokio::sync::oneshot;
 

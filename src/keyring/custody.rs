@@ -3,7 +3,6 @@
 //! which combine into the unseal key for one run. Installations made before custody (report keys
 //! sealed directly under one passphrase, no steward rows) keep working, and `reshare` converts them.
 
-use diesel::Connection;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Keyring, KeyringError, one_derivation_at_a_time, open_row, public_of};

@@ -18,7 +18,6 @@ use std::{
     sync::{Arc, atomic::AtomicU64},
 };
 
-use diesel::Connection;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

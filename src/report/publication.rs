@@ -1,8 +1,6 @@
 //! Publishing and retracting snapshots: the only status changes a snapshot ever sees. Both are
 //! audited in the same transaction as the change.
 
-use diesel::Connection;
-
 pub use crate::store::snapshots::SnapshotStatus;
 use crate::{
     staff::Accounts,

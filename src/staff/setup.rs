@@ -1,7 +1,6 @@
 //! First run: the first admin and, when none exists yet, the report key, as one step. `/setup` and
 //! `chorus init` both come here.
 
-use diesel::Connection;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Accounts, Role, StaffError, password::MIN_PASSWORD_CHARS};

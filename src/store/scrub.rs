@@ -148,7 +148,6 @@ fn rewrite(
     fresh_heap: bool,
     before: &mut dyn FnMut(&mut DbConn) -> Result<(), StoreError>,
 ) -> Result<i64, StoreError> {
-    use diesel::Connection;
     let sqlite = matches!(conn, DbConn::Sqlite(_));
     conn.write_transaction(|conn| -> Result<i64, StoreError> {
         if sqlite {
