@@ -136,6 +136,11 @@ impl DbConn {
     {
         use diesel::connection::{AnsiTransactionManager, TransactionManager};
         let Self::Sqlite(c) = self else { return self.transaction(f) };
+        // Inside an outer transaction (which already began IMMEDIATE) this is a savepoint.
+        let nested = AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?.is_some();
+        if nested {
+            return self.transaction(f);
+        }
         AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
         let outcome = f(self);
         let Self::Sqlite(c) = self else { unreachable!("the backend of a connection does not change") };
