@@ -151,7 +151,7 @@ pub fn destroy(
         // secure_delete has overwritten the rows in the database file; the write-ahead log still
         // holds the pages as they were until it is checkpointed and truncated.
         DbConn::Sqlite(c) => {
-            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(c)?;
+            crate::store::scrub::empty_wal(c)?;
         }
         // Dead tuples stay in the table's pages until it is rewritten.
         DbConn::Postgres(c) => {

@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use super::SubmitError;
 use crate::metrics::Metrics;
 use crate::store::{
-    DbConn, Store, StoreError, defences, form_tokens,
+    DbConn, Store, StoreError, checkpoint, defences, form_tokens,
     responses::{self, ReceiptKey, ResponseRow},
     scrub::{self, Scope, ScrubReport},
 };
@@ -102,10 +102,15 @@ impl Writer {
         scrub::wait_for_locks(&mut conn)?;
         let (queue, jobs) = mpsc::channel();
         let pending = PendingCodes::default();
+        // Lives as long as the writer's thread: the last checkpoint follows the last commit.
+        let checkpointer = checkpoint::start(store)?;
         let (store, shared) = (store.clone(), pending.clone());
         thread::Builder::new()
             .name("chorus-writer".into())
-            .spawn(move || run(conn, Ctx { store, metrics }, jobs, shared))
+            .spawn(move || {
+                run(conn, Ctx { store, metrics }, jobs, shared);
+                drop(checkpointer);
+            })
             .map_err(StoreError::Thread)?;
         Ok(Self { queue, pending })
     }

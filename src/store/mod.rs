@@ -58,6 +58,7 @@ macro_rules! text_enum {
 }
 
 pub mod budgets;
+pub mod checkpoint;
 pub mod defences;
 pub mod form_tokens;
 pub mod keys;
@@ -159,10 +160,15 @@ impl DbConn {
 
 /// The writer's own connection (SQLite): statement journals and temporary tables in memory, never
 /// in a temporary file (they hold copies of pages about to change, and a seized disk should not get
-/// them). A larger page cache was measured and made the writer slower (docs/benchmarks.md).
+/// them). A larger page cache was measured and made the writer slower (docs/benchmarks.md). Its
+/// commits checkpoint only as a backstop: `checkpoint` does that beside it.
 pub fn tune_for_writing(conn: &mut DbConn) -> Result<(), StoreError> {
     if let DbConn::Sqlite(c) = conn {
-        c.batch_execute("PRAGMA temp_store = MEMORY;").map_err(StoreError::Setup)?;
+        c.batch_execute(&format!(
+            "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {};",
+            checkpoint::BACKSTOP_PAGES
+        ))
+        .map_err(StoreError::Setup)?;
     }
     Ok(())
 }

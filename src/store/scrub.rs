@@ -69,6 +69,20 @@ struct Checkpoint {
     busy: i32,
 }
 
+/// Checkpoint the -wal into the database file and truncate it to nothing. Readers, or the
+/// checkpoint thread (`store::checkpoint`), may hold it for a moment: a few tries, then `false`
+/// (the next scrub finishes it).
+pub fn empty_wal(c: &mut diesel::SqliteConnection) -> diesel::QueryResult<bool> {
+    for _ in 0..20 {
+        let r: Checkpoint = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(c)?;
+        if r.busy == 0 {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(false)
+}
+
 fn month_filter(scope: &Scope) -> String {
     match scope {
         Scope::Full | Scope::All => " WHERE 1 = 1".into(),
@@ -230,16 +244,7 @@ pub fn scrub(
             if scope == Scope::Full {
                 c.batch_execute("VACUUM;")?;
             }
-            // Readers may hold the WAL for a moment; a few tries, then the next scrub finishes it.
-            wal_emptied = false;
-            for _ in 0..20 {
-                let r: Checkpoint = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(c)?;
-                if r.busy == 0 {
-                    wal_emptied = true;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wal_emptied = empty_wal(c)?;
         }
         DbConn::Postgres(c) => c.batch_execute("VACUUM responses, outreach_codes, used_form_tokens;")?,
     }

@@ -14,6 +14,9 @@ tests! {
         a_token_or_code_sent_many_times_at_once_is_spent_once,
         staff_changes_commit_while_answers_pour_in,
     ],
+    once: [
+        answers_reach_the_database_file_beside_the_writer,
+    ],
     postgres_only: [
         a_failed_commit_is_answered_with_an_error_not_a_receipt,
     ],
@@ -283,5 +286,50 @@ fn staff_changes_commit_while_answers_pour_in(backend: Backend) {
         assert!(failures.is_empty(), "{} of 300 staff changes failed: {:?}", failures.len(), failures.first());
         assert!(sent > 0, "answers were sent meanwhile");
         assert_eq!(app.count("harms"), sent as i64, "every answer acknowledged meanwhile is stored");
+    });
+}
+
+#[derive(diesel::QueryableByName)]
+struct Rows {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The writer's commits no longer checkpoint (`store::checkpoint` does, beside them; the writer's
+/// own automatic checkpoint waits for 10,000 pages). Committed answers must still reach the database
+/// file itself within a moment, not stay in its -wal: read a copy of the main file alone.
+fn answers_reach_the_database_file_beside_the_writer() {
+    use diesel::Connection;
+    run(async {
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        app.init_keys();
+        for _ in 0..20 {
+            assert_eq!(
+                app.post_json("/api/v1/surveys/15977e8c/responses", r#"{"answers":{"age":"18_24"}}"#).await.0,
+                201
+            );
+        }
+        let copy = tempfile::tempdir().unwrap();
+        let alone = copy.path().join("alone.db");
+        let mut in_file = Err("never read".to_string());
+        for _ in 0..50 {
+            // A copy taken while a checkpoint writes may be torn: read again a moment later.
+            std::fs::copy(app.dir.path().join("chorus.db"), &alone).unwrap();
+            std::fs::remove_file(copy.path().join("alone.db-wal")).ok();
+            in_file = diesel::SqliteConnection::establish(alone.to_str().unwrap()).map_err(|e| e.to_string()).and_then(
+                |mut c| {
+                    diesel::sql_query("SELECT count(*) AS n FROM responses WHERE survey_slug = 'harms'")
+                        .get_result::<Rows>(&mut c)
+                        .map(|r| r.n)
+                        .map_err(|e| e.to_string())
+                },
+            );
+            if in_file == Ok(20) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(in_file, Ok(20), "answers in the database file itself, five seconds after their commits");
+        assert_eq!(app.count("harms"), 20);
     });
 }
