@@ -1,5 +1,5 @@
-/// mimalloc instead of glibc's malloc: allocation and freeing were about a sixth of the actix
-/// workers' samples on the submission path (docs/benchmarks.md, 2026-12-01 morning).
+/// mimalloc instead of glibc's malloc: allocation and freeing were 16% of the process's samples
+/// on the submission path, over a quarter of the actix workers' (docs/benchmarks.md, 2026-12-01 morning).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
