@@ -85,6 +85,9 @@ pub struct Form<'a> {
     pub questions: Vec<QuestionView>,
     /// The screening step's answer, carried in a hidden field (name, value).
     pub screen: Option<(String, String)>,
+    /// Staff preview only: the text a respondent reads instead of the form when her screening answer
+    /// ends the survey (respondents never get this field filled).
+    pub preview_end: Option<String>,
 }
 
 /// The screening step: the survey's first question alone, before the form (a POST, no token yet).

@@ -387,6 +387,7 @@ async fn render(
             false,
         ),
         screen: pages::screen_field(&survey, raw, &prefix),
+        preview_end: None,
         ui,
     };
     let status = if errors.is_empty() && notice.is_none() { StatusCode::OK } else { StatusCode::BAD_REQUEST };

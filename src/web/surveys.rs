@@ -401,6 +401,10 @@ async fn preview(state: web::Data<AppState>, path: web::Path<(String, String)>, 
             })
             .collect(),
         screen: None,
+        preview_end: survey
+            .screen
+            .and_then(|i| survey.text(lang, &format!("q.{}.end", survey.questions[i].id)))
+            .map(str::to_owned),
         ui,
     };
     // The action names no survey (`/s/` is no route), and the policy forbids submitting at all.

@@ -47,6 +47,13 @@ pub(super) struct Outcome {
 struct VerifyPage<'a> {
     ui: Ui<'a>,
     result: Option<Outcome>,
+    /// The i18n key of what was wrong with what the visitor sent, shown above the forms.
+    problem: Option<&'static str>,
+}
+
+/// What a visitor sent could not be checked: the page again, saying why in their language.
+fn refused(state: &AppState, lang: &str, status: StatusCode, problem: &'static str) -> WebError {
+    WebError::page(status, VerifyPage { ui: ui(state, lang), result: None, problem: Some(problem) })
 }
 
 struct KeyView {
@@ -117,7 +124,7 @@ async fn allowed_signers(state: web::Data<AppState>) -> WebResult {
 }
 
 async fn verify_page(state: web::Data<AppState>, req: HttpRequest) -> WebResult {
-    html(StatusCode::OK, VerifyPage { ui: ui(&state, language(&req, None)), result: None })
+    html(StatusCode::OK, VerifyPage { ui: ui(&state, language(&req, None)), result: None, problem: None })
 }
 
 /// The published release with this hash, if any (private releases are never found).
@@ -150,9 +157,12 @@ fn find_sha256(text: &str) -> Option<String> {
 }
 
 async fn verify_pasted(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> WebResult {
-    let fields = body::read(payload).await.and_then(|b| body::parse_form(&b)).map(Fields).map_err(|e| match e {
-        BodyError::TooLarge => WebError::plain(StatusCode::PAYLOAD_TOO_LARGE, "Too large."),
-        BodyError::Malformed(m) => WebError::plain(StatusCode::BAD_REQUEST, m),
+    let fields = body::read(payload).await.and_then(|b| body::parse_form(&b)).map(Fields).map_err(|e| {
+        let lang = language(&req, None);
+        match e {
+            BodyError::TooLarge => refused(&state, lang, StatusCode::PAYLOAD_TOO_LARGE, "verify_too_long"),
+            BodyError::Malformed(_) => refused(&state, lang, StatusCode::BAD_REQUEST, "verify_unreadable"),
+        }
     })?;
     let lang = language(&req, Some(&fields));
     let pasted = fields.get("citation");
@@ -160,7 +170,7 @@ async fn verify_pasted(state: web::Data<AppState>, req: HttpRequest, payload: we
         Some(sha256) => Some(Outcome { release: lookup(&state, sha256.clone(), lang).await?, signature: None, sha256 }),
         None => Some(Outcome { release: None, signature: None, sha256: "—".into() }),
     };
-    html(StatusCode::OK, VerifyPage { ui: ui(&state, lang), result })
+    html(StatusCode::OK, VerifyPage { ui: ui(&state, lang), result, problem: None })
 }
 
 /// The most an uploaded release file or signature may weigh.
@@ -168,14 +178,17 @@ const UPLOAD_LIMIT: usize = 8 << 20;
 
 async fn verify_upload(state: web::Data<AppState>, req: HttpRequest, mut form: Multipart) -> WebResult {
     let (mut file, mut sig, mut lang_field) = (Vec::new(), Vec::new(), String::new());
+    // The form's own `lang` field may come after a part that fails, so a refusal speaks the
+    // language the request asked for (`?lang=`, else Accept-Language).
+    let unreadable = || refused(&state, language(&req, None), StatusCode::BAD_REQUEST, "verify_unreadable");
     while let Some(part) = form.next().await {
-        let mut part = part.map_err(|_| WebError::plain(StatusCode::BAD_REQUEST, "The upload could not be read."))?;
+        let mut part = part.map_err(|_| unreadable())?;
         let name = part.content_disposition().and_then(|d| d.get_name()).unwrap_or_default().to_owned();
         let mut bytes = Vec::new();
         while let Some(chunk) = part.next().await {
-            let chunk = chunk.map_err(|_| WebError::plain(StatusCode::BAD_REQUEST, "The upload could not be read."))?;
+            let chunk = chunk.map_err(|_| unreadable())?;
             if bytes.len() + chunk.len() > UPLOAD_LIMIT {
-                return Err(WebError::plain(StatusCode::PAYLOAD_TOO_LARGE, "The file is larger than any release."));
+                return Err(refused(&state, language(&req, None), StatusCode::PAYLOAD_TOO_LARGE, "verify_too_large"));
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -197,7 +210,8 @@ async fn verify_upload(state: web::Data<AppState>, req: HttpRequest, mut form: M
         let sig = String::from_utf8_lossy(&sig).into_owned();
         Some(rows.iter().any(|k| verify_signature(&k.public_key, &file, &sig)))
     };
-    html(StatusCode::OK, VerifyPage { ui: ui(&state, lang), result: Some(Outcome { release, signature, sha256 }) })
+    let result = Some(Outcome { release, signature, sha256 });
+    html(StatusCode::OK, VerifyPage { ui: ui(&state, lang), result, problem: None })
 }
 
 fn xml(text: &str) -> String {

@@ -114,11 +114,18 @@ fn upload_a_draft_preview_it_and_open_it(backend: Backend) {
         assert!(!page.contains("action=\"/s/104ce887\""));
         let csp = headers.get("content-security-policy").unwrap().to_str().unwrap();
         assert!(csp.contains("form-action 'none'"), "{csp}");
+        // Every language, with what a screened-out respondent reads in place of the form.
+        let harms = chorus::survey::Survey::parse(chorus::survey::DEFAULT_SURVEY).unwrap();
         for lang in chorus::i18n::LANGUAGES {
-            let (status, _, _) =
+            let (status, _, page) =
                 get_as(&app, &format!("/staff/surveys/harms/preview/{lang}"), &researcher.cookie).await;
             assert_eq!(status, 200, "{lang}");
+            let end = harms.text(lang, "q.adult.end").unwrap();
+            let shown = page.split("id=\"preview-end-h\"").nth(1).unwrap_or_default();
+            assert!(shown.contains(&askama_escape(end)), "{lang}: the screening end text is previewed: {page}");
         }
+        let (_, _, page) = get_as(&app, "/staff/surveys/night-shift/preview/fr", &researcher.cookie).await;
+        assert!(!page.contains("preview-end"), "a survey without a screening question has no end text");
         let (status, _, _) = get_as(&app, "/staff/surveys/night-shift/preview/ko", &admin.cookie).await;
         assert_eq!(status, 404, "not offered in Korean");
         let (status, _, _) = get_as(&app, "/staff/surveys/night-shift/preview/fr", "").await;
@@ -512,4 +519,9 @@ show_if = { any = [{ question = "a", any_of = ["y"] }, { question = "b", any_of 
         assert_eq!(status, 201, "{reply}");
         assert_eq!(app.count("logic"), before + 1);
     });
+}
+
+/// Text as askama writes it into HTML.
+fn askama_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
 }

@@ -12,6 +12,7 @@ use crate::{
 
 tests! {
     both: [a_published_release_verifies_with_ssh_keygen_and_on_the_verification_page],
+    once: [what_cannot_be_checked_is_refused_in_the_readers_language],
 }
 
 fn ssh_keygen_verify(dir: &std::path::Path, file: &str, principal: &str) -> (bool, String) {
@@ -48,6 +49,53 @@ fn multipart(parts: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// An upload that cannot be read, a file over the limit and a paste too long for a citation each get
+/// the verification page again with the reason in the language asked for, never English-only text.
+fn what_cannot_be_checked_is_refused_in_the_readers_language() {
+    run(async {
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        let send = |path: &str, ctype: &str, body: Vec<u8>| {
+            app.client
+                .post(app.url(path))
+                .header("content-type", ctype.to_owned())
+                .header("accept-language", "fr-CA,fr;q=0.9")
+                .body(body)
+                .send()
+        };
+        let cases: [(&str, &str, Vec<u8>, u16, &str); 3] = [
+            (
+                "/reports/verify/upload",
+                "multipart/form-data; boundary=chorusboundary7f3a",
+                b"--chorusboundary7f3a\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nno closing boundary"
+                    .to_vec(),
+                400,
+                "n’a pas pu être lu",
+            ),
+            (
+                "/reports/verify/upload",
+                "multipart/form-data; boundary=chorusboundary7f3a",
+                multipart(&[("file", "big.json", &vec![b'x'; (8 << 20) + 1])]).1,
+                413,
+                "dépasse la taille que cette page accepte",
+            ),
+            (
+                "/reports/verify",
+                "application/x-www-form-urlencoded",
+                format!("citation={}", "a".repeat(70_000)).into_bytes(),
+                413,
+                "trop long pour une ligne de citation",
+            ),
+        ];
+        for (path, ctype, body, status, said) in cases {
+            let res = send(path, ctype, body).await.unwrap();
+            assert_eq!(res.status().as_u16(), status, "{path} {said}");
+            let page = res.text().await.unwrap();
+            assert!(page.contains(said) && page.contains("role=\"alert\""), "{path}: {page}");
+            assert!(page.contains("<html lang=\"fr\""), "{path}: the page is in French");
+        }
+    });
 }
 
 fn a_published_release_verifies_with_ssh_keygen_and_on_the_verification_page(backend: Backend) {
