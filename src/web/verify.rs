@@ -180,7 +180,8 @@ async fn verify_upload(state: web::Data<AppState>, req: HttpRequest, mut form: M
     let (mut file, mut sig, mut lang_field) = (Vec::new(), Vec::new(), String::new());
     // The form's own `lang` field may come after a part that fails, so a refusal speaks the
     // language the request asked for (`?lang=`, else Accept-Language).
-    let unreadable = || refused(&state, language(&req, None), StatusCode::BAD_REQUEST, "verify_unreadable");
+    let asked = language(&req, None);
+    let unreadable = || refused(&state, asked, StatusCode::BAD_REQUEST, "verify_unreadable");
     while let Some(part) = form.next().await {
         let mut part = part.map_err(|_| unreadable())?;
         let name = part.content_disposition().and_then(|d| d.get_name()).unwrap_or_default().to_owned();
@@ -188,7 +189,7 @@ async fn verify_upload(state: web::Data<AppState>, req: HttpRequest, mut form: M
         while let Some(chunk) = part.next().await {
             let chunk = chunk.map_err(|_| unreadable())?;
             if bytes.len() + chunk.len() > UPLOAD_LIMIT {
-                return Err(refused(&state, language(&req, None), StatusCode::PAYLOAD_TOO_LARGE, "verify_too_large"));
+                return Err(refused(&state, asked, StatusCode::PAYLOAD_TOO_LARGE, "verify_too_large"));
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -200,7 +201,7 @@ async fn verify_upload(state: web::Data<AppState>, req: HttpRequest, mut form: M
         }
     }
     let lang = crate::i18n::negotiate(Some(&lang_field), None);
-    let lang = if lang_field.is_empty() { language(&req, None) } else { lang };
+    let lang = if lang_field.is_empty() { asked } else { lang };
     let sha256 = hex::encode(Sha256::digest(&file));
     let release = lookup(&state, sha256.clone(), lang).await?;
     let signature = if sig.is_empty() {

@@ -279,7 +279,7 @@ fn every_language_renders_its_own_title(backend: Backend) {
     });
 }
 
-fn askama_escape(s: &str) -> String {
+pub(crate) fn askama_escape(s: &str) -> String {
     s.replace('&', "&#38;").replace('<', "&#60;").replace('>', "&#62;").replace('"', "&#34;").replace('\'', "&#39;")
 }
 

@@ -122,7 +122,10 @@ fn upload_a_draft_preview_it_and_open_it(backend: Backend) {
             assert_eq!(status, 200, "{lang}");
             let end = harms.text(lang, "q.adult.end").unwrap();
             let shown = page.split("id=\"preview-end-h\"").nth(1).unwrap_or_default();
-            assert!(shown.contains(&askama_escape(end)), "{lang}: the screening end text is previewed: {page}");
+            assert!(
+                shown.contains(&crate::respondent::askama_escape(end)),
+                "{lang}: the screening end text is previewed: {page}"
+            );
         }
         let (_, _, page) = get_as(&app, "/staff/surveys/night-shift/preview/fr", &researcher.cookie).await;
         assert!(!page.contains("preview-end"), "a survey without a screening question has no end text");
@@ -519,9 +522,4 @@ show_if = { any = [{ question = "a", any_of = ["y"] }, { question = "b", any_of 
         assert_eq!(status, 201, "{reply}");
         assert_eq!(app.count("logic"), before + 1);
     });
-}
-
-/// Text as askama writes it into HTML.
-fn askama_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
 }
