@@ -1,7 +1,13 @@
-//! Receipts: 128 random bits shown as grouped Crockford base32 with a check symbol. The receipt itself
+//! Receipts: 128 bits shown as grouped Crockford base32 with a check symbol. The receipt itself
 //! is never stored: its response's id is derived from a SHA-256 of it (rows stored before that change
 //! keep a SHA-256 of the receipt beside a random id), so a receipt can find (and withdraw) its response
 //! but can never read it.
+//!
+//! The last 96 bits are random and give the id. The first 32 carry the placement the writer gave the
+//! answer's group commit (`responses::Placement`), masked with a hash of the random part, so a
+//! withdrawal finds a row not yet scrubbed by its key, and two receipts of one commit share nothing
+//! visible. Receipts given before placements existed are 128 random bits whose id came from all of
+//! them; `key` looks for that id too, so the work is the same for every receipt.
 //!
 //! The check symbol (Luhn mod 32 over the 26 data symbols) lets the withdrawal page say "this code is
 //! mistyped" from the typed text alone, before and without any lookup, so it reveals nothing about
@@ -11,15 +17,37 @@
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::store::responses::ReceiptKey;
+use crate::store::responses::{Placement, ReceiptKey};
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// Bytes of the receipt that carry the masked placement; the rest are random.
+const PLACED: usize = 4;
 
 pub struct Receipt(Zeroizing<[u8; 16]>);
 
 impl Receipt {
+    /// A fresh receipt, not yet placed: `place` fills in its commit's placement.
     pub fn generate() -> Self {
         Self(Zeroizing::new(crate::seal::random()))
+    }
+
+    /// Write the placement of the answer's group commit into the receipt, masked.
+    pub fn place(&mut self, placement: Placement) {
+        let masked = placement.0 ^ self.mask();
+        self.0[..PLACED].copy_from_slice(&masked.to_be_bytes());
+    }
+
+    fn placement(&self) -> Placement {
+        let stored = u32::from_be_bytes(self.0[..PLACED].try_into().expect("four bytes"));
+        Placement(stored ^ self.mask())
+    }
+
+    fn mask(&self) -> u32 {
+        let mut h = Sha256::new();
+        h.update(b"chorus receipt placement mask v1\0");
+        h.update(&self.0[PLACED..]);
+        u32::from_be_bytes(h.finalize()[..4].try_into().expect("four bytes"))
     }
 
     /// What rows stored before ids were derived from receipts keep in `receipt_hash`.
@@ -27,21 +55,24 @@ impl Receipt {
         Sha256::digest(&self.0[..]).to_vec()
     }
 
-    /// What a withdrawal deletes by: the derived id, and the hash a row stored before it would carry.
+    /// What a withdrawal deletes by: every key the answer may be stored under (placed, scrubbed, or
+    /// under an id derived from all 128 bits, as receipts given before placements were), and the hash
+    /// a row stored before derived ids would carry. Always all four, whatever the receipt.
     pub fn key(&self) -> ReceiptKey {
-        ReceiptKey { id: self.response_id(), legacy_hash: self.hash() }
+        let id = self.response_id();
+        ReceiptKey {
+            keys: [self.placement().key(&id), id, derive_id(b"chorus response id v1\0", &self.0[..])],
+            legacy_hash: self.hash(),
+        }
     }
 
-    /// The id of the response this receipt was given for: 16 bytes of a SHA-256 of the receipt, in
-    /// the same 32 hex digits as a random id. Keying the row by it lets a withdrawal find the row by
-    /// primary key, so no second index has to take every answer at a random place (docs/benchmarks.md).
-    /// Without the receipt the id is as random as any other; a different hash input than `hash` keeps
-    /// the two from ever matching.
+    /// The id of the response this receipt was given for: 16 bytes of a SHA-256 of the receipt's
+    /// random part, in the same 32 hex digits as a random id. Keying the row by it lets a withdrawal
+    /// find the row by primary key, so no second index has to take every answer at a random place
+    /// (docs/benchmarks.md). Without the receipt the id is as random as any other; a different hash
+    /// input than `hash` keeps the two from ever matching.
     pub fn response_id(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(b"chorus response id v1\0");
-        h.update(&self.0[..]);
-        hex::encode(&h.finalize()[..16])
+        derive_id(b"chorus response id v2\0", &self.0[PLACED..])
     }
 
     /// 26 data symbols and a check symbol in groups of four: `XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXX`.
@@ -101,6 +132,14 @@ impl Receipt {
     }
 }
 
+/// 16 bytes of a labelled SHA-256, as 32 hex digits.
+fn derive_id(label: &[u8], bits: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(label);
+    h.update(bits);
+    hex::encode(&h.finalize()[..16])
+}
+
 /// Why a typed text is not a receipt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReceiptProblem {
@@ -135,6 +174,27 @@ mod tests {
         }
         let max = Receipt(Zeroizing::new([0xff; 16]));
         assert_eq!(Receipt::parse(&max.display()).map(|p| p.hash()), Some(max.hash()));
+    }
+
+    #[test]
+    fn a_placed_receipt_finds_its_row_before_and_after_the_scrub() {
+        for _ in 0..200 {
+            let mut r = Receipt::generate();
+            let id = r.response_id();
+            let placement = Placement::random();
+            r.place(placement);
+            assert_eq!(r.response_id(), id, "placing a receipt keeps the id its answer was sealed under");
+            let typed = Receipt::parse(&r.display()).unwrap();
+            let keys = typed.key().keys;
+            assert!(keys.contains(&placement.key(&id)), "the key the writer stored it under");
+            assert!(keys.contains(&id), "the key the scrub leaves");
+        }
+        // Two receipts of one commit share no visible bits that would say so (the mask differs).
+        let (mut a, mut b) = (Receipt::generate(), Receipt::generate());
+        let p = Placement::random();
+        a.place(p);
+        b.place(p);
+        assert_ne!(a.0[..PLACED], b.0[..PLACED]);
     }
 
     #[test]

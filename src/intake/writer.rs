@@ -30,7 +30,7 @@ use super::SubmitError;
 use crate::metrics::Metrics;
 use crate::store::{
     DbConn, Store, StoreError, checkpoint, defences, form_tokens,
-    responses::{self, ReceiptKey, ResponseRow},
+    responses::{self, Placement, ReceiptKey, ResponseRow},
     scrub::{self, Scope, ScrubReport},
 };
 
@@ -76,7 +76,8 @@ pub struct Submission {
     pub token: Option<(Vec<u8>, String)>,
     /// Hash of an outreach code to spend (later, see the module note).
     pub code: Option<Vec<u8>>,
-    pub reply: oneshot::Sender<Result<(), SubmitError>>,
+    /// The placement its row was stored under, for its receipt (`Receipt::place`).
+    pub reply: oneshot::Sender<Result<Placement, SubmitError>>,
 }
 
 enum Job {
@@ -115,13 +116,14 @@ impl Writer {
         Ok(Self { queue, pending })
     }
 
-    /// Queue a row and wait until it is committed (or refused). Never answers before the commit.
+    /// Queue a row and wait until it is committed (or refused). Never answers before the commit; the
+    /// answer is the placement the row was stored under.
     pub async fn commit(
         &self,
         row: ResponseRow,
         token: Option<(Vec<u8>, String)>,
         code: Option<Vec<u8>>,
-    ) -> Result<(), SubmitError> {
+    ) -> Result<Placement, SubmitError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job::Submit(Submission { row, token, code, reply }))
@@ -356,7 +358,7 @@ fn in_storage_order<T>(batch: &mut [T]) {
 struct Waiter {
     token: Option<(Vec<u8>, String)>,
     code: Option<Vec<u8>>,
-    reply: oneshot::Sender<Result<(), SubmitError>>,
+    reply: oneshot::Sender<Result<Placement, SubmitError>>,
 }
 
 /// The batch in one transaction: every answer's claim (`claim_batch`), then every accepted
@@ -404,6 +406,11 @@ fn commit_batch(conn: &mut DbConn, ctx: &Ctx, mut batch: Vec<Submission>, pendin
         return;
     }
     in_storage_order(&mut batch);
+    // One placement for the whole batch: its rows go side by side, into one or two leaf pages.
+    let placement = Placement::random();
+    for s in &mut batch {
+        s.row.id = placement.key(&s.row.id);
+    }
     let started = Instant::now();
     let (rows, jobs): (Vec<ResponseRow>, Vec<Waiter>) =
         batch.into_iter().map(|Submission { row, token, code, reply }| (row, Waiter { token, code, reply })).unzip();
@@ -437,7 +444,7 @@ fn commit_batch(conn: &mut DbConn, ctx: &Ctx, mut batch: Vec<Submission>, pendin
         Ok(()) => {
             for (job, result) in jobs.into_iter().zip(results) {
                 // A waiter that has gone (its client disconnected) needs no answer; the row is stored.
-                drop(job.reply.send(result));
+                drop(job.reply.send(result.map(|()| placement)));
             }
         }
         Err(e) => {

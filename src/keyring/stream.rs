@@ -47,6 +47,9 @@ struct SealedPage {
 
 /// Where one row's fields lie in its page, and what else the row says.
 struct PageRow {
+    /// The stored key (where the next page starts after), and within it the answer's own id (what
+    /// its sealing bound, and what a fingerprint counts: the same before and after a scrub).
+    key_text: Range<usize>,
     id: Range<usize>,
     month: Range<usize>,
     epoch: Range<usize>,
@@ -65,10 +68,12 @@ impl SealedPage {
             self.text.push_str(s);
             at..self.text.len()
         };
-        let (id, month, epoch) = (text(&row.id), text(&row.month), text(&row.epoch_id));
+        let (key_text, month, epoch) = (text(&row.id), text(&row.month), text(&row.epoch_id));
+        let id = key_text.end - responses::answer_id(&row.id).len()..key_text.end;
         let at = self.sealed.len();
         self.sealed.extend_from_slice(&row.sealed);
         self.rows.push(PageRow {
+            key_text,
             id,
             month,
             epoch,
@@ -169,7 +174,7 @@ impl Unsealed {
         responses::page(conn, slug, through, excluded_months, after, PAGE, |row| page.push(row))?;
         let Some(last) = page.rows.last() else { return Ok(None) };
         after.clear();
-        after.push_str(&page.text[last.id.clone()]);
+        after.push_str(&page.text[last.key_text.clone()]);
         let mut index: HashMap<String, Option<usize>> = HashMap::new();
         for r in 0..page.rows.len() {
             let epoch = &page.text[page.rows[r].epoch.clone()];

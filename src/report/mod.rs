@@ -262,8 +262,14 @@ pub fn run_and_audit_by(
 }
 
 /// The fingerprint of a request over a set of answers: the same request over the same answers is
-/// the same release.
-struct Fingerprint(Sha256);
+/// the same release. The answers count as a set (their number and the sum of their ids, which are
+/// random or hashes), not in the order they are read: a scrub re-keys rows still carrying their
+/// commit's placement (`responses::Placement`), which changes the order but not the set.
+struct Fingerprint {
+    request: Sha256,
+    sum: u128,
+    n: u64,
+}
 
 impl Fingerprint {
     fn new(spec: &SnapshotSpec, chosen: &[String]) -> Self {
@@ -272,11 +278,18 @@ impl Fingerprint {
             serde_json::json!([spec.survey, spec.through, spec.verified_only, spec.rho, chosen, spec.excluded_months]);
         // `by` and `tables` only matter through `chosen`: the same tables asked two ways are one request.
         h.update(request.to_string().as_bytes());
-        Self(h)
+        Self { request: h, sum: 0, n: 0 }
     }
     fn add(&mut self, id: &str) {
-        self.0.update(id.as_bytes());
-        self.0.update([0]);
+        let value = u128::from_str_radix(id, 16)
+            .unwrap_or_else(|_| u128::from_be_bytes(Sha256::digest(id.as_bytes())[..16].try_into().expect("16 bytes")));
+        self.sum = self.sum.wrapping_add(value);
+        self.n += 1;
+    }
+    fn finalize(mut self) -> Vec<u8> {
+        self.request.update(self.n.to_be_bytes());
+        self.request.update(self.sum.to_be_bytes());
+        self.request.finalize().to_vec()
     }
 }
 
@@ -478,7 +491,7 @@ pub fn run_snapshot_by(
     if let Some(e) = decode_error {
         return Err(ReportError::Decode(e));
     }
-    let fingerprint = fingerprint.0.finalize().to_vec();
+    let fingerprint = fingerprint.finalize();
     // The same request over the same answers: serve the stored release, never fresh noise.
     if let Some(row) = snapshots::same_as(conn, &spec.survey, &fingerprint)? {
         return Ok(Snapshot::from_row(row)?);

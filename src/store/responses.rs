@@ -21,6 +21,35 @@ pub struct ResponseRow {
     pub verified: bool,
 }
 
+/// Hex digits of an answer's own id: the id its sealing binds (`Receipt::response_id`, or random).
+pub const ID_LEN: usize = 32;
+
+/// Where one group commit's answers wait until the next scrub. The writer draws one per batch and
+/// stores each answer under `placement ‖ id`, so a batch's rows sit side by side in the key order:
+/// a commit writes one or two leaf pages instead of one page per answer, each at a random place
+/// (docs/benchmarks.md). The key shows which answers were committed together, and only until the
+/// scrub, which stores every row under its id alone (`store::scrub`); before it, the -wal and the
+/// page layout show that much anyway (docs/privacy.md). The receipt carries the placement, masked,
+/// so a withdrawal finds the row by key either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement(pub u32);
+
+impl Placement {
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    /// The stored key of the answer `id` committed under this placement.
+    pub fn key(self, id: &str) -> String {
+        format!("{:08x}{id}", self.0)
+    }
+}
+
+/// An answer's own id inside its stored key: the key without its placement, if it still has one.
+pub fn answer_id(key: &str) -> &str {
+    key.get(key.len().saturating_sub(ID_LEN)..).unwrap_or(key)
+}
+
 pub fn insert(conn: &mut DbConn, row: &ResponseRow) -> Result<(), StoreError> {
     diesel::insert_into(responses::table).values(row).execute(conn)?;
     Ok(())
@@ -63,20 +92,21 @@ pub fn count_by_month(conn: &mut DbConn, slug: &str) -> Result<Vec<(String, i64)
         .load(conn)?)
 }
 
-/// How a receipt finds its response: by the id derived from it, or, for a row stored before ids were
-/// derived from receipts, by the receipt's hash.
+/// How a receipt finds its response: by the keys it may be stored under (`Receipt::key`: the id
+/// derived from it, with and without its placement, and the id an older receipt derived), or, for a
+/// row stored before ids were derived from receipts, by the receipt's hash.
 pub struct ReceiptKey {
-    pub id: String,
+    pub keys: [String; 3],
     pub legacy_hash: Vec<u8>,
 }
 
 /// Delete the response a receipt belongs to; true when one was deleted. Both lookups always run, and
-/// the first looks in every survey's key range, so the work is the same whichever survey (if any)
-/// holds the answer.
+/// the first looks in every survey's key range for every key, so the work is the same whichever
+/// survey (if any) holds the answer, and whether or not a scrub has moved it since.
 pub fn delete_by_receipt(conn: &mut DbConn, key: &ReceiptKey) -> Result<bool, StoreError> {
     let every_survey = super::schema::surveys::table.select(super::schema::surveys::slug);
     let n = diesel::delete(
-        responses::table.filter(responses::survey_slug.eq_any(every_survey)).filter(responses::id.eq(&key.id)),
+        responses::table.filter(responses::survey_slug.eq_any(every_survey)).filter(responses::id.eq_any(&key.keys)),
     )
     .execute(conn)?;
     let legacy = diesel::delete(responses::table.filter(responses::receipt_hash.eq(&key.legacy_hash))).execute(conn)?;

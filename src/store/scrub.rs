@@ -23,13 +23,17 @@
 //! or which rewrite step a row went through says nothing of when it arrived. With one chunk,
 //! PostgreSQL gets a fresh heap (`TRUNCATE`) and every row one `xmin`; with several, `DELETE` and
 //! re-insert (`VACUUM` follows).
+//! Every answer goes back under its id alone: the writer stores a group commit's answers under one
+//! random placement before their ids (`responses::Placement`), and the scrub takes it off, so after it
+//! the keys no longer show which answers were committed together. A re-keyed row can fall into a
+//! range not yet rewritten; it is then rewritten twice, which changes nothing.
 //! Nothing here knows HTTP or cryptography.
 
 use std::time::Duration;
 
 use diesel::{QueryableByName, RunQueryDsl, connection::SimpleConnection, sql_types::Integer};
 
-use super::{DbConn, StoreError};
+use super::{DbConn, StoreError, responses};
 
 /// Which answers a scrub rewrites.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +50,8 @@ pub enum Scope {
 /// What a scrub did, for the log and the benchmark.
 #[derive(Clone, Debug, Default)]
 pub struct ScrubReport {
+    /// Rows written back: each answer once, or twice when taking its placement off moved it into a
+    /// range still to come.
     pub answers_rewritten: i64,
     /// Transactions the answers were rewritten in.
     pub chunks: usize,
@@ -187,10 +193,22 @@ fn rewrite(
         }
         for (table, key, filter, fresh) in tables {
             let copy = format!("scrub_{table}");
+            // Answers go back under their ids alone: the key no longer says which were committed
+            // together (`responses::Placement`). The same SQL on both backends.
+            let unplace = if table == "responses" {
+                format!(
+                    "UPDATE {copy} SET id = substr(id, length(id) - {}) WHERE length(id) > {};",
+                    responses::ID_LEN - 1,
+                    responses::ID_LEN
+                )
+            } else {
+                String::new()
+            };
             let sql = if sqlite {
                 format!(
                     "CREATE TEMP TABLE {copy} AS SELECT * FROM {table}{filter};
                      DELETE FROM {table}{filter};
+                     {unplace}
                      INSERT INTO {table} SELECT * FROM {copy} ORDER BY random();
                      DROP TABLE {copy};"
                 )
@@ -200,6 +218,7 @@ fn rewrite(
                 format!(
                     "CREATE TEMP TABLE {copy} ON COMMIT DROP AS SELECT * FROM {table}{filter};
                      {clear};
+                     {unplace}
                      INSERT INTO {table} SELECT * FROM {copy} ORDER BY {key};"
                 )
             };

@@ -137,9 +137,9 @@ impl AppState {
                 self.store.run(move |c| st.intake.seal(Some(c), &checked)).await?.expect("sealed with a connection")
             }
         };
-        let Prepared { row, token, code, receipt, survey } = prepared;
+        let Prepared { row, token, code, mut receipt, survey } = prepared;
         let spent_token = token.is_some();
-        self.intake.writer.commit(row, token, code).await?;
+        receipt.place(self.intake.writer.commit(row, token, code).await?);
         self.intake.flood.record(&survey.slug, Outcome::Accepted);
         if spent_token && self.intake.tokens.note_spend() {
             let st = self.clone();

@@ -238,6 +238,11 @@ fn the_same_request_gets_the_stored_release_not_fresh_noise(backend: Backend) {
         let again = release(&app, &s.cookie, &s.csrf, "rho=0.2&tables=age", PASSPHRASE).await.2.unwrap();
         assert_eq!(first, again, "the stored release is served again");
         assert_eq!(budget(&app).spent, spent, "and nothing more is spent");
+        // The scrub re-keys every answer (their placements come off): the same answers, the same release.
+        app.state.intake.scrub(false).await.unwrap();
+        let scrubbed = release(&app, &s.cookie, &s.csrf, "rho=0.2&tables=age", PASSPHRASE).await.2.unwrap();
+        assert_eq!(first, scrubbed, "the stored release is served again after a scrub");
+        assert_eq!(budget(&app).spent, spent, "and nothing more is spent after a scrub");
         // One more answer is a different release, paid for.
         submit(&app, 1).await;
         let third = release(&app, &s.cookie, &s.csrf, "rho=0.2&tables=age", PASSPHRASE).await.2.unwrap();

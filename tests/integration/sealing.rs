@@ -216,7 +216,8 @@ fn epochs_rotate_and_all_stay_readable(backend: Backend) {
             use diesel::QueryDsl;
             chorus::store::schema::responses::table.select(chorus::store::schema::responses::id).load(c).unwrap()
         });
-        assert!(ids.iter().all(|id| id.len() == 32));
+        // Each key: the commit's random placement (8 hex digits) and the answer's id (32).
+        assert!(ids.iter().all(|id| id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit())), "{ids:?}");
         let months: Vec<String> = app.with_conn(|c| {
             use diesel::QueryDsl;
             chorus::store::schema::responses::table.select(chorus::store::schema::responses::month).load(c).unwrap()

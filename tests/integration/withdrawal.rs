@@ -12,6 +12,7 @@ tests! {
         matched_and_unmatched_withdrawals_take_the_same_time,
         no_ciphertext_or_receipt_hash_is_copied_into_planner_statistics,
         a_receipt_from_before_derived_ids_still_withdraws_its_answer,
+        a_receipt_withdraws_its_answer_before_and_after_the_scrub,
     ],
 }
 
@@ -105,7 +106,10 @@ fn a_receipt_from_before_derived_ids_still_withdraws_its_answer(backend: Backend
             let mut row: responses::ResponseRow =
                 schema::responses::table.select(responses::ResponseRow::as_select()).first(c).unwrap();
             assert_eq!(row.receipt_hash, None, "a new row keeps no receipt hash");
-            assert_eq!(row.id, chorus::intake::Receipt::parse(&new_receipt).unwrap().response_id());
+            assert_eq!(
+                responses::answer_id(&row.id),
+                chorus::intake::Receipt::parse(&new_receipt).unwrap().response_id()
+            );
             row.id = chorus::seal::random_id();
             row.receipt_hash = Some(old_receipt.hash());
             responses::insert(c, &row).unwrap();
@@ -117,6 +121,42 @@ fn a_receipt_from_before_derived_ids_still_withdraws_its_answer(backend: Backend
             app.with_conn(|c| schema::responses::table.select(schema::responses::receipt_hash).first(c).unwrap());
         assert_eq!(left, None, "the answer left is the new one");
         assert!(app.withdraw_api(&new_receipt).await < 400);
+        assert_eq!(app.count("harms"), 0);
+    });
+}
+
+/// A receipt finds its answer under its commit's placement before a scrub and under the id alone
+/// after one; a receipt given before placements existed (its id derived from all 128 bits) still
+/// finds its own. Each withdraws its own answer only.
+fn a_receipt_withdraws_its_answer_before_and_after_the_scrub(backend: Backend) {
+    use chorus::{
+        intake::Receipt,
+        store::{responses, schema},
+    };
+    use diesel::{QueryDsl, RunQueryDsl, SelectableHelper};
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        let receipts = app.answer_api(4, r#"{"age":"18_24"}"#).await;
+        assert!(app.withdraw_api(&receipts[0]).await < 400);
+        assert_eq!(app.count("harms"), 3, "withdrawn under its placement, before the scrub");
+        app.state.intake.scrub(false).await.unwrap();
+        assert!(app.withdraw_api(&receipts[1]).await < 400);
+        assert_eq!(app.count("harms"), 2, "withdrawn under its id alone, after the scrub");
+        let old = Receipt::generate();
+        app.with_conn(|c| {
+            let mut row: responses::ResponseRow =
+                schema::responses::table.select(responses::ResponseRow::as_select()).first(c).unwrap();
+            row.id = old.key().keys[2].clone();
+            responses::insert(c, &row).unwrap();
+        });
+        assert_eq!(app.count("harms"), 3);
+        assert!(app.withdraw_api(&Receipt::generate().display()).await < 400);
+        assert_eq!(app.count("harms"), 3, "a made-up receipt withdraws nothing");
+        assert!(app.withdraw_api(&old.display()).await < 400);
+        assert_eq!(app.count("harms"), 2, "a receipt from before placements withdraws its own answer");
+        assert!(app.withdraw_api(&receipts[2]).await < 400);
+        assert!(app.withdraw_api(&receipts[3]).await < 400);
         assert_eq!(app.count("harms"), 0);
     });
 }
