@@ -140,7 +140,7 @@ pub fn destroy(
         diesel::delete(schema::responses::table.filter(schema::responses::survey_slug.eq(slug))).execute(conn)? as u64;
     // What remains is rewritten in random order (chunked, as the scheduled scrub does): the gaps the
     // deleted rows leave must not outline when they had arrived.
-    crate::store::scrub::scrub(
+    let scrubbed = crate::store::scrub::scrub(
         conn,
         crate::store::scrub::Scope::All,
         crate::intake::writer::SCRUB_CHUNK_ROWS,
@@ -149,9 +149,12 @@ pub fn destroy(
     )?;
     match conn {
         // secure_delete has overwritten the rows in the database file; the write-ahead log still
-        // holds the pages as they were until it is checkpointed and truncated.
+        // holds the pages as they were until it is checkpointed and truncated, which the scrub
+        // did last unless readers held the log: then once more here, and said if that failed too.
         DbConn::Sqlite(c) => {
-            crate::store::scrub::empty_wal(c)?;
+            if !scrubbed.wal_emptied && !crate::store::scrub::empty_wal(c)? {
+                tracing::warn!(slug, "the -wal could not be emptied after destruction; the next scrub empties it");
+            }
         }
         // Dead tuples stay in the table's pages until it is rewritten.
         DbConn::Postgres(c) => {

@@ -817,6 +817,8 @@ fn scrub(a: &Args) {
             };
             let server = start_chorus(db.as_ref().map(|d| d.url.as_str()));
             let dir = server._dir.path().to_owned();
+            // Synthetic answers go only into drafts or surveys marked for testing.
+            timed(&dir, &server.url, &["survey", "testing", "harms"]);
             timed(&dir, &server.url, &["dev", "seed", "harms", "--count", &rows.to_string()]);
             for mode in ["--vacuum", "--full", ""] {
                 let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -101,7 +101,8 @@ fn month_filter(scope: &Scope) -> String {
 }
 
 /// The id ranges to rewrite one at a time within one survey's answers: 1, 16 or 256 hex prefixes,
-/// the fewest that keep a chunk near `chunk_rows` answers. Ids are 32 lowercase hex digits.
+/// the fewest that keep a chunk near `chunk_rows` answers. Keys are lowercase hex: an id of 32 digits,
+/// or a placement of 8 and then the id (`responses::Placement`); the prefixes cover both.
 fn chunks(total: i64, chunk_rows: i64, scope: &Scope) -> Vec<String> {
     let wanted = if *scope == Scope::Full { 1 } else { total / chunk_rows.max(1) };
     let digits = match wanted {
