@@ -93,10 +93,12 @@ fn month_filter(scope: &Scope) -> String {
     match scope {
         Scope::Full | Scope::All => " WHERE 1 = 1".into(),
         // The month is a `YYYY-MM` made by `Month`; checked again here since it is spliced into SQL.
+        // Also any answer still placed, whatever its month (one committed before an unclean stop
+        // that outlasted the month): the month is no index either, so this costs no extra scan.
         Scope::Since(m) if m.len() == 7 && m.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
-            format!(" WHERE month >= '{m}'")
+            format!(" WHERE (month >= '{m}' OR length(id) > {})", responses::ID_LEN)
         }
-        Scope::Since(_) => " WHERE 1 = 0".into(),
+        Scope::Since(_) => format!(" WHERE length(id) > {}", responses::ID_LEN),
     }
 }
 

@@ -24,6 +24,7 @@ tests! {
     both: [
         a_seized_copy_shows_no_arrival_order_no_code_link_and_no_date,
         a_scrub_in_chunks_rewrites_every_survey_once,
+        a_placement_left_in_an_older_month_is_taken_off_too,
     ],
 }
 
@@ -358,5 +359,28 @@ fn a_scrub_in_chunks_rewrites_every_survey_once(backend: Backend) {
                 unsealed.for_each_answer(&mut conn, slug, chorus::month::Month::now(), &[], |_| Ok(())).unwrap();
             assert_eq!((streamed.opened, streamed.failed), (n, 0), "{slug}");
         }
+    });
+}
+
+/// The scheduled scrub rewrites this month and the last, but also any answer still carrying its
+/// commit's placement from an older month (committed before an unclean stop that outlasted the
+/// month), so no key keeps saying which answers were committed together.
+fn a_placement_left_in_an_older_month_is_taken_off_too(backend: Backend) {
+    use diesel::ExpressionMethods;
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        app.answer_api(3, r#"{"age":"18_24"}"#).await;
+        app.answer_api(1, r#"{"age":"25_34"}"#).await;
+        let old = app.with_conn(|c| {
+            use chorus::store::schema::responses::dsl::*;
+            diesel::update(responses.filter(survey_slug.eq("harms"))).set(month.eq("2020-01")).execute(c).unwrap()
+        });
+        assert_eq!(old, 4);
+        assert!(keys(&app).iter().all(|k| k.len() == 40), "placed before the scrub");
+        app.state.intake.writer.scrub(chorus::intake::scrub_scope(false), 4).await.expect("scrub");
+        let scrubbed = keys(&app);
+        assert_eq!(scrubbed.len(), 4);
+        assert!(scrubbed.iter().all(|k| k.len() == 32), "a placement in an older month survived: {scrubbed:?}");
     });
 }
