@@ -249,7 +249,11 @@ impl Store {
         let manager = Manager { url: url.clone(), backend, sync };
         let pool = r2d2::Pool::builder()
             .max_size(8)
-            .min_idle(Some(1))
+            // No connection kept idle in reserve: with one, every checkout started a replacement on
+            // r2d2's worker thread, and a console command that exited while it was being made
+            // crashed there (SIGSEGV; foundation::console_commands_exit_cleanly). Connections
+            // returned to the pool are still reused.
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(10))
             // A broken connection shows itself on use; a `SELECT 1` before every checkout would add a
             // round trip to every request.
