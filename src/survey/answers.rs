@@ -21,25 +21,6 @@ impl RawAnswers {
         Self(map)
     }
 
-    /// From the API's `answers` object: each value a string or an array of strings.
-    pub fn from_json(obj: &serde_json::Map<String, serde_json::Value>) -> Result<Self, AnswerError> {
-        let mut map = BTreeMap::new();
-        for (id, value) in obj {
-            let values = match value {
-                serde_json::Value::String(s) => vec![s.clone()],
-                serde_json::Value::Array(items) => items
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| AnswerError::new(id, AnswerErrorKind::Malformed))?,
-                serde_json::Value::Null => continue,
-                _ => return Err(AnswerError::new(id, AnswerErrorKind::Malformed)),
-            };
-            map.insert(id.clone(), values);
-        }
-        Ok(Self(map))
-    }
-
     /// The raw values of one question, for re-showing a form after an error.
     pub fn values(&self, id: &str) -> &[String] {
         self.0.get(id).map(Vec::as_slice).unwrap_or_default()
@@ -85,7 +66,7 @@ pub struct AnswerError {
 }
 
 impl AnswerError {
-    fn new(question: &str, kind: AnswerErrorKind) -> Self {
+    pub(super) fn new(question: &str, kind: AnswerErrorKind) -> Self {
         Self { question: question.to_owned(), kind }
     }
 

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     intake::{SubmitError, Via},
-    survey::{Join, Kind, RawAnswers},
+    survey::{Join, JsonAnswers, Kind},
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -129,7 +129,7 @@ async fn survey(state: web::Data<AppState>, req: HttpRequest, path: web::Path<St
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ResponseBody {
-    answers: serde_json::Map<String, Value>,
+    answers: JsonAnswers,
     #[serde(default)]
     code: Option<String>,
 }
@@ -150,7 +150,9 @@ async fn respond(
         e
     };
     let body: ResponseBody = json_body(payload).await.map_err(unreadable)?;
-    let raw = RawAnswers::from_json(&body.answers)
+    let raw = body
+        .answers
+        .into_raw()
         .map_err(|e| unreadable(error(StatusCode::BAD_REQUEST, &e.message(), Some(&e.question))))?;
     let outcome = state.clone().into_inner().submit(slug, raw, Via::Api, body.code, client).await;
     let refusal = match outcome {

@@ -11,7 +11,13 @@ use actix_web::{
     middleware::Next,
 };
 
+use std::sync::LazyLock;
+
+use super::middleware;
 use crate::assets;
+
+static DEFAULT_POLICY: LazyLock<HeaderValue> =
+    LazyLock::new(|| HeaderValue::from_str(&with_inline_sources(middleware::CSP)).expect("the policy is ASCII"));
 
 /// Whether a response to this request may be compressed. Not for staff pages, nor for any request
 /// that carries a cookie (only staff sessions set one): they hold a CSRF token or a session-bound
@@ -41,9 +47,13 @@ pub async fn delivery(
         // The path changes whenever the content does, so a copy is never stale.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     }
-    if let Some(csp) = h.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok())
-        && let Ok(v) = HeaderValue::from_str(&with_inline_sources(csp))
-    {
+    let policy = match h.get(header::CONTENT_SECURITY_POLICY) {
+        // Nearly every response carries the default policy: its rewrite is made once, not per response.
+        Some(csp) if csp.as_bytes() == middleware::CSP.as_bytes() => Some(DEFAULT_POLICY.clone()),
+        Some(csp) => csp.to_str().ok().and_then(|csp| HeaderValue::from_str(&with_inline_sources(csp)).ok()),
+        None => None,
+    };
+    if let Some(v) = policy {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     Ok(res)
