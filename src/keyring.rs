@@ -3,6 +3,7 @@
 //! passphrase, opens a survey's answers for one report run.
 
 mod custody;
+mod epochs;
 mod stream;
 
 use std::{collections::HashMap, sync::Mutex};
@@ -19,6 +20,8 @@ use crate::{
 };
 
 pub use custody::{Custody, NewSteward, Reshare, StewardShare, UNSEAL_KEY_MARKER, Unlock};
+pub use epochs::NextEpochDue;
+use epochs::{CurrentEpoch, Epochs};
 pub use stream::RowHead;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,17 +113,10 @@ impl PassphraseTries {
     }
 }
 
-struct CurrentEpoch {
-    id: String,
-    key: EpochKey,
-    month: Month,
-    sealed: u64,
-}
-
 pub struct Keyring {
     kdf: KdfCost,
     max_per_epoch: u64,
-    current: Mutex<Option<CurrentEpoch>>,
+    epochs: Mutex<Epochs>,
     /// A report key has been seen. Report keys are never deleted and a rotation makes another one
     /// active, so once seen this stays true.
     set_up: std::sync::atomic::AtomicBool,
@@ -156,7 +152,7 @@ pub struct SealedAnswer {
 
 impl Keyring {
     pub fn new(kdf: KdfCost, max_per_epoch: u64) -> Self {
-        Self { kdf, max_per_epoch: max_per_epoch.max(1), current: Mutex::new(None), set_up: false.into() }
+        Self { kdf, max_per_epoch: max_per_epoch.max(1), epochs: Mutex::default(), set_up: false.into() }
     }
 
     /// Whether answers can be sealed (a report key exists). The respondent form asks on every
@@ -251,9 +247,34 @@ impl Keyring {
         self.create_key(conn, passphrase)
     }
 
-    /// Forget the current epoch key (zeroized on drop); the next answer starts a new epoch.
+    /// Forget the current epoch key and any prepared one (zeroized on drop); the next answer starts a
+    /// new epoch.
     pub fn end_epoch(&self) {
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.lock_epochs().end();
+    }
+
+    fn lock_epochs(&self) -> std::sync::MutexGuard<'_, Epochs> {
+        self.epochs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the next epoch should be prepared now, off the request path (`keyring::epochs`).
+    pub fn next_epoch_due(&self) -> Option<NextEpochDue> {
+        self.lock_epochs().due(self.max_per_epoch)
+    }
+
+    /// Store the next epoch's row and keep its key ready for when the current one is spent. The
+    /// keyring's lock is not held meanwhile: submissions go on sealing with the current epoch.
+    pub fn prepare_next_epoch(&self, conn: &mut DbConn, due: NextEpochDue) -> Result<(), KeyringError> {
+        match self.new_epoch(conn, Month::now()) {
+            Ok(epoch) => {
+                self.lock_epochs().prepared(due, Some(epoch));
+                Ok(())
+            }
+            Err(e) => {
+                self.lock_epochs().prepared(due, None);
+                Err(e)
+            }
+        }
     }
 
     /// Seal one answer set as the response `response_id` (bound as associated data) under the current
@@ -292,15 +313,15 @@ impl Keyring {
         flags: RowFlags,
         plaintext: &Padded,
     ) -> Result<Option<SealedAnswer>, KeyringError> {
-        let mut guard = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let mut epochs = self.lock_epochs();
         let month = Month::now();
-        let stale = guard.as_ref().is_none_or(|e| e.month != month || e.sealed >= self.max_per_epoch);
-        if stale {
+        if epochs.usable(month, self.max_per_epoch).is_none() {
+            // None prepared in time (or the first answer, a new month, a new report key): this
+            // submission starts the epoch itself, holding the lock so that only one is started.
             let Some(conn) = conn else { return Ok(None) };
-            *guard = None; // drop (and zeroize) the old key before making a new one
-            *guard = Some(self.new_epoch(conn, month)?);
+            epochs.start(self.new_epoch(conn, month)?);
         }
-        let epoch = guard.as_mut().expect("an epoch was just ensured");
+        let epoch = epochs.usable(month, self.max_per_epoch).expect("an epoch was just ensured");
         epoch.sealed += 1;
         let month = month.to_string();
         let aad = AnswerAad {

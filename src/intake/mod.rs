@@ -310,6 +310,19 @@ impl Intake {
         Ok(Some(Prepared { row, token: token.clone(), code: code.clone(), receipt, survey: survey.clone() }))
     }
 
+    /// When the current epoch nears its cap, store the next one on a blocking thread, so that no
+    /// submission waits for that row (`keyring::epochs`). Must be called inside the async runtime.
+    pub fn prepare_epoch_if_due(&self) {
+        let Some(due) = self.keyring.next_epoch_due() else { return };
+        let (store, keyring) = (self.store.clone(), self.keyring.clone());
+        tokio::task::spawn_blocking(move || {
+            let prepared = store.conn().map_err(Into::into).and_then(|mut c| keyring.prepare_next_epoch(&mut c, due));
+            if let Err(e) = prepared {
+                tracing::warn!(error = %e, "could not prepare the next epoch; a submission will start it");
+            }
+        });
+    }
+
     /// A body that could not even be read (bad JSON, a broken form encoding) costs its sender one
     /// submission, and nobody else anything. True when the sender is now over the limit.
     pub fn charge_unreadable(&self, client: Option<Client>) -> bool {

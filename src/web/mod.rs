@@ -137,6 +137,7 @@ impl AppState {
                 self.store.run(move |c| st.intake.seal(Some(c), &checked)).await?.expect("sealed with a connection")
             }
         };
+        self.intake.prepare_epoch_if_due();
         let Prepared { row, token, code, mut receipt, survey } = prepared;
         let spent_token = token.is_some();
         receipt.place(self.intake.writer.commit(row, token, code).await?);

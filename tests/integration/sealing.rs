@@ -205,11 +205,24 @@ fn epochs_rotate_and_all_stay_readable(backend: Backend) {
                 201
             );
         }
-        let epochs: i64 = app.with_conn(|c| {
+        let (epochs, used): (i64, Vec<String>) = app.with_conn(|c| {
+            use chorus::store::schema::{epochs, responses};
             use diesel::QueryDsl;
-            chorus::store::schema::epochs::table.count().get_result(c).unwrap()
+            (
+                epochs::table.count().get_result(c).unwrap(),
+                responses::table.select(responses::epoch_id).load(c).unwrap(),
+            )
         });
-        assert_eq!(epochs, 3, "5 answers at 2 per epoch need 3 epochs");
+        let mut per_epoch = std::collections::HashMap::<String, usize>::new();
+        for e in used {
+            *per_epoch.entry(e).or_default() += 1;
+        }
+        // The cap holds exactly: each epoch is left only once full, so 5 answers fill 2 + 2 + 1.
+        let mut counts: Vec<usize> = per_epoch.into_values().collect();
+        counts.sort_unstable();
+        assert_eq!(counts, [1, 2, 2], "answers per epoch");
+        // The next epoch is prepared ahead, off the request path: at most one more row, with no answer.
+        assert!((3..=4).contains(&epochs), "{epochs} epochs for 5 answers at 2 per epoch");
         assert_eq!(open_all(&app, PASSPHRASE).unwrap().len(), 5);
         // Ids are random, not sequential: no two consecutive answers share a prefix pattern.
         let ids: Vec<String> = app.with_conn(|c| {
