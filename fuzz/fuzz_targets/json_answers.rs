@@ -1,10 +1,11 @@
-//! The JSON API path: an arbitrary JSON value, its object (if any) to `RawAnswers`, validation against
-//! the default survey, and for valid answers an `encode` → `decode` round trip.
+//! The JSON API path: arbitrary bytes read as the API's `answers` object (`JsonAnswers`, its own
+//! deserializer), then `RawAnswers`, validation against the default survey, and for valid answers an
+//! `encode` → `decode` round trip.
 #![no_main]
 
 use std::sync::OnceLock;
 
-use chorus::survey::{DEFAULT_SURVEY, RawAnswers, Survey};
+use chorus::survey::{DEFAULT_SURVEY, JsonAnswers, Survey};
 use libfuzzer_sys::fuzz_target;
 
 fn survey() -> &'static Survey {
@@ -13,9 +14,8 @@ fn survey() -> &'static Survey {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else { return };
-    let serde_json::Value::Object(map) = value else { return };
-    let Ok(raw) = RawAnswers::from_json(&map) else { return };
+    let Ok(answers) = serde_json::from_slice::<JsonAnswers>(data) else { return };
+    let Ok(raw) = answers.into_raw() else { return };
     let Ok(answers) = survey().validate(&raw) else { return };
     let padded = survey().encode(&answers).expect("valid answers always fit the padded size");
     let back = survey().decode(&padded).expect("encoded answers decode");

@@ -3,10 +3,11 @@
 //! Starting an epoch stores a row (its key wrapped to the report key). On SQLite that INSERT waits for
 //! the write lock, which the group-commit writer holds most of the time under load, with SQLite's
 //! busy handler sleeping 1, 2, 5, 10 … ms between tries, and its commit may run an automatic
-//! checkpoint. Done inside a submission while holding the keyring's lock, it stalled every actix
-//! worker (every submission seals) for tens of milliseconds, three times a second at 10,000 answers
-//! an epoch: that was the load benchmark's p99, and it grew with the database (docs/benchmarks.md).
-//! So the next epoch is prepared off the request path once the current one is four-fifths spent, and
+//! checkpoint. Done inside a submission while holding the keyring's lock, it made every actix worker
+//! that sealed meanwhile wait (every submission seals), three times a second at 30,000 answers a
+//! second and 10,000 answers an epoch, and for as long as anything else held the write lock (a scrub
+//! holds it for seconds). Moving it off the request path did not change the benchmark's p99, which
+//! has another cause (docs/benchmarks.md). So the next epoch is prepared off the request path once the current one is four-fifths spent, and
 //! the switch is made in memory. The cap still holds exactly: no epoch seals more than its maximum;
 //! when the prepared one is not there in time, the submission starts one itself, as before.
 

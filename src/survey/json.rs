@@ -4,15 +4,22 @@
 //! of the wrong JSON type is not a parse error: it becomes the same per-question error as before,
 //! naming the question, and the first such error in question-id order is the one reported.
 
-use std::{collections::BTreeMap, fmt};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::answers::{AnswerError, AnswerErrorKind, RawAnswers};
 
-/// `{"question id": "option" | ["option", …] | null, …}` as it arrived; a repeated key keeps its
-/// last value, as a JSON object read into a map always has.
-pub struct JsonAnswers(BTreeMap<String, JsonValue>);
+/// `{"question id": "option" | ["option", …] | null, …}` read into the answers' own map as it
+/// arrives, with the ids whose value had the wrong type set aside; a repeated key keeps its last
+/// value, as a JSON object read into a map always has.
+pub struct JsonAnswers {
+    answers: RawAnswers,
+    malformed: BTreeSet<String>,
+}
 
 enum JsonValue {
     One(String),
@@ -25,17 +32,10 @@ enum JsonValue {
 
 impl JsonAnswers {
     pub fn into_raw(self) -> Result<RawAnswers, AnswerError> {
-        let mut map = BTreeMap::new();
-        for (id, value) in self.0 {
-            let values = match value {
-                JsonValue::One(s) => vec![s],
-                JsonValue::Many(items) => items,
-                JsonValue::Skipped => continue,
-                JsonValue::Malformed => return Err(AnswerError::new(&id, AnswerErrorKind::Malformed)),
-            };
-            map.insert(id, values);
+        match self.malformed.first() {
+            Some(id) => Err(AnswerError::new(id, AnswerErrorKind::Malformed)),
+            None => Ok(self.answers),
         }
-        Ok(RawAnswers(map))
     }
 }
 
@@ -48,11 +48,23 @@ impl<'de> Deserialize<'de> for JsonAnswers {
                 f.write_str("an object of answers")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonAnswers, A::Error> {
-                let mut answers = BTreeMap::new();
+                let (mut answers, mut malformed) = (BTreeMap::new(), BTreeSet::new());
                 while let Some((id, value)) = map.next_entry::<String, JsonValue>()? {
-                    answers.insert(id, value);
+                    // A repeated id replaces whatever its earlier value left, in either map.
+                    if !malformed.is_empty() {
+                        malformed.remove(&id);
+                    }
+                    match value {
+                        JsonValue::One(s) => drop(answers.insert(id, vec![s])),
+                        JsonValue::Many(items) => drop(answers.insert(id, items)),
+                        JsonValue::Skipped => drop(answers.remove(&id)),
+                        JsonValue::Malformed => {
+                            answers.remove(&id);
+                            malformed.insert(id);
+                        }
+                    }
                 }
-                Ok(JsonAnswers(answers))
+                Ok(JsonAnswers { answers: RawAnswers(answers), malformed })
             }
         }
         d.deserialize_map(Answers)
@@ -132,6 +144,9 @@ mod tests {
         assert_eq!(got, want);
         // A repeated key keeps its last value, as any JSON object read into a map does.
         assert_eq!(read(r#"{"a": "first", "a": "second"}"#).unwrap()["a"], ["second"]);
+        assert_eq!(read(r#"{"a": 1, "a": "fine"}"#).unwrap()["a"], ["fine"]);
+        assert!(!read(r#"{"a": "x", "a": null}"#).unwrap().contains_key("a"));
+        assert_eq!(read(r#"{"a": "x", "a": 1}"#), Err("a: Malformed".to_owned()));
         // Escapes are decoded.
         assert_eq!(read(r#"{"a": "l\u00e9a\n"}"#).unwrap()["a"], ["léa\n"]);
     }
