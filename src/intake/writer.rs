@@ -108,10 +108,7 @@ impl Writer {
         let (store, shared) = (store.clone(), pending.clone());
         thread::Builder::new()
             .name("chorus-writer".into())
-            .spawn(move || {
-                run(conn, Ctx { store, metrics }, jobs, shared);
-                drop(checkpointer);
-            })
+            .spawn(move || run(conn, Ctx { store, metrics, checkpointer }, jobs, shared))
             .map_err(StoreError::Thread)?;
         Ok(Self { queue, pending })
     }
@@ -272,10 +269,15 @@ fn spend_codes(conn: &mut DbConn, pending: &PendingCodes, all: bool) -> Result<u
 struct Ctx {
     store: Store,
     metrics: Arc<Metrics>,
+    /// SQLite's checkpoint thread; dropped with this, after the last commit.
+    checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 fn run(mut conn: DbConn, ctx: Ctx, jobs: Receiver<Job>, pending: PendingCodes) {
     while let Ok(first) = jobs.recv() {
+        if ctx.checkpointer.as_ref().is_some_and(checkpoint::Checkpointer::restart_due) {
+            checkpoint::restart_step(&mut conn);
+        }
         work(&mut conn, &ctx, &jobs, &pending, first);
     }
     // Every sender is gone (shutdown): spend what waits, so no code can be used twice after a restart.

@@ -88,6 +88,8 @@ pub enum StoreError {
     Connect(#[source] diesel::ConnectionError),
     #[error("could not create the database's folder")]
     Folder(#[source] std::io::Error),
+    #[error("could not open the database file")]
+    Open(#[source] std::io::Error),
     #[error("could not set up the database connection")]
     Setup(#[source] diesel::result::Error),
     #[error("database migration failed")]
@@ -267,6 +269,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The SQLite database's file; None on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        (self.backend == Backend::Sqlite).then(|| self.url.expose().trim_start_matches("sqlite://").into())
     }
 
     /// A connection of its own, outside the pool: for the group-commit writer, which must never wait
