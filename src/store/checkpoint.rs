@@ -100,7 +100,11 @@ pub fn start(store: &Store) -> Result<Option<Checkpointer>, StoreError> {
     let (DbConn::Sqlite(mut conn), Some(path)) = (store.dedicated()?, store.sqlite_path()) else {
         return Ok(None);
     };
-    let db = database_file(&path).map_err(StoreError::Open)?;
+    // Without the descriptor (a URI-style path SQLite reads and `File::open` does not) the passes only
+    // leave more for the writer's step to flush.
+    let db = database_file(&path)
+        .map_err(|e| tracing::warn!(error = %e, "the database file will not be flushed after each checkpoint"))
+        .ok();
     let (stop, stopped) = mpsc::channel::<()>();
     let restart = Arc::new(AtomicBool::new(false));
     let due = restart.clone();
@@ -113,9 +117,12 @@ pub fn start(store: &Store) -> Result<Option<Checkpointer>, StoreError> {
                 // A failure (the scrub holding the checkpoint lock) is tried again at the next tick.
                 match passive(&mut conn) {
                     Ok(pass) => {
-                        if pass.busy == 0 && pass.checkpointed != copied {
+                        if let Some(db) = db.as_deref()
+                            && pass.busy == 0
+                            && pass.checkpointed != copied
+                        {
                             copied = pass.checkpointed;
-                            pre_flush(&db);
+                            pre_flush(db);
                         }
                         due.store(restart_due(&pass), Ordering::Relaxed);
                     }

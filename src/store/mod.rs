@@ -88,8 +88,6 @@ pub enum StoreError {
     Connect(#[source] diesel::ConnectionError),
     #[error("could not create the database's folder")]
     Folder(#[source] std::io::Error),
-    #[error("could not open the database file")]
-    Open(#[source] std::io::Error),
     #[error("could not set up the database connection")]
     Setup(#[source] diesel::result::Error),
     #[error("database migration failed")]
