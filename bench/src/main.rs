@@ -7,6 +7,8 @@
 //! `… -- --sustained` — 60 s at a fixed rate: errors and resident-memory growth.
 //! `… -- --report [--report-rows N] [--no-postgres]` — release time and peak memory over 10,000 and
 //! N (default 1,000,000) synthetic responses, on SQLite and PostgreSQL (bench/src/release.rs).
+//! `… -- --grown S [--no-postgres]` — the JSON API (ours and wrk) on a database first filled by S
+//! seconds of unmeasured load, as after a long flood (about 1.5M answers at S = 90).
 //! `… -- --weight` — the respondent form's weight in each launch language (bench/src/weight.rs).
 //! `… -- --scrub [--scrub-rows N]` — scrub time over 10,000 and N (default 1,000,000) synthetic
 //! responses on each backend, and the longest wait of a submission sent during it.
@@ -46,6 +48,7 @@ struct Args {
     scrub: bool,
     scrub_rows: u64,
     weight: bool,
+    grown: Option<u64>,
 }
 
 fn args() -> Args {
@@ -64,6 +67,7 @@ fn args() -> Args {
         scrub: false,
         scrub_rows: 1_000_000,
         weight: false,
+        grown: None,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
@@ -80,6 +84,7 @@ fn args() -> Args {
             "--scrub" => a.scrub = true,
             "--scrub-rows" => a.scrub_rows = value("--scrub-rows").parse().expect("--scrub-rows N"),
             "--weight" => a.weight = true,
+            "--grown" => a.grown = Some(value("--grown").parse().expect("--grown SECONDS")),
             other => panic!("unknown argument {other}; see the file's header"),
         }
     }
@@ -707,6 +712,46 @@ fn wrk_runs(a: &Args) {
     }
 }
 
+/// The JSON API on a database that `fill` seconds of unmeasured load have grown first: the p99 of a
+/// fresh database hid a checkpoint stall that grew with the database (docs/benchmarks.md, fifth
+/// session). Our generator and wrk each measure `a.seconds` on the same grown database.
+fn grown(a: &Args, fill: u64) {
+    const API: &str = "/api/v1/surveys/15977e8c/responses";
+    println!(
+        "Load: {} connections, {} s per run after {fill} s of unmeasured load into the same database. Ratio = accepted/s ÷ the baseline's requests/s (wrk rows: wrk's baseline).\n",
+        a.connections, a.seconds
+    );
+    println!("| run                          | accepted/s | p50 ms  | p99 ms  | errors | ratio  |");
+    println!("|------------------------------|-----------:|--------:|--------:|-------:|-------:|");
+    let answers = bodies();
+    let (base, _baseline) = baseline();
+    let b = drive(&base, "/echo", Route::Json, a.connections, a.seconds, None);
+    row("baseline: bare actix POST", &b, b.per_second);
+    let wb = wrk(&base, "/echo", a.connections, a.seconds, &answers);
+    if let Some(wb) = &wb {
+        row("wrk baseline: bare actix POST", wb, wb.per_second);
+    }
+    let pg = a.postgres.as_deref().and_then(PgDb::create);
+    for (name, url) in [("SQLite", None), ("PostgreSQL", pg.as_ref().map(|d| d.url.as_str()))] {
+        if name == "PostgreSQL" && url.is_none() {
+            println!("| PostgreSQL: skipped (no server at the configured URL) |");
+            continue;
+        }
+        let server = start_chorus(url);
+        let filled = drive(&server.base, API, Route::Json, a.connections, fill, None);
+        println!(
+            "| ({name} grown by {:.0} answers in {fill} s, {} errors) |",
+            filled.per_second * fill as f64,
+            filled.errors
+        );
+        let o = drive(&server.base, API, Route::Json, a.connections, a.seconds, None);
+        row(&format!("grown {name}, JSON API"), &o, b.per_second);
+        if let (Some(wb), Some(o)) = (&wb, wrk(&server.base, API, a.connections, a.seconds, &answers)) {
+            row(&format!("wrk grown {name}, JSON API"), &o, wb.per_second);
+        }
+    }
+}
+
 fn sustained(a: &Args) {
     let server = start_chorus(None);
     // Warm up at the same load first, so the database page caches of the pooled connections and the
@@ -863,6 +908,8 @@ fn main() {
         weight::run();
     } else if a.scrub {
         scrub(&a);
+    } else if let Some(fill) = a.grown {
+        grown(&a, fill);
     } else {
         submissions(&a);
     }
