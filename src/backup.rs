@@ -218,7 +218,7 @@ pub fn restore(url: &DatabaseUrl, header: &Header, body: &[u8]) -> Result<(), Ba
     }
     match backend {
         Backend::Sqlite => {
-            let path = PathBuf::from(url.expose().trim_start_matches("sqlite://"));
+            let path = PathBuf::from(crate::store::sqlite_file(url));
             if path.exists() && std::fs::metadata(&path)?.len() > 0 {
                 return Err(BackupError::NotEmpty(path.display().to_string()));
             }

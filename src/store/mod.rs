@@ -173,6 +173,11 @@ pub fn tune_for_writing(conn: &mut DbConn) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The file of a `sqlite://PATH` URL: what follows the scheme, as SQLite opens it.
+pub fn sqlite_file(url: &DatabaseUrl) -> &str {
+    url.expose().trim_start_matches("sqlite://")
+}
+
 pub struct Manager {
     url: DatabaseUrl,
     backend: Backend,
@@ -183,7 +188,7 @@ impl Manager {
     fn establish(&self) -> Result<DbConn, StoreError> {
         match self.backend {
             Backend::Sqlite => {
-                let path = self.url.expose().trim_start_matches("sqlite://");
+                let path = sqlite_file(&self.url);
                 let mut conn = SqliteConnection::establish(path).map_err(StoreError::Connect)?;
                 let sync = match self.sync {
                     SqliteSync::Full => "FULL",
@@ -241,7 +246,7 @@ impl Store {
     pub fn open(url: &DatabaseUrl, sync: SqliteSync) -> Result<Self, StoreError> {
         let backend = Backend::from_url(url.expose()).map_err(StoreError::Url)?;
         if backend == Backend::Sqlite {
-            let path = std::path::Path::new(url.expose().trim_start_matches("sqlite://"));
+            let path = std::path::Path::new(sqlite_file(url));
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(StoreError::Folder)?;
             }
@@ -271,7 +276,7 @@ impl Store {
 
     /// The SQLite database's file; None on PostgreSQL.
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
-        (self.backend == Backend::Sqlite).then(|| self.url.expose().trim_start_matches("sqlite://").into())
+        (self.backend == Backend::Sqlite).then(|| sqlite_file(&self.url).into())
     }
 
     /// A connection of its own, outside the pool: for the group-commit writer, which must never wait
