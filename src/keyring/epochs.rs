@@ -6,10 +6,11 @@
 //! checkpoint. Done inside a submission while holding the keyring's lock, it made every actix worker
 //! that sealed meanwhile wait (every submission seals), three times a second at 30,000 answers a
 //! second and 10,000 answers an epoch, and for as long as anything else held the write lock (a scrub
-//! holds it for seconds). Moving it off the request path did not change the benchmark's p99, which
-//! has another cause (docs/benchmarks.md). So the next epoch is prepared off the request path once the current one is four-fifths spent, and
-//! the switch is made in memory. The cap still holds exactly: no epoch seals more than its maximum;
-//! when the prepared one is not there in time, the submission starts one itself, as before.
+//! holds it for seconds). Moving it off the request path did not change the benchmark's p99, whose
+//! cause was the -wal's late restarts (`store::checkpoint`). So the next epoch is prepared off the
+//! request path once the current one is four-fifths spent, and the switch is made in memory. The
+//! cap still holds exactly: no epoch seals more than its maximum; when the prepared one is not there
+//! in time, the submission starts one itself, as before.
 
 use crate::{month::Month, seal::EpochKey};
 

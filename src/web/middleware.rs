@@ -1,7 +1,8 @@
 //! Three middlewares on every request: HEAD served as GET, security headers, and the request log.
 
-use std::time::Instant;
+use std::{sync::LazyLock, time::Instant};
 
+use crate::assets;
 use actix_web::{
     Error,
     body::MessageBody,
@@ -47,8 +48,36 @@ fn latency_hidden(route: &str) -> bool {
     matches!(route, "/withdraw" | "/api/v1/withdraw")
 }
 
-pub(super) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+/// The policy of every page that does not narrow it (`policy`).
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+/// `CSP` as sent, built once.
+static DEFAULT_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| policy(CSP));
+
+/// A Content-Security-Policy as sent: `base` with the inline sources respondent pages need
+/// (`with_inline_sources`). Pages that narrow the default build theirs with this.
+pub fn policy(base: &str) -> HeaderValue {
+    HeaderValue::from_str(&with_inline_sources(base)).expect("a policy is ASCII")
+}
+
+/// The policy with the hash of the inline stylesheet added to `style-src` (only that exact text
+/// applies inline; `script-src` stays `'self'` alone), and `data:` to `img-src`, for the empty
+/// favicon respondent pages name so that the browser asks for none.
+fn with_inline_sources(csp: &str) -> String {
+    csp.split(';')
+        .map(|d| {
+            let d = d.trim();
+            match d.split_whitespace().next() {
+                Some("style-src") => format!("{d} {}", *assets::INLINE_STYLE_SOURCE),
+                Some("img-src") => format!("{d} data:"),
+                _ => d.to_owned(),
+            }
+        })
+        .filter(|d| !d.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 pub async fn security_headers(
     req: ServiceRequest,
@@ -59,9 +88,9 @@ pub async fn security_headers(
     let staff = req.path().starts_with("/staff") || req.path().starts_with("/setup");
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
-    // A page may narrow the policy (the staff preview of a form forbids submitting it).
+    // A page may narrow the policy (the staff preview of a form forbids submitting it), with `policy`.
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        h.insert(header::CONTENT_SECURITY_POLICY, DEFAULT_POLICY.clone());
     }
     let referrer = if staff { "same-origin" } else { "no-referrer" };
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
@@ -110,4 +139,18 @@ pub async fn request_log(
         tracing::info!(target: "chorus::http", method = %method, route = %route, status, ms, "request");
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_inline_texts_are_allowed() {
+        let csp = with_inline_sources("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'");
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(csp.contains(&format!("style-src 'self' {}", *assets::INLINE_STYLE_SOURCE)), "{csp}");
+        assert!(csp.contains("img-src 'self' data:"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"));
+    }
 }

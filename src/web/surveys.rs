@@ -7,7 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix_web::{HttpResponse, http::StatusCode, web};
+use actix_web::{
+    HttpResponse,
+    http::{StatusCode, header},
+    web,
+};
 use askama::Template;
 
 use super::{
@@ -412,9 +416,11 @@ async fn preview(state: web::Data<AppState>, path: web::Path<(String, String)>, 
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((
-            "content-security-policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'none'; \
-             frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+            header::CONTENT_SECURITY_POLICY,
+            super::middleware::policy(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'none'; \
+                 frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+            ),
         ))
         .body(body))
 }
