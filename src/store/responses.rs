@@ -62,19 +62,49 @@ const COLUMNS: usize = 9;
 /// (`SQLITE_MAX_VARIABLE_NUMBER` since 3.32; the bundled SQLite is newer), PostgreSQL more than 65,535.
 pub const ROWS_PER_STATEMENT: usize = 32_766 / COLUMNS;
 
-/// Store many rows with as few statements as the backends allow: one multi-row INSERT per
-/// `ROWS_PER_STATEMENT` rows, in the order given (the caller chooses it; the writer shuffles).
-/// Either every row is stored or, on error, the caller's transaction must be rolled back.
+/// Store many rows with few statements, in the order given (the caller chooses it; the writer
+/// shuffles). Either every row is stored or, on error, the caller's transaction must be rolled back.
+/// PostgreSQL: one multi-row INSERT per `ROWS_PER_STATEMENT` rows. SQLite: one per `PREPARED_ROWS`
+/// rows, each from a statement prepared once (`insert_prepared`).
 pub fn insert_many(conn: &mut DbConn, rows: &[ResponseRow]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        // Per backend so each uses its own batch form (a MultiConnection batch would fall back to one
-        // statement per row on SQLite); the statement is the same diesel expression on both.
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(responses::table).values(chunk).execute(c)?,
-            DbConn::Postgres(c) => diesel::insert_into(responses::table).values(chunk).execute(c)?,
-        };
+    // Per backend so each uses its own batch form (a MultiConnection batch would fall back to one
+    // statement per row on SQLite).
+    match conn {
+        DbConn::Sqlite(c) => {
+            for chunk in rows.chunks(PREPARED_ROWS) {
+                insert_prepared(c, chunk)?;
+            }
+        }
+        DbConn::Postgres(c) => {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                diesel::insert_into(responses::table).values(chunk).execute(c)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// Rows of the largest INSERT SQLite keeps prepared: a group commit under 32 connections fits one.
+pub const PREPARED_ROWS: usize = 32;
+
+/// One INSERT of `rows` (at most `PREPARED_ROWS`) from a statement prepared once per row count and
+/// then kept. diesel prepares a slice's multi-row INSERT anew each time, because its SQL depends on
+/// the count, and that parse took an eighth of the writer's time per answer (docs/benchmarks.md); an
+/// array of a fixed size has a query id of its own, which diesel's statement cache keys on.
+fn insert_prepared(c: &mut SqliteConnection, rows: &[ResponseRow]) -> QueryResult<usize> {
+    fn exactly<const N: usize>(c: &mut SqliteConnection, rows: &[ResponseRow]) -> QueryResult<usize> {
+        let rows: &[ResponseRow; N] = rows.try_into().expect("the match below gives each count its own N");
+        diesel::insert_into(responses::table).values(rows).execute(c)
+    }
+    macro_rules! by_count {
+        ($($n:literal)*) => {
+            match rows.len() {
+                $($n => exactly::<$n>(c, rows),)*
+                _ => diesel::insert_into(responses::table).values(rows).execute(c),
+            }
+        };
+    }
+    by_count!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32)
 }
 
 /// Number of stored responses of a survey.

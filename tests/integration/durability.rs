@@ -16,6 +16,7 @@ tests! {
     ],
     once: [
         answers_reach_the_database_file_beside_the_writer,
+        sqlite_prepares_a_batch_insert_once_per_row_count,
     ],
     postgres_only: [
         a_failed_commit_is_answered_with_an_error_not_a_receipt,
@@ -161,21 +162,59 @@ fn a_row_the_database_refuses_costs_that_answer_alone(backend: Backend) {
     });
 }
 
-/// More rows than one statement may bind (SQLite's limit on bound parameters) are stored whole, in
-/// several multi-row statements of one transaction.
+/// Batches of every size the SQLite writer stores through a statement of its own (up to
+/// `PREPARED_ROWS` rows), one past it, and more rows than one statement may bind (SQLite's limit on
+/// bound parameters) are stored whole; each size comes twice, so a kept statement is run again with
+/// new rows (had it kept the first rows' values, the second run would repeat their ids and fail).
 fn a_batch_larger_than_one_statement_is_stored_whole(backend: Backend) {
+    use chorus::store::responses::{PREPARED_ROWS, ROWS_PER_STATEMENT};
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let n = chorus::store::responses::ROWS_PER_STATEMENT * 2 + 3;
         let intake = &app.state.intake;
-        app.with_conn(|c| {
-            let (survey, _) = intake.surveys.current(c, "harms").unwrap().unwrap();
-            let mut rng = rand::rng();
-            let batch: Vec<_> = (0..n).map(|_| chorus::dev::synthetic_answers(&survey, &mut rng)).collect();
-            chorus::intake::store_synthetic(&intake.keyring, c, &survey, &batch).unwrap();
+        let sizes = [1, 2, 13, PREPARED_ROWS - 1, PREPARED_ROWS, PREPARED_ROWS + 1, ROWS_PER_STATEMENT * 2 + 3];
+        let mut stored = 0;
+        for n in sizes.into_iter().flat_map(|n| [n, n]) {
+            app.with_conn(|c| {
+                let (survey, _) = intake.surveys.current(c, "harms").unwrap().unwrap();
+                let mut rng = rand::rng();
+                let batch: Vec<_> = (0..n).map(|_| chorus::dev::synthetic_answers(&survey, &mut rng)).collect();
+                chorus::intake::store_synthetic(&intake.keyring, c, &survey, &batch).unwrap();
+            });
+            stored += n as i64;
+            assert_eq!(app.count("harms"), stored, "a batch of {n} was not stored whole");
+        }
+    });
+}
+
+/// SQLite parses a batch's INSERT once per row count and keeps it (`responses::insert_prepared`):
+/// two batches of the same size add one statement to the connection's cache, not two, and not none
+/// (a statement prepared anew for every batch is what this replaced, docs/benchmarks.md).
+fn sqlite_prepares_a_batch_insert_once_per_row_count() {
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{Connection, InstrumentationEvent};
+    run(async {
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        app.init_keys();
+        let intake = &app.state.intake;
+        let cached = Arc::new(Mutex::new(Vec::<String>::new()));
+        let mut conn = app.store().dedicated().unwrap();
+        let seen = cached.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                seen.lock().unwrap().push(sql.to_owned());
+            }
         });
-        assert_eq!(app.count("harms"), n as i64);
+        let (survey, _) = intake.surveys.current(&mut conn, "harms").unwrap().unwrap();
+        let mut rng = rand::rng();
+        for n in [13, 13, 5] {
+            let batch: Vec<_> = (0..n).map(|_| chorus::dev::synthetic_answers(&survey, &mut rng)).collect();
+            chorus::intake::store_synthetic(&intake.keyring, &mut conn, &survey, &batch).unwrap();
+        }
+        let inserts = cached.lock().unwrap().iter().filter(|sql| sql.starts_with("INSERT INTO `responses`")).count();
+        assert_eq!(inserts, 2, "one kept statement for 13 rows and one for 5: {:?}", cached.lock().unwrap());
+        assert_eq!(app.count("harms"), 31);
     });
 }
 
