@@ -1,6 +1,6 @@
 //! Durable group commit, and the one thread that writes what respondents cause. It owns a database
 //! connection of its own; it takes every job waiting in its queue, stores a batch of answers in one
-//! transaction, their rows in one multi-row INSERT (per 32 rows on SQLite: `responses::insert_many`;
+//! transaction, their rows in one multi-row INSERT (per 32 rows on SQLite, `responses::insert_many`;
 //! one fsync on SQLite with `synchronous = FULL`, one WAL flush on PostgreSQL with
 //! `synchronous_commit = on`), and only then tells each waiting request whether its row is committed.
 //!

@@ -64,15 +64,21 @@ pub const ROWS_PER_STATEMENT: usize = 32_766 / COLUMNS;
 
 /// Store many rows with few statements, in the order given (the caller chooses it; the writer
 /// shuffles). Either every row is stored or, on error, the caller's transaction must be rolled back.
-/// PostgreSQL: one multi-row INSERT per `ROWS_PER_STATEMENT` rows. SQLite: one per `PREPARED_ROWS`
-/// rows, each from a statement prepared once (`insert_prepared`).
+/// Up to `PREPARED_ROWS` rows (every group commit under 32 connections): one INSERT, prepared once
+/// for its row count (`insert_prepared`). More: on SQLite one such INSERT per `PREPARED_ROWS` rows; on
+/// PostgreSQL one multi-row INSERT per `ROWS_PER_STATEMENT` rows, so that a batch with nothing to claim
+/// can still go as one statement with no transaction around it (`intake::writer`).
 pub fn insert_many(conn: &mut DbConn, rows: &[ResponseRow]) -> Result<(), StoreError> {
+    if rows.len() <= PREPARED_ROWS {
+        insert_prepared(conn, rows)?;
+        return Ok(());
+    }
     // Per backend so each uses its own batch form (a MultiConnection batch would fall back to one
     // statement per row on SQLite).
     match conn {
-        DbConn::Sqlite(c) => {
+        DbConn::Sqlite(_) => {
             for chunk in rows.chunks(PREPARED_ROWS) {
-                insert_prepared(c, chunk)?;
+                insert_prepared(conn, chunk)?;
             }
         }
         DbConn::Postgres(c) => {
@@ -84,23 +90,32 @@ pub fn insert_many(conn: &mut DbConn, rows: &[ResponseRow]) -> Result<(), StoreE
     Ok(())
 }
 
-/// Rows of the largest INSERT SQLite keeps prepared: a group commit under 32 connections fits one.
+/// Rows of the largest INSERT kept prepared: a group commit under 32 connections fits one.
 pub const PREPARED_ROWS: usize = 32;
 
 /// One INSERT of `rows` (at most `PREPARED_ROWS`) from a statement prepared once per row count and
 /// then kept. diesel prepares a slice's multi-row INSERT anew each time, because its SQL depends on
-/// the count, and that parse took an eighth of the writer's time per answer (docs/benchmarks.md); an
-/// array of a fixed size has a query id of its own, which diesel's statement cache keys on.
-fn insert_prepared(c: &mut SqliteConnection, rows: &[ResponseRow]) -> QueryResult<usize> {
-    fn exactly<const N: usize>(c: &mut SqliteConnection, rows: &[ResponseRow]) -> QueryResult<usize> {
+/// the count: on SQLite that parse took an eighth of the writer's time per answer, and PostgreSQL
+/// parsed and planned each batch's statement (docs/benchmarks.md). An array of a fixed size has a
+/// query id of its own, which diesel's statement cache keys on.
+fn insert_prepared(conn: &mut DbConn, rows: &[ResponseRow]) -> QueryResult<usize> {
+    fn exactly<const N: usize>(conn: &mut DbConn, rows: &[ResponseRow]) -> QueryResult<usize> {
         let rows: &[ResponseRow; N] = rows.try_into().expect("the match below gives each count its own N");
-        diesel::insert_into(responses::table).values(rows).execute(c)
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(responses::table).values(rows).execute(c),
+            DbConn::Postgres(c) => diesel::insert_into(responses::table).values(rows).execute(c),
+        }
     }
     macro_rules! by_count {
         ($($n:literal)*) => {
             match rows.len() {
-                $($n => exactly::<$n>(c, rows),)*
-                _ => diesel::insert_into(responses::table).values(rows).execute(c),
+                0 => Ok(0),
+                $($n => exactly::<$n>(conn, rows),)*
+                // Not reached (`insert_many` gives at most PREPARED_ROWS rows); stored all the same.
+                _ => match conn {
+                    DbConn::Sqlite(c) => diesel::insert_into(responses::table).values(rows).execute(c),
+                    DbConn::Postgres(c) => diesel::insert_into(responses::table).values(rows).execute(c),
+                },
             }
         };
     }
