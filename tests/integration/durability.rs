@@ -162,29 +162,32 @@ fn a_row_the_database_refuses_costs_that_answer_alone(backend: Backend) {
     });
 }
 
-/// Batches of every size the SQLite writer stores through a statement of its own (up to
-/// `PREPARED_ROWS` rows), one past it, and more rows than one statement may bind (SQLite's limit on
-/// bound parameters) are stored whole; each size comes twice, so a kept statement is run again with
-/// new rows (had it kept the first rows' values, the second run would repeat their ids and fail).
+/// Batches small enough for a kept statement (up to `PREPARED_ROWS` rows), one past that, and more
+/// rows than one statement may bind (SQLite's limit on bound parameters) are stored whole; each size
+/// comes twice, so a kept statement runs again with new rows (had it kept the first rows' values,
+/// the second run would repeat their ids and fail).
 fn a_batch_larger_than_one_statement_is_stored_whole(backend: Backend) {
     use chorus::store::responses::{PREPARED_ROWS, ROWS_PER_STATEMENT};
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let intake = &app.state.intake;
         let sizes = [1, 2, 13, PREPARED_ROWS - 1, PREPARED_ROWS, PREPARED_ROWS + 1, ROWS_PER_STATEMENT * 2 + 3];
         let mut stored = 0;
         for n in sizes.into_iter().flat_map(|n| [n, n]) {
-            app.with_conn(|c| {
-                let (survey, _) = intake.surveys.current(c, "harms").unwrap().unwrap();
-                let mut rng = rand::rng();
-                let batch: Vec<_> = (0..n).map(|_| chorus::dev::synthetic_answers(&survey, &mut rng)).collect();
-                chorus::intake::store_synthetic(&intake.keyring, c, &survey, &batch).unwrap();
-            });
+            app.with_conn(|c| store_synthetic_batch(&app, c, n));
             stored += n as i64;
             assert_eq!(app.count("harms"), stored, "a batch of {n} was not stored whole");
         }
     });
+}
+
+/// Seal `n` synthetic answer sets of the default survey and store them in one transaction.
+fn store_synthetic_batch(app: &TestApp, conn: &mut chorus::store::DbConn, n: usize) {
+    let intake = &app.state.intake;
+    let (survey, _) = intake.surveys.current(conn, "harms").unwrap().unwrap();
+    let mut rng = rand::rng();
+    let batch: Vec<_> = (0..n).map(|_| chorus::dev::synthetic_answers(&survey, &mut rng)).collect();
+    chorus::intake::store_synthetic(&intake.keyring, conn, &survey, &batch).unwrap();
 }
 
 /// A batch's INSERT is prepared once per row count and kept (`responses::insert_prepared`): two
@@ -197,7 +200,6 @@ fn a_batch_insert_is_prepared_once_per_row_count(backend: Backend) {
     run(async {
         let app = TestApp::spawn(backend).await;
         app.init_keys();
-        let intake = &app.state.intake;
         let cached = Arc::new(Mutex::new(Vec::<String>::new()));
         let mut conn = app.store().dedicated().unwrap();
         let seen = cached.clone();
@@ -206,13 +208,15 @@ fn a_batch_insert_is_prepared_once_per_row_count(backend: Backend) {
                 seen.lock().unwrap().push(sql.to_owned());
             }
         });
-        let (survey, _) = intake.surveys.current(&mut conn, "harms").unwrap().unwrap();
-        let mut rng = rand::rng();
         for n in [13, 13, 5] {
-            let batch: Vec<_> = (0..n).map(|_| chorus::dev::synthetic_answers(&survey, &mut rng)).collect();
-            chorus::intake::store_synthetic(&intake.keyring, &mut conn, &survey, &batch).unwrap();
+            store_synthetic_batch(&app, &mut conn, n);
         }
-        let inserts = cached.lock().unwrap().iter().filter(|sql| sql.starts_with("INSERT INTO") && sql.contains("responses")).count();
+        let inserts = cached
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|sql| sql.starts_with("INSERT INTO") && sql.contains("responses"))
+            .count();
         assert_eq!(inserts, 2, "one kept statement for 13 rows and one for 5: {:?}", cached.lock().unwrap());
         assert_eq!(app.count("harms"), 31);
     });
