@@ -81,13 +81,21 @@ pub fn insert_many(conn: &mut DbConn, rows: &[ResponseRow]) -> Result<(), StoreE
                 insert_prepared(conn, chunk)?;
             }
         }
-        DbConn::Postgres(c) => {
+        DbConn::Postgres(_) => {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                diesel::insert_into(responses::table).values(chunk).execute(c)?;
+                insert_unprepared(conn, chunk)?;
             }
         }
     }
     Ok(())
+}
+
+/// One multi-row INSERT of any number of rows, prepared for this run only (`insert_prepared`).
+fn insert_unprepared(conn: &mut DbConn, rows: &[ResponseRow]) -> QueryResult<usize> {
+    match conn {
+        DbConn::Sqlite(c) => diesel::insert_into(responses::table).values(rows).execute(c),
+        DbConn::Postgres(c) => diesel::insert_into(responses::table).values(rows).execute(c),
+    }
 }
 
 /// Rows of the largest INSERT kept prepared: a group commit under 32 connections fits one.
@@ -112,10 +120,7 @@ fn insert_prepared(conn: &mut DbConn, rows: &[ResponseRow]) -> QueryResult<usize
                 0 => Ok(0),
                 $($n => exactly::<$n>(conn, rows),)*
                 // Not reached (`insert_many` gives at most PREPARED_ROWS rows); stored all the same.
-                _ => match conn {
-                    DbConn::Sqlite(c) => diesel::insert_into(responses::table).values(rows).execute(c),
-                    DbConn::Postgres(c) => diesel::insert_into(responses::table).values(rows).execute(c),
-                },
+                _ => insert_unprepared(conn, rows),
             }
         };
     }

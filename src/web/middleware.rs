@@ -56,9 +56,16 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 static DEFAULT_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| policy(CSP));
 
 /// A Content-Security-Policy as sent: `base` with the inline sources respondent pages need
-/// (`with_inline_sources`). Pages that narrow the default build theirs with this.
-pub fn policy(base: &str) -> HeaderValue {
+/// (`with_inline_sources`).
+fn policy(base: &str) -> HeaderValue {
     HeaderValue::from_str(&with_inline_sources(base)).expect("a policy is ASCII")
+}
+
+/// The default policy with nowhere a form may be sent: for the staff preview of a form.
+pub fn policy_without_forms() -> HeaderValue {
+    let base = CSP.replace("form-action 'self'", "form-action 'none'");
+    debug_assert_ne!(base, CSP, "the default policy names form-action 'self'");
+    policy(&base)
 }
 
 /// The policy with the hash of the inline stylesheet added to `style-src` (only that exact text
@@ -88,7 +95,7 @@ pub async fn security_headers(
     let staff = req.path().starts_with("/staff") || req.path().starts_with("/setup");
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
-    // A page may narrow the policy (the staff preview of a form forbids submitting it), with `policy`.
+    // A page may narrow the policy (the staff preview of a form forbids submitting it).
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(header::CONTENT_SECURITY_POLICY, DEFAULT_POLICY.clone());
     }

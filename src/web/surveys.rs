@@ -415,12 +415,6 @@ async fn preview(state: web::Data<AppState>, path: web::Path<(String, String)>, 
     let body = page.render()?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            super::middleware::policy(
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'none'; \
-                 frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-            ),
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, super::middleware::policy_without_forms()))
         .body(body))
 }
