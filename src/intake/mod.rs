@@ -383,18 +383,24 @@ pub fn store_synthetic(
     survey: &Survey,
     batch: &[ValidAnswers],
 ) -> Result<(), SubmitError> {
-    let flags = crate::keyring::RowFlags { verified: false, synthetic: true };
-    let rows = batch
-        .iter()
-        .map(|answers| {
-            let plaintext = survey.encode(answers).map_err(SubmitError::Encode)?;
-            let at = (survey.slug.as_str(), survey.version);
-            let sealed = keyring.seal(conn, crate::seal::random_id(), at, flags, &plaintext)?;
-            Ok(row_of(survey, sealed, flags))
-        })
-        .collect::<Result<Vec<_>, SubmitError>>()?;
+    let rows =
+        batch.iter().map(|answers| synthetic_row(keyring, conn, survey, answers)).collect::<Result<Vec<_>, _>>()?;
     conn.write_transaction(|conn| responses::insert_many(conn, &rows))?;
     Ok(())
+}
+
+/// One synthetic answer set sealed into a row, flagged `synthetic`, with no receipt.
+pub fn synthetic_row(
+    keyring: &Keyring,
+    conn: &mut DbConn,
+    survey: &Survey,
+    answers: &ValidAnswers,
+) -> Result<responses::ResponseRow, SubmitError> {
+    let flags = crate::keyring::RowFlags { verified: false, synthetic: true };
+    let plaintext = survey.encode(answers).map_err(SubmitError::Encode)?;
+    let sealed =
+        keyring.seal(conn, crate::seal::random_id(), (survey.slug.as_str(), survey.version), flags, &plaintext)?;
+    Ok(row_of(survey, sealed, flags))
 }
 
 /// Import the bundled default survey when the database has no survey of that slug yet.

@@ -17,6 +17,7 @@ tests! {
     ],
     once: [
         answers_reach_the_database_file_beside_the_writer,
+        under_a_flood_the_writer_starts_the_wal_over,
     ],
     postgres_only: [
         a_failed_commit_is_answered_with_an_error_not_a_receipt,
@@ -375,5 +376,67 @@ fn answers_reach_the_database_file_beside_the_writer() {
         }
         assert_eq!(in_file, Ok(20), "answers in the database file itself, five seconds after their commits");
         assert_eq!(app.count("harms"), 20);
+    });
+}
+
+/// Under a flood the checkpoint thread never finds the -wal wholly copied when the writer's next
+/// transaction begins (the writer commits during every pass), so SQLite never starts the -wal over by
+/// itself and it grows to the backstop. The writer's own step, taken between two batches when the
+/// checkpoint thread asks (`checkpoint::restart_step`), is what starts it over (docs/benchmarks.md,
+/// fifth session). Flood the writer and watch the -wal's frame count, in the wal-index, fall back.
+fn under_a_flood_the_writer_starts_the_wal_over() {
+    use chorus::store::checkpoint::{BACKSTOP_PAGES, RESTART_AT};
+    use futures_util::StreamExt;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    const ROWS: usize = 40_000;
+    run(async {
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        app.init_keys();
+        let intake = &app.state.intake;
+        let mut conn = app.store().dedicated().unwrap();
+        let (survey, _) = intake.surveys.current(&mut conn, "harms").unwrap().unwrap();
+        let mut rng = rand::rng();
+        let answers = chorus::dev::synthetic_answers(&survey, &mut rng);
+        let shm = app.dir.path().join("chorus.db-shm");
+        // mxFrame, the frames in the -wal, from the first copy of the wal-index header.
+        let frames = || {
+            use std::os::unix::fs::FileExt;
+            let mut word = [0u8; 4];
+            std::fs::File::open(&shm)
+                .and_then(|f| f.read_exact_at(&mut word, 16))
+                .map_or(0, |()| u32::from_ne_bytes(word))
+        };
+        // Sealed first, so that the flood keeps the writer's queue full from the first batch to the last.
+        let rows: Vec<_> = (0..ROWS)
+            .map(|_| chorus::intake::synthetic_row(&intake.keyring, &mut conn, &survey, &answers).unwrap())
+            .collect();
+        let (highest, restarted, done) = (AtomicU32::new(0), AtomicBool::new(false), AtomicU32::new(0));
+        futures_util::stream::iter(rows)
+            .for_each_concurrent(32, |row| async {
+                if restarted.load(Ordering::Relaxed) {
+                    return;
+                }
+                intake.writer.commit(row, None, None).await.expect("committed");
+                done.fetch_add(1, Ordering::Relaxed);
+                let now = frames();
+                let high = highest.fetch_max(now, Ordering::Relaxed).max(now);
+                if high >= RESTART_AT as u32 && now < high / 2 {
+                    restarted.store(true, Ordering::Relaxed);
+                }
+            })
+            .await;
+        let high = highest.load(Ordering::Relaxed);
+        assert!(high >= RESTART_AT as u32, "the flood never filled the -wal to {RESTART_AT} frames: {high}");
+        assert!(
+            restarted.load(Ordering::Relaxed),
+            "the -wal was never started over during the flood: {high} frames at most"
+        );
+        // Without the step the -wal is started over only by the writer's own automatic checkpoint, at
+        // the backstop: a flood of 27,000 answers took it to 10,006 frames (broken on purpose).
+        assert!(
+            high < BACKSTOP_PAGES,
+            "the -wal grew to {high} frames, after {} answers, before it was started over",
+            done.load(Ordering::Relaxed)
+        );
     });
 }
