@@ -40,6 +40,12 @@ pub enum KeyringError {
     Custody(String),
 }
 
+impl From<diesel::result::Error> for KeyringError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
 /// One Argon2id derivation at a time in the whole process: each takes the configured memory (256 MiB
 /// by default), so parallel report runs, passphrase changes or guesses cannot multiply it.
 static DERIVATION: Mutex<()> = Mutex::new(());

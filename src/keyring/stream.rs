@@ -18,15 +18,19 @@ use super::{KeyringError, OpenedAnswer, Streamed, Unsealed};
 use crate::{
     month::Month,
     seal::{self, AnswerAad, EpochKey, Padded},
-    store::{DbConn, keys, responses},
+    store::{
+        DbConn, keys,
+        responses::{self, Scan},
+    },
 };
 
-/// Rows read per query: a keyset page.
+/// Rows read per query: a keyset page (SQLite) or a cursor's fetch (PostgreSQL).
 const PAGE: i64 = 2_000;
 
-/// What the reading thread sees of every row, in id order, before it is opened: a run hashes the ids
-/// into its fingerprint here. The flags are the row's columns; they are bound into the ciphertext, so
-/// a run that goes on to use them (every row opened) has them authenticated.
+/// What the reading thread sees of every row, in the order the scan reads them (`responses::Scan`),
+/// before it is opened: a run hashes the ids into its fingerprint here. The flags are the row's
+/// columns; they are bound into the ciphertext, so a run that goes on to use them (every row opened)
+/// has them authenticated.
 pub struct RowHead<'a> {
     pub id: &'a str,
     pub verified: bool,
@@ -47,9 +51,8 @@ struct SealedPage {
 
 /// Where one row's fields lie in its page, and what else the row says.
 struct PageRow {
-    /// The stored key (where the next page starts after), and within it the answer's own id (what
-    /// its sealing bound, and what a fingerprint counts: the same before and after a scrub).
-    key_text: Range<usize>,
+    /// The answer's own id, without the placement its stored key may carry: what its sealing bound,
+    /// and what a fingerprint counts (the same before and after a scrub).
     id: Range<usize>,
     month: Range<usize>,
     epoch: Range<usize>,
@@ -68,12 +71,10 @@ impl SealedPage {
             self.text.push_str(s);
             at..self.text.len()
         };
-        let (key_text, month, epoch) = (text(&row.id), text(&row.month), text(&row.epoch_id));
-        let id = key_text.end - responses::answer_id(&row.id).len()..key_text.end;
+        let (id, month, epoch) = (text(responses::answer_id(&row.id)), text(&row.month), text(&row.epoch_id));
         let at = self.sealed.len();
         self.sealed.extend_from_slice(&row.sealed);
         self.rows.push(PageRow {
-            key_text,
             id,
             month,
             epoch,
@@ -161,20 +162,12 @@ impl Unsealed {
         Ok(Some(key))
     }
 
-    /// Read the next page after `after` and find each row's epoch key. `None` at the end.
-    fn next_page(
-        &mut self,
-        conn: &mut DbConn,
-        slug: &str,
-        through: &str,
-        excluded_months: &[String],
-        after: &mut String,
-    ) -> Result<Option<SealedPage>, KeyringError> {
+    /// Read the scan's next page and find each row's epoch key. `None` at the end.
+    fn next_page(&mut self, conn: &mut DbConn, scan: &mut Scan) -> Result<Option<SealedPage>, KeyringError> {
         let mut page = SealedPage::default();
-        responses::page(conn, slug, through, excluded_months, after, PAGE, |row| page.push(row))?;
-        let Some(last) = page.rows.last() else { return Ok(None) };
-        after.clear();
-        after.push_str(&page.text[last.key_text.clone()]);
+        if scan.next(conn, PAGE, |row| page.push(row))? == 0 {
+            return Ok(None);
+        }
         let mut index: HashMap<String, Option<usize>> = HashMap::new();
         for r in 0..page.rows.len() {
             let epoch = &page.text[page.rows[r].epoch.clone()];
@@ -207,27 +200,28 @@ impl Unsealed {
         mut each: impl FnMut(OpenedAnswer<'_>) -> Result<(), KeyringError>,
     ) -> Result<Streamed, KeyringError> {
         let through = through.to_string();
-        responses::refresh_statistics(conn)?;
-        let mut after = String::new();
-        let mut n = Streamed::default();
-        let mut failed = None;
-        while let Some(page) = self.next_page(conn, slug, &through, excluded_months, &mut after)? {
-            page.open(slug, &mut n, |a| {
-                if failed.is_none()
-                    && let Err(e) = each(a)
-                {
-                    failed = Some(e);
+        responses::reading(conn, |conn| {
+            let mut scan = Scan::open(conn, slug, &through, excluded_months)?;
+            let mut n = Streamed::default();
+            let mut failed = None;
+            while let Some(page) = self.next_page(conn, &mut scan)? {
+                page.open(slug, &mut n, |a| {
+                    if failed.is_none()
+                        && let Err(e) = each(a)
+                    {
+                        failed = Some(e);
+                    }
+                });
+                if let Some(e) = failed.take() {
+                    return Err(e);
                 }
-            });
-            if let Some(e) = failed.take() {
-                return Err(e);
             }
-        }
-        Ok(n)
+            Ok(n)
+        })
     }
 
     /// As [`Unsealed::for_each_answer`], with the work split: this thread reads pages (and shows
-    /// `head` every row, in id order), `threads` others open them and hand each opened answer to
+    /// `head` every row), `threads` others open them and hand each opened answer to
     /// `each` with their own state (made by `make`); the states come back for the caller to merge.
     /// At most two pages per opening thread wait in between, so memory stays bounded. `opened`, if
     /// given, counts the rows gone through as the run goes (for a progress bar).
@@ -246,7 +240,6 @@ impl Unsealed {
     ) -> Result<(Streamed, Vec<S>), KeyringError> {
         let threads = threads.max(1);
         let through = through.to_string();
-        responses::refresh_statistics(conn)?;
         let (tx, rx) = mpsc::sync_channel::<SealedPage>(2 * threads);
         // Held by the opening threads only: when the last one ends (even by a panic) the channel
         // closes, and the reading thread's next send fails instead of waiting for ever.
@@ -278,10 +271,10 @@ impl Unsealed {
                 })
                 .collect();
             drop(rx);
-            let mut after = String::new();
-            let mut read = || {
+            let read = responses::reading(conn, |conn| {
+                let mut scan = Scan::open(conn, slug, &through, excluded_months)?;
                 while !stop.load(Ordering::Relaxed) {
-                    let Some(page) = self.next_page(conn, slug, &through, excluded_months, &mut after)? else { break };
+                    let Some(page) = self.next_page(conn, &mut scan)? else { break };
                     for row in &page.rows {
                         head(page.head(row));
                     }
@@ -290,8 +283,7 @@ impl Unsealed {
                     }
                 }
                 Ok::<_, KeyringError>(())
-            };
-            let read = read();
+            });
             drop(tx);
             let mut total = Streamed::default();
             let mut states = Vec::with_capacity(threads);

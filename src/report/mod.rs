@@ -390,6 +390,7 @@ pub fn run_snapshot_by(
     let (through, survey, rho) = check_request(conn, surveys, spec)?;
     let mut spec = spec.clone();
     spec.excluded_months = crate::store::defences::quarantined(conn, &spec.survey)?;
+    crate::store::responses::refresh_statistics(conn)?;
     let mut months = crate::store::responses::months(conn, &spec.survey, &spec.through, &spec.excluded_months)?;
     if months.is_empty() {
         months.push(spec.through.clone());

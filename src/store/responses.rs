@@ -165,7 +165,8 @@ pub fn delete_by_receipt(conn: &mut DbConn, key: &ReceiptKey) -> Result<bool, St
 
 /// What a report run reads of a row: no slug (the query names it) and no receipt hash, so a page of
 /// a million-row run copies only what opening the answer needs.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = responses)]
 pub struct SealedRow {
     pub id: String,
     pub survey_version: i32,
@@ -176,52 +177,126 @@ pub struct SealedRow {
     pub synthetic: bool,
 }
 
-/// One page of a survey's rows through a month, in id order after `after`, handed to `each` one at
-/// a time as the database gives them (no page of owned rows): a keyset scan, so a report run never
-/// holds more than a few pages of ciphertext in memory. Answers how many rows it gave.
-pub fn page(
-    conn: &mut DbConn,
-    slug: &str,
-    through: &str,
-    excluded: &[String],
-    after: &str,
-    limit: i64,
-    mut each: impl FnMut(SealedRow),
-) -> Result<usize, StoreError> {
-    let rows = responses::table
-        .filter(responses::survey_slug.eq(slug))
-        .filter(responses::month.le(through))
-        .filter(responses::month.ne_all(excluded))
-        .filter(responses::id.gt(after))
-        .order(responses::id)
-        .limit(limit)
-        .select((
-            responses::id,
-            responses::survey_version,
-            responses::month,
-            responses::epoch_id,
-            responses::sealed,
-            responses::verified,
-            responses::synthetic,
-        ))
-        .load_iter::<SealedRow, diesel::connection::DefaultLoadingMode>(conn)?;
-    let mut n = 0;
-    for row in rows {
-        each(row?);
-        n += 1;
-    }
-    Ok(n)
+/// A report run's walk over a survey's rows through a month, a page at a time, each row handed over
+/// as the database gives it (no page of owned rows), so a run never holds more than a few pages of
+/// ciphertext. The order does not matter to a run (its tallies are sums, its fingerprint counts a
+/// set), so each backend reads in the order it keeps the rows:
+///
+/// - SQLite's table is clustered on its key: keyset pages in key order read it front to back.
+/// - PostgreSQL's heap keeps rows in the order they were written until a scrub rewrites them, so a
+///   walk in key order (through the index) reads the heap at random: 8.4 s against 2.8 s for the
+///   pages of a million unscrubbed answers (docs/benchmarks.md). There one cursor reads the heap as
+///   it lies, inside the read-only transaction [`reading`] opens.
+pub enum Scan {
+    /// SQLite: the walk's scope, and the key the next page starts after.
+    Keyset { slug: String, through: String, excluded: Vec<String>, after: String },
+    /// PostgreSQL: the cursor [`Scan::open`] declared.
+    Cursor,
 }
 
-/// Before a report reads every row (PostgreSQL): fresh planner statistics. Until autovacuum has
-/// analysed a table that grew fast (an import, a flood, a benchmark's seeding), PostgreSQL believes it
-/// small and answers each page of `page` with a bitmap scan and a sort of every remaining row
-/// (quadratic in the rows: 9.4 s to open 1,000,000 answers, docs/benchmarks.md) instead of walking
-/// the (survey, id) index. ANALYZE samples a fixed number of rows. SQLite needs nothing.
+/// The cursor's name; one scan at a time per connection (a run has one).
+const CURSOR: &str = "chorus_report_scan";
+
+/// Run `f`, which may open a [`Scan`]: on PostgreSQL inside a read-only transaction, where a cursor
+/// lives (and the whole walk sees one snapshot); on SQLite as it is, so that no long read
+/// transaction holds back the -wal's restart.
+pub fn reading<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConn::Postgres(c) = conn else { return f(conn) };
+    // Inside a caller's transaction the cursor lives in that one.
+    if AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?.is_some() {
+        return f(conn);
+    }
+    conn.transaction(|conn| {
+        diesel::sql_query("SET TRANSACTION READ ONLY").execute(conn)?;
+        f(conn)
+    })
+}
+
+impl Scan {
+    /// Start a walk over `slug`'s rows received through `through`, leaving out `excluded` months.
+    /// On PostgreSQL, only inside [`reading`].
+    pub fn open(conn: &mut DbConn, slug: &str, through: &str, excluded: &[String]) -> Result<Self, StoreError> {
+        let DbConn::Postgres(c) = conn else {
+            let (slug, through, excluded) = (slug.to_owned(), through.to_owned(), excluded.to_vec());
+            return Ok(Self::Keyset { slug, through, excluded, after: String::new() });
+        };
+        use diesel::sql_types::{Array, Text};
+        // Whatever the planner's statistics say (a table that grew faster than autovacuum looked has
+        // none worth the name), it may choose only plans that read the heap in its own order: a
+        // sequential scan, or a bitmap scan for a survey that is a small part of the table.
+        diesel::sql_query("SET LOCAL enable_indexscan = off").execute(c)?;
+        diesel::sql_query(format!(
+            "DECLARE {CURSOR} NO SCROLL CURSOR FOR \
+             SELECT id, survey_version, month, epoch_id, sealed, verified, synthetic FROM responses \
+             WHERE survey_slug = $1 AND month <= $2 AND month <> ALL($3)"
+        ))
+        .bind::<Text, _>(slug)
+        .bind::<Text, _>(through)
+        .bind::<Array<Text>, _>(excluded)
+        .execute(c)?;
+        Ok(Self::Cursor)
+    }
+
+    /// Hand the next page's rows, at most `limit`, to `each`; answers how many (0 at the end).
+    pub fn next(
+        &mut self,
+        conn: &mut DbConn,
+        limit: i64,
+        mut each: impl FnMut(SealedRow),
+    ) -> Result<usize, StoreError> {
+        let mut n = 0;
+        match (self, conn) {
+            (Self::Cursor, DbConn::Postgres(c)) => {
+                let rows = diesel::sql_query(format!("FETCH {limit} FROM {CURSOR}"))
+                    .load_iter::<SealedRow, diesel::connection::DefaultLoadingMode>(c)?;
+                for row in rows {
+                    each(row?);
+                    n += 1;
+                }
+            }
+            (Self::Keyset { slug, through, excluded, after }, conn) => {
+                let rows = responses::table
+                    .filter(responses::survey_slug.eq(&*slug))
+                    .filter(responses::month.le(&*through))
+                    .filter(responses::month.ne_all(&*excluded))
+                    .filter(responses::id.gt(&*after))
+                    .order(responses::id)
+                    .limit(limit)
+                    .select(SealedRow::as_select())
+                    .load_iter::<SealedRow, diesel::connection::DefaultLoadingMode>(conn)?;
+                let mut last = String::new();
+                for row in rows {
+                    let row = row?;
+                    last.clear();
+                    last.push_str(&row.id);
+                    each(row);
+                    n += 1;
+                }
+                if n > 0 {
+                    *after = last;
+                }
+            }
+            (Self::Cursor, DbConn::Sqlite(_)) => unreachable!("a cursor is declared on PostgreSQL only"),
+        }
+        Ok(n)
+    }
+}
+
+/// Before a release plans its tables (PostgreSQL): fresh planner statistics. Until autovacuum has
+/// analysed a table that grew fast (an import, a flood, a benchmark's seeding), PostgreSQL believes a
+/// survey to be a small part of it, and answers [`months`] with a bitmap scan and a sort of every row
+/// on disk: 3.4 s for a million answers, against 0.2 s once analysed (docs/benchmarks.md). A light
+/// sample does (3,000 rows, 0.1 s; the default 30,000 took 0.25 to 0.9 s): the plans only need to
+/// know that the survey is most of the table. Columns of answers and receipts keep no statistics
+/// (`SET STATISTICS 0`). SQLite needs nothing.
 pub fn refresh_statistics(conn: &mut DbConn) -> Result<(), StoreError> {
     if let DbConn::Postgres(c) = conn {
         use diesel::connection::SimpleConnection;
-        c.batch_execute("ANALYZE responses;")?;
+        c.transaction(|c| c.batch_execute("SET LOCAL default_statistics_target = 10; ANALYZE responses;"))?;
     }
     Ok(())
 }
