@@ -190,12 +190,13 @@ pub struct SealedRow {
 pub enum Scan {
     /// SQLite: the walk's scope, and the key the next page starts after.
     Keyset { slug: String, through: String, excluded: Vec<String>, after: String },
-    /// PostgreSQL: the cursor [`Scan::open`] declared.
-    Cursor,
+    /// PostgreSQL: the name of the cursor [`Scan::open`] declared, closed once the walk ends (or with
+    /// its transaction).
+    Cursor(String),
 }
 
-/// The cursor's name; one scan at a time per connection (a run has one).
-const CURSOR: &str = "chorus_report_scan";
+/// Numbers each cursor's name, so that two walks in one caller's transaction never meet.
+static CURSORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Run `f`, which may open a [`Scan`]: on PostgreSQL inside a read-only transaction, where a cursor
 /// lives (and the whole walk sees one snapshot); on SQLite as it is, so that no long read
@@ -229,8 +230,9 @@ impl Scan {
         // none worth the name), it may choose only plans that read the heap in its own order: a
         // sequential scan, or a bitmap scan for a survey that is a small part of the table.
         diesel::sql_query("SET LOCAL enable_indexscan = off").execute(c)?;
+        let name = format!("chorus_scan_{}", CURSORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         diesel::sql_query(format!(
-            "DECLARE {CURSOR} NO SCROLL CURSOR FOR \
+            "DECLARE {name} NO SCROLL CURSOR FOR \
              SELECT id, survey_version, month, epoch_id, sealed, verified, synthetic FROM responses \
              WHERE survey_slug = $1 AND month <= $2 AND month <> ALL($3)"
         ))
@@ -238,10 +240,11 @@ impl Scan {
         .bind::<Text, _>(through)
         .bind::<Array<Text>, _>(excluded)
         .execute(c)?;
-        Ok(Self::Cursor)
+        Ok(Self::Cursor(name))
     }
 
-    /// Hand the next page's rows, at most `limit`, to `each`; answers how many (0 at the end).
+    /// Hand the next page's rows, at most `limit`, to `each`; answers how many (0 at the end, after
+    /// which the walk is over).
     pub fn next(
         &mut self,
         conn: &mut DbConn,
@@ -250,12 +253,15 @@ impl Scan {
     ) -> Result<usize, StoreError> {
         let mut n = 0;
         match (self, conn) {
-            (Self::Cursor, DbConn::Postgres(c)) => {
-                let rows = diesel::sql_query(format!("FETCH {limit} FROM {CURSOR}"))
+            (Self::Cursor(name), DbConn::Postgres(c)) => {
+                let rows = diesel::sql_query(format!("FETCH {limit} FROM {name}"))
                     .load_iter::<SealedRow, diesel::connection::DefaultLoadingMode>(c)?;
                 for row in rows {
                     each(row?);
                     n += 1;
+                }
+                if n == 0 {
+                    diesel::sql_query(format!("CLOSE {name}")).execute(c)?;
                 }
             }
             (Self::Keyset { slug, through, excluded, after }, conn) => {
@@ -280,7 +286,7 @@ impl Scan {
                     *after = last;
                 }
             }
-            (Self::Cursor, DbConn::Sqlite(_)) => unreachable!("a cursor is declared on PostgreSQL only"),
+            (Self::Cursor(_), DbConn::Sqlite(_)) => unreachable!("a cursor is declared on PostgreSQL only"),
         }
         Ok(n)
     }

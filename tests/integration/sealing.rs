@@ -22,6 +22,7 @@ tests! {
         passphrase_change_and_key_rotation_keep_old_answers_readable,
         no_answers_are_accepted_before_a_key_exists,
         opening_on_several_threads_sees_what_one_thread_sees,
+        a_walk_stopped_early_leaves_the_next_one_free,
     ],
 }
 
@@ -351,5 +352,27 @@ fn opening_on_several_threads_sees_what_one_thread_sees(backend: Backend) {
         heads.sort();
         heads.dedup();
         assert_eq!(heads.len(), 4_100, "the reading thread sees each row once");
+    });
+}
+
+/// A walk over the answers may stop early (its caller refuses an answer), and may run inside a
+/// caller's transaction, where PostgreSQL keeps its cursor open until that transaction ends
+/// (`responses::Scan`). A second walk in the same transaction must still see every answer.
+fn a_walk_stopped_early_leaves_the_next_one_free(backend: Backend) {
+    use diesel::Connection;
+    run(async {
+        let app = TestApp::spawn(backend).await;
+        app.init_keys();
+        app.answer_api(5, r#"{"age":"18_24"}"#).await;
+        let mut conn = app.conn();
+        let mut unsealed = Keyring::unseal(&mut conn, &SecretString::from(PASSPHRASE)).unwrap();
+        let opened = conn
+            .transaction(|conn| {
+                let stopped = unsealed.for_each_answer(conn, "harms", Month::now(), &[], |_| Err(KeyringError::NoKey));
+                assert!(matches!(stopped, Err(KeyringError::NoKey)), "the first walk stops at its first answer");
+                unsealed.for_each_answer(conn, "harms", Month::now(), &[], |_| Ok(()))
+            })
+            .unwrap();
+        assert_eq!(opened.opened, 5);
     });
 }
