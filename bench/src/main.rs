@@ -653,11 +653,13 @@ fn submissions(a: &Args) {
     println!("| run                          | accepted/s | p50 ms  | p99 ms  | errors | ratio  |");
     println!("|------------------------------|-----------:|--------:|--------:|-------:|-------:|");
     let (base, _baseline) = baseline();
-    let b = drive(&base, "/echo", Route::Json, a.connections, a.seconds, None);
+    let echo = || drive(&base, "/echo", Route::Json, a.connections, a.seconds, None);
+    let b = echo();
     row("baseline: bare actix POST", &b, b.per_second);
     let server = start_chorus(None);
     let o = drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None);
-    row("chorus SQLite, JSON API", &o, b.per_second);
+    let after = echo();
+    bracketed("chorus SQLite, JSON API", &o, (&b, false), &after);
     let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
     row("chorus SQLite, HTML form", &o, b.per_second);
     let journey = capture_journey(&server.base, "/s/15977e8c");
@@ -676,15 +678,34 @@ fn submissions(a: &Args) {
     match a.postgres.as_deref().and_then(PgDb::create) {
         Some(db) => {
             let server = start_chorus(Some(&db.url));
+            let before = echo();
             let o =
                 drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None);
-            row("chorus PostgreSQL, JSON API", &o, b.per_second);
+            let after = echo();
+            bracketed("chorus PostgreSQL, JSON API", &o, (&before, true), &after);
             let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
             row("chorus PostgreSQL, HTML form", &o, b.per_second);
         }
         None => println!("| PostgreSQL: skipped (no server at the configured URL) |"),
     }
+    println!(
+        "\nEach JSON API ratio is to the faster of the baseline runs just before and just after it (the `(before)` and\n`(after)` rows, or the first baseline): this host's speed drifts by a fifth within minutes. The form rows keep the first baseline."
+    );
     wrk_runs(a);
+}
+
+/// A JSON API run between two baseline runs: print the baseline that follows it, then the run with
+/// its ratio to the faster of the two. This host's speed drifts by a fifth within minutes, so a ratio
+/// to one baseline taken a minute earlier could be flattered by a slow spell during the run; the
+/// faster bracket never flatters it. `before` is printed too unless it is the table's first
+/// baseline, printed already.
+fn bracketed(name: &str, o: &Outcome, before: (&Outcome, bool), after: &Outcome) {
+    let (before, print_before) = before;
+    if print_before {
+        row("  baseline (before)", before, before.per_second);
+    }
+    row("  baseline (after)", after, after.per_second);
+    row(name, o, before.per_second.max(after.per_second));
 }
 
 /// The JSON API runs again under wrk, with a baseline of its own measured by wrk in the same run.
@@ -699,15 +720,21 @@ fn wrk_runs(a: &Args) {
     println!("| run                          | accepted/s | p50 ms  | p99 ms  | errors | ratio  |");
     println!("|------------------------------|-----------:|--------:|--------:|-------:|-------:|");
     row("wrk baseline: bare actix POST", &b, b.per_second);
+    let echo = || wrk(&base, "/echo", a.connections, a.seconds, &answers);
     let server = start_chorus(None);
-    if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers) {
-        row("wrk chorus SQLite, JSON API", &o, b.per_second);
+    if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers)
+        && let Some(after) = echo()
+    {
+        bracketed("wrk chorus SQLite, JSON API", &o, (&b, false), &after);
     }
     drop(server);
     if let Some(db) = a.postgres.as_deref().and_then(PgDb::create) {
         let server = start_chorus(Some(&db.url));
-        if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers) {
-            row("wrk chorus PostgreSQL, JSON API", &o, b.per_second);
+        if let Some(before) = echo()
+            && let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers)
+            && let Some(after) = echo()
+        {
+            bracketed("wrk chorus PostgreSQL, JSON API", &o, (&before, true), &after);
         }
     }
 }
