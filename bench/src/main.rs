@@ -33,6 +33,7 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 
 mod release;
+mod threads;
 mod weight;
 
 const PASSPHRASE: &str = "dwelling sprinkler unmasked thimble pancake scouting gizmo";
@@ -657,9 +658,12 @@ fn submissions(a: &Args) {
     let b = echo();
     row("baseline: bare actix POST", &b, b.per_second);
     let server = start_chorus(None);
+    let t0 = threads::snapshot(server.child.id());
     let o = drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None);
+    let t1 = threads::snapshot(server.child.id());
     let after = echo();
     bracketed("chorus SQLite, JSON API", &o, (&b, false), &after);
+    profile_line(t0, t1, &o, a.seconds, "");
     let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
     row("chorus SQLite, HTML form", &o, b.per_second);
     let journey = capture_journey(&server.base, "/s/15977e8c");
@@ -679,10 +683,13 @@ fn submissions(a: &Args) {
         Some(db) => {
             let server = start_chorus(Some(&db.url));
             let before = echo();
+            let t0 = threads::snapshot(server.child.id());
             let o =
                 drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None);
+            let t1 = threads::snapshot(server.child.id());
             let after = echo();
             bracketed("chorus PostgreSQL, JSON API", &o, (&before, true), &after);
+            profile_line(t0, t1, &o, a.seconds, POSTGRES_NOT_COUNTED);
             let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
             row("chorus PostgreSQL, HTML form", &o, b.per_second);
         }
@@ -708,6 +715,23 @@ fn bracketed(name: &str, o: &Outcome, before: (&Outcome, bool), after: &Outcome)
     row(name, o, before.per_second.max(after.per_second));
 }
 
+const POSTGRES_NOT_COUNTED: &str = "; PostgreSQL's own processes not counted";
+
+/// The line under a JSON API row: the server's CPU per accepted answer by thread, and the bytes each
+/// wrote to files (`threads`). Answers are counted as the run's rate times its length.
+fn profile_line(
+    before: Option<threads::Snapshot>,
+    after: Option<threads::Snapshot>,
+    o: &Outcome,
+    seconds: u64,
+    note: &str,
+) {
+    let (Some(before), Some(after)) = (before, after) else { return };
+    if let Some(line) = threads::per_answer(&before, &after, o.per_second * seconds as f64) {
+        println!("| (per accepted answer, by server thread{note}: {line}) |");
+    }
+}
+
 /// The JSON API runs again under wrk, with a baseline of its own measured by wrk in the same run.
 fn wrk_runs(a: &Args) {
     let answers = bodies();
@@ -722,19 +746,27 @@ fn wrk_runs(a: &Args) {
     row("wrk baseline: bare actix POST", &b, b.per_second);
     let echo = || wrk(&base, "/echo", a.connections, a.seconds, &answers);
     let server = start_chorus(None);
-    if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers)
-        && let Some(after) = echo()
-    {
-        bracketed("wrk chorus SQLite, JSON API", &o, (&b, false), &after);
+    let t0 = threads::snapshot(server.child.id());
+    if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers) {
+        let t1 = threads::snapshot(server.child.id());
+        if let Some(after) = echo() {
+            bracketed("wrk chorus SQLite, JSON API", &o, (&b, false), &after);
+            profile_line(t0, t1, &o, a.seconds, "");
+        }
     }
     drop(server);
     if let Some(db) = a.postgres.as_deref().and_then(PgDb::create) {
         let server = start_chorus(Some(&db.url));
-        if let Some(before) = echo()
-            && let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers)
-            && let Some(after) = echo()
-        {
-            bracketed("wrk chorus PostgreSQL, JSON API", &o, (&before, true), &after);
+        if let Some(before) = echo() {
+            let t0 = threads::snapshot(server.child.id());
+            if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers)
+            {
+                let t1 = threads::snapshot(server.child.id());
+                if let Some(after) = echo() {
+                    bracketed("wrk chorus PostgreSQL, JSON API", &o, (&before, true), &after);
+                    profile_line(t0, t1, &o, a.seconds, POSTGRES_NOT_COUNTED);
+                }
+            }
         }
     }
 }
