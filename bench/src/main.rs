@@ -658,12 +658,12 @@ fn submissions(a: &Args) {
     let b = echo();
     row("baseline: bare actix POST", &b, b.per_second);
     let server = start_chorus(None);
-    let t0 = threads::snapshot(server.child.id());
-    let o = drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None);
-    let t1 = threads::snapshot(server.child.id());
+    let (o, profile) = profiled(&server, || {
+        drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None)
+    });
     let after = echo();
-    bracketed("chorus SQLite, JSON API", &o, (&b, false), &after);
-    profile_line(t0, t1, &o, a.seconds, "");
+    bracketed("chorus SQLite, JSON API", &o, &b, &after);
+    profile_line(profile, &o, a.seconds, "");
     let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
     row("chorus SQLite, HTML form", &o, b.per_second);
     let journey = capture_journey(&server.base, "/s/15977e8c");
@@ -683,13 +683,13 @@ fn submissions(a: &Args) {
         Some(db) => {
             let server = start_chorus(Some(&db.url));
             let before = echo();
-            let t0 = threads::snapshot(server.child.id());
-            let o =
-                drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None);
-            let t1 = threads::snapshot(server.child.id());
+            row("  baseline (before)", &before, before.per_second);
+            let (o, profile) = profiled(&server, || {
+                drive(&server.base, "/api/v1/surveys/15977e8c/responses", Route::Json, a.connections, a.seconds, None)
+            });
             let after = echo();
-            bracketed("chorus PostgreSQL, JSON API", &o, (&before, true), &after);
-            profile_line(t0, t1, &o, a.seconds, POSTGRES_NOT_COUNTED);
+            bracketed("chorus PostgreSQL, JSON API", &o, &before, &after);
+            profile_line(profile, &o, a.seconds, POSTGRES_NOT_COUNTED);
             let o = drive(&server.base, "/s/15977e8c", Route::Form, a.connections, a.seconds, None);
             row("chorus PostgreSQL, HTML form", &o, b.per_second);
         }
@@ -701,32 +701,32 @@ fn submissions(a: &Args) {
     wrk_runs(a);
 }
 
-/// A JSON API run between two baseline runs: print the baseline that follows it, then the run with
-/// its ratio to the faster of the two. This host's speed drifts by a fifth within minutes, so a ratio
-/// to one baseline taken a minute earlier could be flattered by a slow spell during the run; the
-/// faster bracket never flatters it. `before` is printed too unless it is the table's first
-/// baseline, printed already.
-fn bracketed(name: &str, o: &Outcome, before: (&Outcome, bool), after: &Outcome) {
-    let (before, print_before) = before;
-    if print_before {
-        row("  baseline (before)", before, before.per_second);
-    }
+/// A JSON API run between two baseline runs (the one before is printed by the caller, or is the
+/// table's first): print the baseline that follows it, then the run with its ratio to the faster of
+/// the two. This host's speed drifts by a fifth within minutes, so a ratio to one baseline taken a
+/// minute earlier could be flattered by a slow spell during the run; the faster bracket never
+/// flatters it.
+fn bracketed(name: &str, o: &Outcome, before: &Outcome, after: &Outcome) {
     row("  baseline (after)", after, after.per_second);
     row(name, o, before.per_second.max(after.per_second));
 }
 
 const POSTGRES_NOT_COUNTED: &str = "; PostgreSQL's own processes not counted";
 
+/// The server's threads before and after a run (`threads`), when /proc could be read both times.
+type Profile = Option<(threads::Snapshot, threads::Snapshot)>;
+
+/// `run` against `server`, with the server's threads read just before and just after it.
+fn profiled<T>(server: &Server, run: impl FnOnce() -> T) -> (T, Profile) {
+    let before = threads::snapshot(server.child.id());
+    let out = run();
+    (out, before.zip(threads::snapshot(server.child.id())))
+}
+
 /// The line under a JSON API row: the server's CPU per accepted answer by thread, and the bytes each
 /// wrote to files (`threads`). Answers are counted as the run's rate times its length.
-fn profile_line(
-    before: Option<threads::Snapshot>,
-    after: Option<threads::Snapshot>,
-    o: &Outcome,
-    seconds: u64,
-    note: &str,
-) {
-    let (Some(before), Some(after)) = (before, after) else { return };
+fn profile_line(profile: Profile, o: &Outcome, seconds: u64, note: &str) {
+    let Some((before, after)) = profile else { return };
     if let Some(line) = threads::per_answer(&before, &after, o.per_second * seconds as f64) {
         println!("| (per accepted answer, by server thread{note}: {line}) |");
     }
@@ -746,26 +746,28 @@ fn wrk_runs(a: &Args) {
     row("wrk baseline: bare actix POST", &b, b.per_second);
     let echo = || wrk(&base, "/echo", a.connections, a.seconds, &answers);
     let server = start_chorus(None);
-    let t0 = threads::snapshot(server.child.id());
-    if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers) {
-        let t1 = threads::snapshot(server.child.id());
-        if let Some(after) = echo() {
-            bracketed("wrk chorus SQLite, JSON API", &o, (&b, false), &after);
-            profile_line(t0, t1, &o, a.seconds, "");
-        }
+    let (o, profile) = profiled(&server, || {
+        wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers)
+    });
+    if let Some(o) = o
+        && let Some(after) = echo()
+    {
+        bracketed("wrk chorus SQLite, JSON API", &o, &b, &after);
+        profile_line(profile, &o, a.seconds, "");
     }
     drop(server);
     if let Some(db) = a.postgres.as_deref().and_then(PgDb::create) {
         let server = start_chorus(Some(&db.url));
         if let Some(before) = echo() {
-            let t0 = threads::snapshot(server.child.id());
-            if let Some(o) = wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers)
+            row("  baseline (before)", &before, before.per_second);
+            let (o, profile) = profiled(&server, || {
+                wrk(&server.base, "/api/v1/surveys/15977e8c/responses", a.connections, a.seconds, &answers)
+            });
+            if let Some(o) = o
+                && let Some(after) = echo()
             {
-                let t1 = threads::snapshot(server.child.id());
-                if let Some(after) = echo() {
-                    bracketed("wrk chorus PostgreSQL, JSON API", &o, (&before, true), &after);
-                    profile_line(t0, t1, &o, a.seconds, POSTGRES_NOT_COUNTED);
-                }
+                bracketed("wrk chorus PostgreSQL, JSON API", &o, &before, &after);
+                profile_line(profile, &o, a.seconds, POSTGRES_NOT_COUNTED);
             }
         }
     }
